@@ -1,0 +1,290 @@
+"""The store interface: domain verbs over SQLite or PostgreSQL.
+
+Every verb is one transaction. Writes are committed durably before the verb returns, so a
+caller that answers a phone after ``await store.record_inbound(...)`` never acknowledges
+something a power cut can take back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, Protocol
+
+from smssync.messages import AckMode, KeyMap, OutboundStatus, SendOutcome
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceSettings:
+    """Per-device behaviour, changeable at run time."""
+
+    #: The App's custom keys for E1/E3 (S-5).
+    keys: KeyMap = KeyMap()
+    #: Acknowledgement mode (S-23).
+    ack_mode: AckMode = AckMode.AUTO
+    #: Piggyback queued messages on the E1 reply (E2, S-25).
+    reply_from_server: bool = False
+    #: Text sent back to every sender, in the E1 reply, when reply_from_server is on.
+    auto_reply: str | None = None
+    #: Most messages handed out per ``task=send`` (S-22).
+    batch_limit: int = 20
+    #: Segments per minute the device may send (Android allows 30 by default).
+    segments_per_minute: int = 30
+    #: How long a handshake lease lasts (S-23).
+    lease_s: int = 300
+    #: Silence after which the device counts as offline (S-9).
+    liveness_s: int = 900
+    #: Zone for zone-less timestamps in results (S-34).
+    timezone: str = "UTC"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        data = dataclasses.asdict(self)
+        data["ack_mode"] = self.ack_mode.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeviceSettings:
+        """Build from a dict such as ``to_json`` returns; unknown keys raise ValueError."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - fields
+        if unknown:
+            raise ValueError(f"unknown device settings: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        if "keys" in values and isinstance(values["keys"], dict):
+            values["keys"] = KeyMap(**values["keys"])
+        if "ack_mode" in values:
+            values["ack_mode"] = AckMode(values["ack_mode"])
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """A phone or gateway known to the server."""
+
+    id: int
+    name: str
+    settings: DeviceSettings
+    has_secret: bool
+    basic_user: str | None
+    #: The mode ``auto`` currently runs in: handoff or handshake.
+    effective_mode: AckMode
+    created_at: datetime
+    last_seen_at: datetime | None
+    last_user_agent: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """What the server stores for a device: keyed hashes only (S-7)."""
+
+    token_hash: bytes
+    secret_hash: bytes | None
+    basic_user: str | None
+    basic_password_hash: bytes | None
+
+
+@dataclasses.dataclass(frozen=True)
+class NewInbound:
+    """An incoming SMS ready to be stored (raw and normalised values)."""
+
+    device_id: int
+    dedupe_key: str
+    message_id: str | None
+    from_raw: str
+    from_addr: str
+    to_addr: str
+    content: str
+    sent_timestamp_raw: str | None
+    sent_at: datetime
+    device_label: str | None
+    received_at: datetime
+    flags: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Inbound:
+    """A stored incoming SMS."""
+
+    id: int
+    device: str
+    from_addr: str
+    from_raw: str
+    to_addr: str
+    content: str
+    message_id: str | None
+    sent_timestamp_raw: str | None
+    sent_at: datetime
+    received_at: datetime
+    flags: tuple[str, ...]
+    status: str
+
+
+@dataclasses.dataclass(frozen=True)
+class NewOutbound:
+    """An outgoing SMS to queue."""
+
+    message_id: str
+    to_addr: str
+    content: str
+    segments: int
+    device: str | None
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryEntry:
+    """One status change of an outgoing SMS."""
+
+    at: datetime
+    status: OutboundStatus
+    detail: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outbound:
+    """A stored outgoing SMS with its history."""
+
+    message_id: str
+    device: str | None
+    to_addr: str
+    content: str
+    segments: int
+    status: OutboundStatus
+    created_at: datetime
+    updated_at: datetime
+    reason: str | None
+    history: tuple[HistoryEntry, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """A message handed to a device by ``claim_outbound``."""
+
+    message_id: str
+    to_addr: str
+    content: str
+
+
+class Store(Protocol):
+    """Domain verbs; each one transaction, committed durably before it returns."""
+
+    async def open(self) -> None:
+        """Connect and apply migrations."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+    async def server_key(self) -> bytes:
+        """Return the secret key for keyed hashes, created once per database."""
+
+    async def add_device(
+        self, name: str, credentials: Credentials, settings: DeviceSettings, now: datetime
+    ) -> Device:
+        """Create a device; Conflict when the name, token, secret or Basic user is taken."""
+
+    async def update_device(
+        self,
+        name: str,
+        *,
+        settings: DeviceSettings | None = None,
+        credentials: Credentials | None = None,
+    ) -> Device:
+        """Change a device's settings or credentials; NotFound, Conflict."""
+
+    async def remove_device(self, name: str) -> None:
+        """Delete a device and unassign its queued messages; NotFound."""
+
+    async def devices(self) -> list[Device]:
+        """Return every device, by name."""
+
+    async def device_by_name(self, name: str) -> Device | None:
+        """Return the named device."""
+
+    async def device_by_token(self, token_hash: bytes) -> Device | None:
+        """Look a device up by keyed hash of its path token."""
+
+    async def device_by_secret(self, secret_hash: bytes) -> Device | None:
+        """Look a device up by keyed hash of its secret."""
+
+    async def device_by_basic_user(self, user: str) -> tuple[Device, bytes | None] | None:
+        """Return the device of a Basic user and its password hash."""
+
+    async def device_credentials(self, device_id: int) -> Credentials:
+        """Return the stored hashes of a device (to check a presented secret)."""
+
+    async def touch_device(self, device_id: int, now: datetime, user_agent: str | None) -> None:
+        """Record an authenticated request: last seen and User-Agent (S-9).
+
+        May be coalesced (written at most every few seconds per device)."""
+
+    async def record_event(
+        self, device_id: int, kind: str, detail: dict[str, Any], now: datetime
+    ) -> None:
+        """Record a device event (E3 test, E8 alert, liveness change)."""
+
+    async def events(self, device: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Return recent device events, newest first."""
+
+    async def record_inbound(self, message: NewInbound) -> tuple[bool, int]:
+        """Store an incoming SMS unless (device, dedupe_key) exists: (created, id) (S-10)."""
+
+    async def inbound(
+        self, device: str | None = None, limit: int = 1000, after_id: int = 0
+    ) -> list[Inbound]:
+        """Return stored incoming SMS, oldest first, after ``after_id``."""
+
+    async def enqueue(self, messages: list[NewOutbound]) -> None:
+        """Queue outgoing SMS in one transaction; NotFound for an unknown device name.
+
+        Unpinned messages are assigned to the sticky device of their recipient when it is
+        healthy (routing); the assignment is soft and moves on failover."""
+
+    async def claim_outbound(
+        self, device_id: int, limit: int, now: datetime, *, piggyback: bool = False
+    ) -> list[Claimed]:
+        """Hand up to ``limit`` queued messages to the device, oldest first, in one atomic
+        transaction (S-22): messages pinned to it, assigned to it, unassigned, or assigned to
+        a device silent past its liveness window. Applies the device's pacing and its ack
+        mode (lease in handshake mode), sweeps expired leases and validities first, and
+        records the recipient's sticky route. Two devices or processes never get the same
+        message. ``piggyback`` dispatches at-most-once regardless of mode (S-25)."""
+
+    async def acknowledge(
+        self, device_id: int, message_ids: list[str], now: datetime
+    ) -> list[str]:
+        """E5: mark the listed messages dispatched to this device and still wanted as
+        ``accepted`` and return them in request order (S-27); switch an ``auto`` device to
+        handshake. Others are left alone (S-28)."""
+
+    async def lease_owner(self, message_ids: list[str]) -> int | None:
+        """E5 lease binding (S-26): the one device all the given dispatched uuids belong to,
+        or None when none are dispatched or they belong to several devices."""
+
+    async def awaiting_results(
+        self, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
+    ) -> list[str]:
+        """E6 (S-31): uuids dispatched, accepted or sent to the device, oldest first; count
+        each listing; past the limits a message becomes ``delivery_unknown`` instead."""
+
+    async def record_results(
+        self, device_id: int, outcomes: list[tuple[str, SendOutcome]], now: datetime
+    ) -> int:
+        """E7 (S-33, S-35): apply outcomes of this device's messages, idempotently, never
+        replacing a final status by a non-final one; return how many changed."""
+
+    async def cancel(self, message_id: str, now: datetime) -> Outbound:
+        """Cancel a message no device has accepted; NotFound, Conflict."""
+
+    async def outbound(
+        self,
+        message_id: str | None = None,
+        device: str | None = None,
+        status: OutboundStatus | None = None,
+        limit: int = 1000,
+    ) -> list[Outbound]:
+        """Return outgoing SMS with history, oldest first."""
+
+    async def queue_depths(self) -> dict[str | None, int]:
+        """Return the number of queued messages per assigned device name (None: unassigned)."""
