@@ -2,6 +2,49 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from urllib.parse import unquote, unquote_plus
+
+from smssync.errors import ProtocolError
+
+_ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#: Bytes java.net.URLEncoder leaves alone (space becomes ``+`` separately).
+URLENCODER_SAFE = frozenset(_ALNUM + b".-*_")
+#: Bytes OkHttp's FormBody leaves alone; unlike Python's quote(), ``~`` is encoded.
+OKHTTP_FORM_SAFE = frozenset(_ALNUM + b"*-._")
+
+
+def percent_encode(text: str, safe: frozenset[int], space_as_plus: bool = False) -> str:
+    """Percent-encode the UTF-8 bytes of ``text`` (uppercase hex), keeping ``safe`` bytes.
+
+    urllib's quote() cannot do this: it always keeps ``~``, which both Java encoders escape.
+    A lone surrogate becomes ``?`` as in Java.
+    """
+    out: list[str] = []
+    for byte in text.encode("utf-8", "replace"):
+        if byte in safe:
+            out.append(chr(byte))
+        elif byte == 0x20 and space_as_plus:
+            out.append("+")
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
+
+
+def form_decode(text: str, encoding: str = "utf-8") -> dict[str, str]:
+    """Decode ``a=1&b=`` pairs: ``+`` and ``%20`` are spaces, blank values kept (a key without
+    ``=`` too), the first occurrence of a repeated key wins (S-2, S-4)."""
+    fields: dict[str, str] = {}
+    for part in text.split("&"):
+        if not part:
+            continue
+        raw_key, _, raw_value = part.partition("=")
+        key = unquote_plus(raw_key, encoding, "replace")
+        if key not in fields:
+            fields[key] = unquote_plus(raw_value, encoding, "replace")
+    return fields
+
 
 def parse_query(raw_query: str) -> dict[str, str]:
     """Parse everything after the first ``?``: extra ``?`` become ``&``, ``+`` and ``%20`` are
@@ -9,7 +52,25 @@ def parse_query(raw_query: str) -> dict[str, str]:
 
     ``raw_query`` is the part after the first ``?`` (it may itself contain ``?``).
     """
-    raise NotImplementedError
+    # A Sync URL with its own query makes the App write a second "?" (§2.1).
+    return form_decode(raw_query.replace("?", "&"))
+
+
+def _split_url(url: str) -> tuple[str, str, str, str]:
+    """Split into (scheme plus ``//``, userinfo or "", host and port, rest) without
+    normalising anything, so the URL is sent exactly as configured."""
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return "", "", "", url
+    start = scheme_end + 3
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start)
+        if found >= 0:
+            end = min(end, found)
+    authority = url[start:end]
+    userinfo, at, host = authority.rpartition("@")
+    return url[:start], userinfo if at else "", host, url[end:]
 
 
 def task_url(sync_url: str, task: str | None, secret: str | None) -> str:
@@ -18,16 +79,49 @@ def task_url(sync_url: str, task: str | None, secret: str | None) -> str:
     The userinfo is removed from the URL (it goes in a header). ``task=None`` adds nothing
     but the secret rule is not applied either (plain URL without userinfo).
     """
-    raise NotImplementedError
+    url, _ = split_userinfo(sync_url)
+    if task is None:
+        return url
+    base, hash_mark, fragment = url.partition("#")
+    query = "task=" + percent_encode(task, URLENCODER_SAFE, space_as_plus=True)
+    if secret:
+        query += "&secret=" + percent_encode(secret, URLENCODER_SAFE, space_as_plus=True)
+    if "?" not in base:
+        separator = "?"
+    elif base.endswith(("?", "&")):
+        separator = ""
+    else:
+        separator = "&"
+    return base + separator + query + hash_mark + fragment
 
 
 def split_userinfo(sync_url: str) -> tuple[str, str | None]:
     """Return the URL without userinfo and the ``Authorization: Basic ...`` value for it
     (percent-decoded ``user:pass``), or None when the URL has no userinfo (G-3)."""
-    raise NotImplementedError
+    prefix, userinfo, host, rest = _split_url(sync_url)
+    if not userinfo:
+        return sync_url, None
+    user, _, password = userinfo.partition(":")
+    # Userinfo is percent-encoded but "+" is literal there, so unquote, not unquote_plus.
+    plain = f"{unquote(user, 'utf-8', 'replace')}:{unquote(password, 'utf-8', 'replace')}"
+    token = base64.b64encode(plain.encode("utf-8")).decode("ascii")
+    return prefix + host + rest, f"Basic {token}"
 
 
 def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
     """Split an ``Authorization: Basic`` header at the first ``:`` into (user, password);
     None when absent or not Basic. Raises ProtocolError for undecodable base64."""
-    raise NotImplementedError
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        plain = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("bad basic auth") from None
+    user, colon, password = plain.decode("utf-8", "replace").partition(":")
+    if not colon:
+        # RFC 7617 requires the colon; without it there is no password to check.
+        raise ProtocolError("bad basic auth")
+    return user, password

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from smssync.protocol.body import dump_json
+
 CONTENT_TYPE = "application/json; charset=utf-8"
+
+_SUCCESS = b'{"payload":{"success":true,"error":null}}'
 
 
 def success() -> bytes:
     """Return ``{"payload":{"success":true,"error":null}}``."""
-    raise NotImplementedError
+    return _SUCCESS
 
 
 def failure(error: str) -> bytes:
     """Return ``{"payload":{"success":false,"error":"<error>"}}``."""
-    raise NotImplementedError
+    return dump_json({"payload": {"success": False, "error": error}})

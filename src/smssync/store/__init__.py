@@ -1,3 +1,28 @@
 """Persistence: one Store interface, SQLite and PostgreSQL behind it."""
 
 from __future__ import annotations
+
+from smssync.errors import ConfigError
+from smssync.store.base import Store
+
+__all__ = ["open_store"]
+
+
+def open_store(url_or_path: str) -> Store:
+    """Return an unopened store: ``sqlite:///path`` or a plain path, or ``postgresql://...``."""
+    if url_or_path.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        # Imported lazily: SQLite-only installs never load the PostgreSQL driver.
+        from smssync.store.postgres import PostgresStore
+
+        return PostgresStore(url_or_path)
+    if url_or_path.startswith("sqlite:///"):
+        path = url_or_path[len("sqlite:///") :]
+    elif "://" in url_or_path or url_or_path.startswith("sqlite:"):
+        raise ConfigError(f"unsupported database URL {url_or_path.split(':')[0]}:…")
+    else:
+        path = url_or_path
+    if not path or path == ":memory:":
+        raise ConfigError("SQLite needs a file: the writer and readers share it")
+    from smssync.store.sqlite import SqliteStore
+
+    return SqliteStore(path)

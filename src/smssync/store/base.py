@@ -19,7 +19,7 @@ class DeviceSettings:
     """Per-device behaviour, changeable at run time."""
 
     #: The App's custom keys for E1/E3 (S-5).
-    keys: KeyMap = KeyMap()
+    keys: KeyMap = dataclasses.field(default_factory=KeyMap)
     #: Acknowledgement mode (S-23).
     ack_mode: AckMode = AckMode.AUTO
     #: Piggyback queued messages on the E1 reply (E2, S-25).
@@ -182,7 +182,7 @@ class Store(Protocol):
     async def add_device(
         self, name: str, credentials: Credentials, settings: DeviceSettings, now: datetime
     ) -> Device:
-        """Create a device; Conflict when the name, token, secret or Basic user is taken."""
+        """Create a device; Conflict when the name, token or Basic user is taken."""
 
     async def update_device(
         self,
@@ -206,7 +206,7 @@ class Store(Protocol):
         """Look a device up by keyed hash of its path token."""
 
     async def device_by_secret(self, secret_hash: bytes) -> Device | None:
-        """Look a device up by keyed hash of its secret."""
+        """Look a device up by keyed hash of its secret; None when several share it."""
 
     async def device_by_basic_user(self, user: str) -> tuple[Device, bytes | None] | None:
         """Return the device of a Basic user and its password hash."""
@@ -251,9 +251,7 @@ class Store(Protocol):
         records the recipient's sticky route. Two devices or processes never get the same
         message. ``piggyback`` dispatches at-most-once regardless of mode (S-25)."""
 
-    async def acknowledge(
-        self, device_id: int, message_ids: list[str], now: datetime
-    ) -> list[str]:
+    async def acknowledge(self, device_id: int, message_ids: list[str], now: datetime) -> list[str]:
         """E5: mark the listed messages dispatched to this device and still wanted as
         ``accepted`` and return them in request order (S-27); switch an ``auto`` device to
         handshake. Others are left alone (S-28)."""

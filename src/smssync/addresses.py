@@ -1,0 +1,55 @@
+"""Phone numbers and alphanumeric senders: normalised for matching, raw kept elsewhere."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+_PUNCTUATION = str.maketrans("", "", " -.()/\u00a0")
+
+
+def looks_numeric(raw: str) -> bool:
+    """Tell whether an address is a phone number rather than an alphanumeric sender."""
+    stripped = raw.strip().translate(_PUNCTUATION)
+    if stripped.startswith("+"):
+        stripped = stripped[1:]
+    return stripped.isdigit()
+
+
+def normalize(raw: str, region: str) -> str:
+    """Return E.164 for a phone number where possible, else the address trimmed as it is.
+
+    ``00`` prefixes become ``+``; national numbers take ``region``'s country code. Short
+    codes and alphanumeric senders (``M-PESA``) are kept, never reduced to digits (S-11).
+    """
+    text = raw.strip()
+    if not looks_numeric(text):
+        return text
+    compact = text.translate(_PUNCTUATION)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    try:
+        number = phonenumbers.parse(compact, None if compact.startswith("+") else region)
+    except phonenumbers.NumberParseException:
+        return compact
+    if not phonenumbers.is_possible_number(number):
+        return compact
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_recipient(raw: str, region: str) -> str:
+    """Return E.164 for a number we are asked to send to; ValueError when it is not one."""
+    if not looks_numeric(raw):
+        raise ValueError(f"{raw!r} is not a phone number")
+    compact = raw.strip().translate(_PUNCTUATION)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    try:
+        number = phonenumbers.parse(compact, None if compact.startswith("+") else region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"{raw!r} is not a phone number: {exc}") from None
+    if not phonenumbers.is_possible_number(number):
+        if len(compact.lstrip("+")) <= 8:
+            # Short codes (e.g. 22141) are valid recipients inside one network.
+            return compact
+        raise ValueError(f"{raw!r} is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

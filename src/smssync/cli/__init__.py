@@ -1,0 +1,24 @@
+"""The ``smssync`` command line: one click group, one module per family of commands."""
+
+from __future__ import annotations
+
+import click
+
+from smssync import __version__
+
+
+@click.group(context_settings={"auto_envvar_prefix": "SMSSYNC", "show_default": True})
+@click.version_option(__version__, prog_name="smssync")
+def main() -> None:
+    """Run the SMSsync server, manage devices and messages, or play the phone."""
+
+
+def _register() -> None:
+    # Imported here so that each family lives in its own module and registers itself.
+    from smssync.cli import gateway, server, sim
+
+    for module in (server, gateway, sim):
+        module.register(main)
+
+
+_register()

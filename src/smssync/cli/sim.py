@@ -1,0 +1,174 @@
+"""Simulated-network commands: ``smssync sim`` (serve), ``sim sms``, ``sim outbox``, ``demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from smssync.sim.control import DEFAULT_SIM_PORT
+
+port_option = click.option(
+    "--port",
+    envvar="SMSSYNC_SIM_PORT",
+    show_envvar=True,
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_SIM_PORT,
+    help="Port of the simulated network's control interface on 127.0.0.1.",
+)
+
+
+def _call(port: int, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        response = httpx.request(method, f"http://127.0.0.1:{port}{path}", timeout=10, **kwargs)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(
+            f"no simulated network on port {port} ({exc}); start one with: smssync sim"
+        ) from None
+    if response.status_code >= 400:
+        raise click.ClickException(response.json().get("error", response.text))
+    return response.json()
+
+
+@click.group(invoke_without_command=True)
+@port_option
+@click.option("--phone", "phones", multiple=True, metavar="NUMBER", help="Register a phone.")
+@click.option("--seed", type=int, default=0, help="Seed of the network's random source.")
+@click.option("--delay-s", type=click.FloatRange(0), default=0.0, help="Delivery delay.")
+@click.option("--loss", type=click.FloatRange(0, 1), default=0.0, help="Chance an SMS is lost.")
+@click.option(
+    "--send-failure", type=click.FloatRange(0, 1), default=0.0, help="Chance a send fails."
+)
+@click.option("--send-failure-code", type=click.IntRange(1, 4), default=1)
+@click.option("--duplicate", type=click.FloatRange(0, 1), default=0.0, help="Chance of a re-read.")
+@click.option("--report-delay-s", type=click.FloatRange(0), default=0.0)
+@click.option("--report-failure", type=click.FloatRange(0, 1), default=0.0)
+@click.pass_context
+def sim(ctx: click.Context, /, port: int, phones: tuple[str, ...], seed: int, **knobs: Any) -> None:
+    """Run a simulated phone network with a small control interface (or use a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"port": port}
+        return
+    import uvicorn
+
+    from smssync.sim.control import create_control_app
+    from smssync.sim.network import Knobs, SimNetwork
+
+    network = SimNetwork(Knobs(**knobs), seed=seed)
+    for number in phones:
+        network.phone(number)
+    click.echo(f"simulated network on http://127.0.0.1:{port} (phones: {', '.join(phones) or '-'})")
+    click.echo(
+        f"  deliver an SMS:  smssync sim --port {port} sms --from +254711000001 --to NUMBER TEXT"
+    )
+    click.echo(f"  what phones sent: smssync sim --port {port} outbox")
+    uvicorn.run(create_control_app(network), host="127.0.0.1", port=port, log_level="warning")
+
+
+def _port(ctx: click.Context, port: int | None) -> int:
+    if port is not None:
+        return port
+    return int((ctx.obj or {}).get("port", DEFAULT_SIM_PORT))
+
+
+sub_port_option = click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the control interface [env SMSSYNC_SIM_PORT; default 8090].",
+)
+
+
+@sim.command("sms")
+@click.option("--from", "from_addr", required=True, help="Sender number or name.")
+@click.option("--to", "to_addr", required=True, help="The simulated phone that receives it.")
+@click.argument("text")
+@sub_port_option
+@click.pass_context
+def sms(ctx: click.Context, from_addr: str, to_addr: str, text: str, port: int | None) -> None:
+    """Deliver an SMS to a simulated phone."""
+    _call(_port(ctx, port), "POST", "/sms", json={"from": from_addr, "to": to_addr, "text": text})
+    click.echo(f"delivered to {to_addr}")
+
+
+@sim.command("outbox")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@sub_port_option
+@click.pass_context
+def outbox(ctx: click.Context, as_json: bool, port: int | None) -> None:
+    """List what the simulated phones sent, with results and delivery reports."""
+    rows = _call(_port(ctx, port), "GET", "/outbox")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("#", "from", "to", "text", "sent", "delivered")
+    for row in rows:
+        delivered = {None: "-", -1: "yes", 0: "no"}.get(row["delivered_code"], "?")
+        table.add_row(
+            str(row["seq"]),
+            row["from"],
+            row["to"],
+            row["text"],
+            "ok" if row["sent_code"] == -1 else f"failed ({row['sent_code']})",
+            delivered,
+        )
+    Console().print(table)
+
+
+@sim.command("phone")
+@click.argument("number")
+@click.option("--battery", type=click.IntRange(0, 100), default=None, help="Battery percent.")
+@click.option("--registered/--no-service", default=None, help="Network registration.")
+@click.option("--radio/--radio-off", default=None)
+@sub_port_option
+@click.pass_context
+def phone(
+    ctx: click.Context,
+    number: str,
+    battery: int | None,
+    registered: bool | None,
+    radio: bool | None,
+    port: int | None,
+) -> None:
+    """Show or change a simulated phone's battery, registration and radio."""
+    changes: dict[str, Any] = {}
+    if battery is not None:
+        changes["battery_percent"] = battery
+    if registered is not None:
+        changes["registered"] = registered
+    if radio is not None:
+        changes["radio_on"] = radio
+    path = f"/phones/{urllib.parse.quote(number, safe='')}/status"
+    result = _call(_port(ctx, port), "PUT" if changes else "GET", path, json=changes or None)
+    click.echo(json.dumps(result))
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("smssync-demo"),
+    help="Folder for the demo's databases and config.",
+)
+@click.option("--server-port", type=click.IntRange(1, 65535), default=8080)
+@click.option("--sim-port", type=click.IntRange(1, 65535), default=DEFAULT_SIM_PORT)
+def demo(folder: Path, server_port: int, sim_port: int) -> None:
+    """Try the whole system without a phone: server, simulated network and gateway."""
+    from smssync.sim.demo import run_demo
+
+    sys.exit(run_demo(folder, server_port, sim_port))
+
+
+def register(group: click.Group) -> None:
+    """Add the simulated-network commands and the demo."""
+    group.add_command(sim)
+    group.add_command(demo)

@@ -1,0 +1,409 @@
+"""The gateway's local SQLite store: nothing is lost, nothing is uploaded twice.
+
+One thread owns the one connection (WAL, ``synchronous=FULL``). Writes queue up and the thread
+commits whatever has queued in one ``BEGIN IMMEDIATE`` transaction, so a draining backlog
+pays one fsync per batch rather than per SMS, while each caller still resumes only after its
+own change is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from smssync.errors import StoreError
+from smssync.gateway import queries as q
+from smssync.gateway.records import (
+    ForwardJob,
+    LocalSend,
+    NewInbound,
+    TaskRecord,
+    TaskToSend,
+    UrlCounts,
+)
+from smssync.messages import TaskMessage
+
+T = TypeVar("T")
+#: How long before its send an early delivery report may have arrived.
+EARLY_S = 120.0
+
+
+def _engine(path: Path) -> sa.Engine:
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi: sqlite3.Connection, record: Any) -> None:
+        # Let SQLAlchemy's begin event, not the driver, decide when transactions start.
+        dbapi.isolation_level = None
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+            dbapi.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class GatewayStore:
+    """Domain verbs over the local SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, "gateway-store")
+        self._engine: sa.Engine | None = None
+        self._conn: sa.Connection | None = None
+        self._queue: list[tuple[Callable[[sa.Connection], Any], asyncio.Future[Any]]] = []
+        self._lock = threading.Lock()
+        self._draining = False
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the file and schema; settle sends a crash interrupted."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._open_sync)
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._engine = _engine(self.path)
+        try:
+            self._conn = self._engine.connect()
+            with self._conn.begin():
+                for statement in q.SCHEMA:
+                    self._conn.exec_driver_sql(statement)
+                self._conn.exec_driver_sql(q.RECOVER_TASKS)
+                self._conn.exec_driver_sql(q.RECOVER_LOCAL_SENDS)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"{self.path}: {exc.orig if hasattr(exc, 'orig') else exc}") from None
+
+    async def close(self) -> None:
+        """Close the connection and the store thread."""
+
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+            if self._engine is not None:
+                self._engine.dispose()
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, _close)
+        self._executor.shutdown(wait=True)
+
+    async def _read(self, fn: Callable[[sa.Connection], T]) -> T:
+        def run() -> T:
+            if self._conn is None:
+                raise StoreError("the store is not open")
+            try:
+                with self._conn.begin():
+                    return fn(self._conn)
+            except sa.exc.SQLAlchemyError as exc:
+                raise StoreError(str(exc)) from None
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    async def _write(self, fn: Callable[[sa.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            self._queue.append((fn, future))
+            start = not self._draining
+            self._draining = True
+        if start:
+            loop.run_in_executor(self._executor, self._drain, loop)
+        return await future
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._draining = False
+                    return
+            results = self._commit(batch)
+            for (_, future), (ok, value) in zip(batch, results, strict=True):
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+
+    def _commit(
+        self, batch: list[tuple[Callable[[sa.Connection], Any], asyncio.Future[Any]]]
+    ) -> list[tuple[bool, Any]]:
+        if self._conn is None:
+            return [(False, StoreError("the store is not open"))] * len(batch)
+        try:
+            with self._conn.begin():
+                return [(True, fn(self._conn)) for fn, _ in batch]
+        except Exception as exc:
+            if len(batch) == 1:
+                error = StoreError(str(exc)) if isinstance(exc, sa.exc.SQLAlchemyError) else exc
+                return [(False, error)]
+        # One bad change must not sink the others: commit them one by one.
+        return [item for one in batch for item in self._commit([one])]
+
+    # -- incoming SMS ----------------------------------------------------------------------
+
+    async def record_inbound(
+        self,
+        sms: NewInbound,
+        routes: dict[str, str],
+        local_sends: Iterable[tuple[str, str, str]] = (),
+    ) -> int | None:
+        """Store an SMS with its per-URL states and the SMS to send back, atomically.
+
+        Returns the new row id, or None when the natural key is known (a re-read).
+        """
+        replies = list(local_sends)
+
+        def run(conn: sa.Connection) -> int | None:
+            row = conn.execute(sa.text(q.INSERT_INBOUND), dataclasses.asdict(sms)).first()
+            if row is None:
+                return None
+            inbound_id = int(row[0])
+            now = sms.received_at
+            for url, state in routes.items():
+                params = {"inbound_id": inbound_id, "sync_url": url, "state": state, "now": now}
+                conn.execute(sa.text(q.INSERT_FORWARD), params)
+            for kind, to_addr, content in replies:
+                conn.execute(
+                    sa.text(q.INSERT_LOCAL_SEND),
+                    {
+                        "inbound_id": inbound_id,
+                        "kind": kind,
+                        "to_addr": to_addr,
+                        "content": content,
+                        "now": now,
+                    },
+                )
+            return inbound_id
+
+        return await self._write(run)
+
+    async def due_forwards(self, sync_urls: list[str], now: float, limit: int) -> list[ForwardJob]:
+        """Return pending pairs for these URLs whose next attempt is due, oldest first."""
+        statement = sa.text(q.DUE_FORWARDS).bindparams(sa.bindparam("urls", expanding=True))
+        params = {"now": now, "limit": limit, "urls": sync_urls}
+
+        def run(conn: sa.Connection) -> list[ForwardJob]:
+            return [ForwardJob(*row) for row in conn.execute(statement, params)]
+
+        return await self._read(run)
+
+    async def next_due_at(self, sync_urls: list[str]) -> float | None:
+        """Return when the earliest pending pair is due, None when none is pending."""
+        statement = sa.text(q.NEXT_DUE).bindparams(sa.bindparam("urls", expanding=True))
+        value = await self._read(lambda c: c.execute(statement, {"urls": sync_urls}).scalar())
+        return None if value is None else float(value)
+
+    async def pending_count(self) -> int:
+        """Return how many pairs wait for upload."""
+        value = await self._read(lambda c: c.execute(sa.text(q.PENDING_COUNT)).scalar())
+        return int(value or 0)
+
+    async def mark_forwarded(self, inbound_id: int, sync_url: str, now: float) -> None:
+        """Record the server's confirmation: this pair is never uploaded again (G-7)."""
+        params = {"inbound_id": inbound_id, "sync_url": sync_url, "now": now}
+        await self._write(lambda c: c.execute(sa.text(q.MARK_FORWARDED), params))
+
+    async def mark_failed(self, inbound_id: int, sync_url: str, next_at: float, error: str) -> None:
+        """Count a failed attempt and schedule the next one."""
+        params = {
+            "inbound_id": inbound_id,
+            "sync_url": sync_url,
+            "next_at": next_at,
+            "error": error[:500],
+        }
+        await self._write(lambda c: c.execute(sa.text(q.MARK_ATTEMPT_FAILED), params))
+
+    async def reset_backoff(self, sync_url: str, now: float) -> None:
+        """Make every waiting upload to this URL due now (connectivity returned)."""
+        params = {"sync_url": sync_url, "now": now}
+        await self._write(lambda c: c.execute(sa.text(q.RESET_BACKOFF), params))
+
+    async def touch_contact(self, sync_url: str, now: float, ok: bool, error: str | None) -> None:
+        """Record the last answer (any HTTP status) or transport failure of a URL."""
+        params = {
+            "sync_url": sync_url,
+            "contact_at": now if error is None or ok else None,
+            "ok_at": now if ok else None,
+            "error": error,
+        }
+        await self._write(lambda c: c.execute(sa.text(q.TOUCH_CONTACT), params))
+
+    async def counts(self) -> list[UrlCounts]:
+        """Return per-URL counts and last contact for ``gateway status``."""
+
+        def run(conn: sa.Connection) -> list[UrlCounts]:
+            found: dict[str, UrlCounts] = {}
+            for url, pending, failed, forwarded, filtered, dropped in conn.execute(
+                sa.text(q.FORWARD_COUNTS)
+            ):
+                found[url] = UrlCounts(
+                    url,
+                    pending=int(pending or 0),
+                    failed=int(failed or 0),
+                    forwarded=int(forwarded or 0),
+                    filtered=int(filtered or 0),
+                    dropped=int(dropped or 0),
+                )
+            for url, contact, ok_at, error in conn.execute(sa.text(q.CONTACTS)):
+                base = found.get(url, UrlCounts(url))
+                found[url] = dataclasses.replace(
+                    base, last_contact_at=contact, last_ok_at=ok_at, last_error=error
+                )
+            return sorted(found.values(), key=lambda c: c.sync_url)
+
+        return await self._read(run)
+
+    # -- task messages ---------------------------------------------------------------------
+
+    async def record_tasks(
+        self, sync_url: str, messages: list[TaskMessage], source: str, state: str, now: float
+    ) -> list[TaskMessage]:
+        """Remember task messages; return only those never seen before from this URL (G-13)."""
+
+        def run(conn: sa.Connection) -> list[TaskMessage]:
+            fresh = []
+            for message in messages:
+                params = {
+                    "sync_url": sync_url,
+                    "message_id": message.message_id,
+                    "source": source,
+                    "to_addr": message.to_addr,
+                    "content": message.content,
+                    "state": state,
+                    "now": now,
+                }
+                if conn.execute(sa.text(q.INSERT_TASK), params).first() is not None:
+                    fresh.append(message)
+            return fresh
+
+        return await self._write(run)
+
+    async def set_task_states(
+        self, sync_url: str, message_ids: Iterable[str], from_state: str, state: str
+    ) -> None:
+        """Move task messages from one state to another."""
+        rows = [
+            {"sync_url": sync_url, "message_id": m, "from_state": from_state, "state": state}
+            for m in message_ids
+        ]
+
+        def run(conn: sa.Connection) -> None:
+            if rows:
+                conn.execute(sa.text(q.SET_TASK_STATE), rows)
+
+        await self._write(run)
+
+    async def tasks_to_send(self) -> list[TaskToSend]:
+        """Return task messages cleared for sending, oldest first."""
+        return await self._read(
+            lambda c: [TaskToSend(*row) for row in c.execute(sa.text(q.TASKS_TO_SEND))]
+        )
+
+    async def claim_task(self, sync_url: str, message_id: str) -> bool:
+        """Mark a task as being sent, durably, before the radio sees it (at most once)."""
+        params = {
+            "sync_url": sync_url,
+            "message_id": message_id,
+            "from_state": "listed",
+            "state": "sending",
+        }
+        result = await self._write(lambda c: c.execute(sa.text(q.SET_TASK_STATE), params))
+        return bool(result.rowcount == 1)
+
+    async def record_send(
+        self, sync_url: str, message_id: str, sent_code: int, reference: str | None, at: float
+    ) -> None:
+        """Record the radio's result for a task message, with a report that came early."""
+        params = {
+            "sync_url": sync_url,
+            "message_id": message_id,
+            "sent_code": sent_code,
+            "reference": reference,
+            "sent_at": at,
+            "state": "sent" if sent_code == -1 else "failed",
+        }
+
+        def run(conn: sa.Connection) -> None:
+            conn.execute(sa.text(q.RECORD_SEND), params)
+            if reference is None or sent_code != -1:
+                return
+            early = conn.execute(
+                sa.text(q.TAKE_EARLY_REPORT), {"reference": reference, "since": at - EARLY_S}
+            ).first()
+            if early is not None:
+                report = {"reference": reference, "code": early[0], "at": early[1]}
+                conn.execute(sa.text(q.RECORD_REPORT), report)
+
+        await self._write(run)
+
+    async def record_report(self, reference: str, code: int, at: float, now: float) -> bool:
+        """Attach a delivery report to the latest sent task with its reference; keep it for
+        the next send with that reference when none waits (True when attached now)."""
+        params = {"reference": reference, "code": code, "at": at, "received_at": now}
+
+        def run(conn: sa.Connection) -> bool:
+            if conn.execute(sa.text(q.RECORD_REPORT), params).rowcount == 1:
+                return True
+            conn.execute(sa.text(q.INSERT_EARLY_REPORT), params)
+            return False
+
+        return await self._write(run)
+
+    async def task_records(self, sync_url: str, message_ids: list[str]) -> list[TaskRecord]:
+        """Return what is known of each listed uuid, in order; unknown ones left out."""
+
+        def run(conn: sa.Connection) -> list[TaskRecord]:
+            found = []
+            for message_id in message_ids:
+                row = conn.execute(
+                    sa.text(q.TASK_RESULT), {"sync_url": sync_url, "message_id": message_id}
+                ).first()
+                if row is not None:
+                    found.append(TaskRecord(*row))
+            return found
+
+        return await self._read(run)
+
+    async def prune_tasks(self, before: float) -> None:
+        """Forget task messages first seen before ``before``."""
+        await self._write(lambda c: c.execute(sa.text(q.PRUNE_TASKS), {"before": before}))
+
+    # -- SMS the gateway sends by itself ---------------------------------------------------
+
+    async def add_local_send(self, kind: str, to_addr: str, content: str, now: float) -> None:
+        """Queue an SMS of the gateway's own (an alert)."""
+        params = {
+            "inbound_id": None,
+            "kind": kind,
+            "to_addr": to_addr,
+            "content": content,
+            "now": now,
+        }
+        await self._write(lambda c: c.execute(sa.text(q.INSERT_LOCAL_SEND), params))
+
+    async def local_sends_due(self) -> list[LocalSend]:
+        """Return the gateway's own SMS waiting to go out."""
+        return await self._read(
+            lambda c: [LocalSend(*row) for row in c.execute(sa.text(q.LOCAL_SENDS_DUE))]
+        )
+
+    async def set_local_send(self, send_id: int, state: str, sent_code: int | None) -> None:
+        """Move one of the gateway's own SMS along (``sending`` is committed before sending)."""
+        params = {"id": send_id, "state": state, "sent_code": sent_code}
+        await self._write(lambda c: c.execute(sa.text(q.SET_LOCAL_SEND), params))
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -1,0 +1,3 @@
+"""The Sync URL server: the SMSsync endpoint and, later, the application API."""
+
+from __future__ import annotations

@@ -1,0 +1,130 @@
+"""Which device sent a request (S-6), or why none did (S-8).
+
+Order of precedence: path token, HTTP Basic, the secret, then lease binding for E5. Every
+credential present must be valid and point at the same device; a device with a configured
+secret must present exactly it wherever a secret is present.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar, cast
+
+from smssync.errors import ProtocolError
+from smssync.protocol.query import parse_basic_auth
+from smssync.server.credentials import keyed_hash, same_hash
+from smssync.store.base import Credentials, Device, Store
+
+T = TypeVar("T")
+
+
+class Directory(Protocol):
+    """The device lookups authentication needs (a Store, or a cache in front of one)."""
+
+    async def device_by_token(self, token_hash: bytes) -> Device | None: ...
+    async def device_by_secret(self, secret_hash: bytes) -> Device | None: ...
+    async def device_by_basic_user(self, user: str) -> tuple[Device, bytes | None] | None: ...
+    async def device_credentials(self, device_id: int) -> Credentials: ...
+
+
+class Unauthorized(Exception):
+    """The request could not be tied to a device."""
+
+    def __init__(self, basic_failed: bool = False) -> None:
+        super().__init__("unauthorized")
+        #: Wrong Basic credentials were sent: answer 401 with a challenge (S-8).
+        self.basic_failed = basic_failed
+
+
+async def identify(
+    store: Directory, key: bytes, token: str | None, authorization: str | None
+) -> Device | None:
+    """Return the device named by path token and/or Basic auth, None when neither was sent;
+    raise Unauthorized when one is wrong or they disagree."""
+    device: Device | None = None
+    if token is not None:
+        device = await store.device_by_token(keyed_hash(key, "token", token))
+        if device is None:
+            raise Unauthorized()
+    if authorization is not None:
+        try:
+            basic = parse_basic_auth(authorization)
+        except ProtocolError:
+            raise Unauthorized(basic_failed=True) from None
+        if basic is not None:
+            found = await store.device_by_basic_user(basic[0])
+            if found is None or not same_hash(found[1], key, "password", basic[1]):
+                raise Unauthorized(basic_failed=True)
+            if device is not None and device.id != found[0].id:
+                raise Unauthorized()
+            device = found[0]
+    return device
+
+
+async def with_secret(
+    store: Directory, key: bytes, device: Device | None, secret: str | None
+) -> Device | None:
+    """Check the secret against an identified device, or identify the device by it.
+
+    A presented secret is ignored for a device without one (S-6); a device with one must
+    present exactly it wherever a secret is present. None when nothing identifies a device.
+    """
+    if device is not None:
+        if secret is not None and device.has_secret:
+            credentials = await store.device_credentials(device.id)
+            if not same_hash(credentials.secret_hash, key, "secret", secret):
+                raise Unauthorized()
+        return device
+    if secret:
+        device = await store.device_by_secret(keyed_hash(key, "secret", secret))
+        if device is None:
+            raise Unauthorized()
+    return device
+
+
+class CachedDirectory:
+    """Device lookups for authentication, remembered for a few seconds.
+
+    Every request authenticates, so without this each one costs two database reads. Changes
+    to a device (settings, credentials, removal) reach the server within ``ttl_s``.
+    """
+
+    def __init__(self, store: Store, ttl_s: float = 2.0) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._entries: dict[tuple[str, object], tuple[float, object]] = {}
+
+    async def _cached(self, kind: str, key: object, fetch: Callable[[], Awaitable[T]]) -> T:
+        now = time.monotonic()
+        hit = self._entries.get((kind, key))
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return cast(T, hit[1])
+        value = await fetch()
+        if value is not None:  # unknown credentials are not remembered
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[(kind, key)] = (now, value)
+        return value
+
+    async def device_by_token(self, token_hash: bytes) -> Device | None:
+        """Return the device of a path token hash."""
+        return await self._cached(
+            "token", token_hash, lambda: self.store.device_by_token(token_hash)
+        )
+
+    async def device_by_secret(self, secret_hash: bytes) -> Device | None:
+        """Return the device of a secret hash."""
+        return await self._cached(
+            "secret", secret_hash, lambda: self.store.device_by_secret(secret_hash)
+        )
+
+    async def device_by_basic_user(self, user: str) -> tuple[Device, bytes | None] | None:
+        """Return the device of a Basic user and its password hash."""
+        return await self._cached("basic", user, lambda: self.store.device_by_basic_user(user))
+
+    async def device_credentials(self, device_id: int) -> Credentials:
+        """Return the stored hashes of a device."""
+        return await self._cached(
+            "credentials", device_id, lambda: self.store.device_credentials(device_id)
+        )

@@ -1,0 +1,166 @@
+"""What each SMSsync exchange does to the store, once the device is known."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+import zoneinfo
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from smssync.addresses import looks_numeric, normalize
+from smssync.gsm.segments import count_segments
+from smssync.messages import TaskMessage
+from smssync.protocol import replies
+from smssync.protocol.inbound import Alert, IncomingSms, TestIntegration, classify_post
+from smssync.protocol.results import outcome, parse_result_request
+from smssync.protocol.tasks import build_inbound_reply, build_send_reply, build_uuids_reply
+from smssync.protocol.timestamps import parse_epoch_or_iso
+from smssync.server.context import ServerContext
+from smssync.store.base import Claimed, Device, NewInbound, NewOutbound
+
+log = logging.getLogger("smssync.server")
+
+#: Longest ``message_id`` kept as the dedupe key (S-10).
+MAX_MESSAGE_ID = 255
+
+
+def device_zone(device: Device) -> tzinfo:
+    """Return the device's zone for zone-less timestamps (S-34), UTC if unknown."""
+    try:
+        return zoneinfo.ZoneInfo(device.settings.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def _task_messages(claimed: list[Claimed]) -> list[TaskMessage]:
+    return [TaskMessage(c.to_addr, c.content, c.message_id) for c in claimed]
+
+
+async def post(ctx: ServerContext, device: Device, fields: dict[str, str], now: datetime) -> bytes:
+    """Handle a POST or PUT without ``task``: E1, E3 or E8."""
+    request = classify_post(fields, device.settings.keys)
+    if isinstance(request, TestIntegration):
+        await ctx.store.record_event(device.id, "test_integration", {}, now)
+        return replies.success()
+    if isinstance(request, Alert):
+        detail = {
+            "message": request.message,
+            "error_code": request.error_code,
+            "battery_percent": request.battery_percent,
+        }
+        await ctx.store.record_event(device.id, "alert", detail, now)
+        return replies.success()
+    return await incoming(ctx, device, request, now)
+
+
+def inbound_record(
+    ctx: ServerContext, device: Device, sms: IncomingSms, now: datetime
+) -> NewInbound:
+    """Normalise an E1 request into a record, flagging what looks wrong (S-11, S-12)."""
+    flags: list[str] = []
+    from_raw = sms.from_addr if sms.from_addr is not None else ""
+    content = sms.content if sms.content is not None else ""
+    if not from_raw.strip():
+        flags.append("empty_from")
+    if not content:
+        flags.append("empty_message")
+    sent_at = parse_epoch_or_iso(sms.sent_timestamp, device_zone(device))
+    if sent_at is None:
+        flags.append("missing_timestamp" if not sms.sent_timestamp else "bad_timestamp")
+        sent_at = now
+    message_id = sms.message_id or None
+    if message_id is not None and len(message_id) > MAX_MESSAGE_ID:
+        flags.append("long_message_id")
+    if message_id is not None and len(message_id) <= MAX_MESSAGE_ID:
+        dedupe_key = "id:" + message_id
+    else:
+        # No usable id: the same sender, text and timestamp is the same SMS. Without a
+        # timestamp, a day bucket approximates the 24 h window of S-10.
+        if message_id is None:
+            flags.append("missing_message_id")
+        stamp = sms.sent_timestamp or now.strftime("day:%Y-%m-%d")
+        digest = hashlib.sha256(
+            "\0".join((from_raw, content, stamp, message_id or "")).encode()
+        ).hexdigest()
+        dedupe_key = "hash:" + digest
+    return NewInbound(
+        device_id=device.id,
+        dedupe_key=dedupe_key,
+        message_id=message_id,
+        from_raw=from_raw,
+        from_addr=normalize(from_raw, ctx.settings.default_region) if from_raw.strip() else "",
+        to_addr=sms.sent_to or "",
+        content=content,
+        sent_timestamp_raw=sms.sent_timestamp,
+        sent_at=sent_at,
+        device_label=sms.device_id,
+        received_at=now,
+        flags=tuple(flags),
+    )
+
+
+async def incoming(ctx: ServerContext, device: Device, sms: IncomingSms, now: datetime) -> bytes:
+    """Store an incoming SMS exactly once; reply from the server when the device wants it."""
+    record = inbound_record(ctx, device, sms, now)
+    created, _ = await ctx.store.record_inbound(record)
+    if not created or not device.settings.reply_from_server:
+        # A duplicate gets success and nothing piggybacked (S-10, S-25).
+        return build_inbound_reply([])
+    text = device.settings.auto_reply
+    if text and looks_numeric(record.from_addr):
+        # Only a phone number can be answered; M-PESA cannot (and must not be asked to).
+        await ctx.store.enqueue([new_outbound(record.from_addr, text, device.name, now)])
+    claimed = await ctx.store.claim_outbound(
+        device.id, device.settings.batch_limit, now, piggyback=True
+    )
+    return build_inbound_reply(_task_messages(claimed))
+
+
+def new_outbound(to_addr: str, content: str, device: str | None, now: datetime) -> NewOutbound:
+    """Build a queued message with a fresh UUID v4 (S-21) and its segment count."""
+    return NewOutbound(
+        message_id=str(uuid.uuid4()),
+        to_addr=to_addr,
+        content=content,
+        segments=count_segments(content),
+        device=device,
+        created_at=now,
+    )
+
+
+async def task_send(ctx: ServerContext, device: Device, secret: str | None, now: datetime) -> bytes:
+    """E4: hand out queued messages, echoing the request's secret (S-19, S-22)."""
+    claimed = await ctx.store.claim_outbound(device.id, device.settings.batch_limit, now)
+    return build_send_reply(_task_messages(claimed), secret)
+
+
+async def acknowledge(
+    ctx: ServerContext, device_id: int, listed: list[str | None], now: datetime
+) -> bytes:
+    """E5: list back exactly what this device may still send (S-27, S-28)."""
+    wanted = [u for u in listed if u]
+    accepted = await ctx.store.acknowledge(device_id, wanted, now) if wanted else []
+    return build_uuids_reply(accepted)
+
+
+async def result_list(ctx: ServerContext, device: Device, now: datetime) -> bytes:
+    """E6: the uuids whose outcome the server still waits for (S-31)."""
+    uuids = await ctx.store.awaiting_results(
+        device.id,
+        now,
+        limit=100,
+        max_listings=ctx.settings.result_max_listings,
+        max_age_s=int(timedelta(hours=ctx.settings.result_max_age_h).total_seconds()),
+    )
+    return build_uuids_reply(uuids)
+
+
+async def result_report(ctx: ServerContext, device: Device, body: bytes, now: datetime) -> bytes:
+    """E7: apply the reported outcomes (S-32 to S-35)."""
+    results = parse_result_request(body)
+    zone = device_zone(device)
+    outcomes = [(r.message_id, outcome(r, zone)) for r in results]
+    if outcomes:
+        await ctx.store.record_results(device.id, outcomes, now)
+    return replies.success()

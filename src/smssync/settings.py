@@ -1,0 +1,109 @@
+"""One frozen Settings for the server and the CLI, from flags and ``SMSSYNC_*`` variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from smssync.errors import ConfigError
+
+DEFAULT_DATA_DIR = "smssync-data"
+DEFAULT_PORT = 8080
+
+
+class Secret(str):
+    """A string that prints masked, so that settings can be logged safely."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the server needs, built once and passed explicitly."""
+
+    #: Folder of the SQLite database (ignored when ``database_url`` is set).
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    #: ``postgresql://…`` or ``sqlite:///…``; empty means SQLite in ``data_dir``.
+    database_url: str = ""
+    #: How phones reach this server, used to print Sync URLs.
+    public_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    #: Region for numbers written without a country code (ISO 3166 alpha-2).
+    default_region: str = "KE"
+    #: Path under which the SMSsync endpoint lives.
+    sync_path: str = "/smssync"
+    #: E6: a uuid listed this many times becomes ``delivery_unknown`` (S-31).
+    result_max_listings: int = 5
+    #: E6: hours after leaving the queue before ``delivery_unknown`` (S-31).
+    result_max_age_h: int = 48
+
+    @property
+    def store_url(self) -> str:
+        """Return the database URL, SQLite in the data folder by default."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'smssync.db'}"
+
+    @property
+    def base_url(self) -> str:
+        """Return the public base URL without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def sync_url(self) -> str:
+        """Return the shared Sync URL (devices identified by secret or Basic auth)."""
+        return self.base_url + self.sync_path
+
+    def device_url(self, token: str) -> str:
+        """Return a device's own Sync URL for its path token."""
+        return f"{self.sync_url}/d/{token}"
+
+    def to_env(self) -> dict[str, str]:
+        """Return the ``SMSSYNC_*`` variables that rebuild these settings in a worker."""
+        env = {}
+        for field in dataclasses.fields(self):
+            env[f"SMSSYNC_{field.name.upper()}"] = str(getattr(self, field.name))
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build from ``SMSSYNC_*`` variables, then explicit overrides; name a bad variable."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            name = f"SMSSYNC_{field.name.upper()}"
+            if name not in environ:
+                continue
+            raw = environ[name]
+            try:
+                if field.type in ("int", int):
+                    values[field.name] = int(raw)
+                elif field.type in ("Path", Path):
+                    values[field.name] = Path(raw)
+                else:
+                    values[field.name] = raw
+            except ValueError:
+                raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first impossible value."""
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port: {self.port} is not a TCP port")
+        if self.workers < 1:
+            raise ConfigError("workers: must be at least 1")
+        if not self.sync_path.startswith("/") or self.sync_path.endswith("/"):
+            raise ConfigError("sync_path: must start with / and not end with /")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("public_url: must start with http:// or https://")

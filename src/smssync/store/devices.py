@@ -1,0 +1,195 @@
+"""Device, event and server-key verbs: plain functions over one open Connection."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from smssync.errors import Conflict, NotFound
+from smssync.messages import OutboundStatus
+from smssync.store import dialects
+from smssync.store.base import Credentials, Device, DeviceSettings
+from smssync.store.rows import (
+    device_of,
+    from_us,
+    initial_mode,
+    settings_json,
+    settings_of,
+    to_us,
+)
+from smssync.store.schema import devices, events, meta, outbound
+
+SERVER_KEY = "server_key"
+TAKEN = "a device with this name, token or Basic user exists"
+
+
+def server_key(conn: Connection) -> bytes:
+    """Return the database's secret key, creating it on first use."""
+    conn.execute(
+        dialects.insert(conn, meta)
+        .values(key=SERVER_KEY, value=secrets.token_bytes(32))
+        .on_conflict_do_nothing(index_elements=[meta.c.key])
+    )
+    value: bytes = conn.execute(select(meta.c.value).where(meta.c.key == SERVER_KEY)).scalar_one()
+    return value
+
+
+def read_server_key(conn: Connection) -> bytes | None:
+    """Return the secret key if it exists, without writing."""
+    value: bytes | None = conn.execute(
+        select(meta.c.value).where(meta.c.key == SERVER_KEY)
+    ).scalar_one_or_none()
+    return value
+
+
+def _credential_values(credentials: Credentials) -> dict[str, Any]:
+    return {
+        "token_hash": credentials.token_hash,
+        "secret_hash": credentials.secret_hash,
+        "basic_user": credentials.basic_user,
+        "basic_password_hash": credentials.basic_password_hash,
+    }
+
+
+def add_device(
+    conn: Connection, name: str, credentials: Credentials, settings: DeviceSettings, now: datetime
+) -> Device:
+    """Insert a device; Conflict on any taken unique value."""
+    values = {
+        "name": name,
+        **_credential_values(credentials),
+        "settings": settings_json(settings),
+        "effective_mode": initial_mode(settings.ack_mode).value,
+        "created_at": to_us(now),
+    }
+    try:
+        row = conn.execute(devices.insert().values(values).returning(*devices.c)).one()
+    except IntegrityError as exc:
+        raise Conflict(TAKEN) from exc
+    return device_of(row._mapping)
+
+
+def update_device(
+    conn: Connection,
+    name: str,
+    settings: DeviceSettings | None,
+    credentials: Credentials | None,
+) -> Device:
+    """Change settings or credentials; NotFound, Conflict."""
+    row = conn.execute(select(devices).where(devices.c.name == name)).one_or_none()
+    if row is None:
+        raise NotFound(f"no device named {name!r}")
+    values: dict[str, Any] = {}
+    if settings is not None:
+        values["settings"] = settings_json(settings)
+        # A new ack mode starts afresh; an unchanged one keeps what auto has learned.
+        if settings.ack_mode != settings_of(row._mapping).ack_mode:
+            values["effective_mode"] = initial_mode(settings.ack_mode).value
+    if credentials is not None:
+        values.update(_credential_values(credentials))
+    if values:
+        try:
+            row = conn.execute(
+                update(devices).where(devices.c.id == row.id).values(values).returning(*devices.c)
+            ).one()
+        except IntegrityError as exc:
+            raise Conflict(TAKEN) from exc
+    return device_of(row._mapping)
+
+
+def remove_device(conn: Connection, name: str) -> None:
+    """Delete a device, unassigning its queued messages; NotFound."""
+    device_id = conn.execute(select(devices.c.id).where(devices.c.name == name)).scalar()
+    if device_id is None:
+        raise NotFound(f"no device named {name!r}")
+    # Queued messages, pinned or not, become free for any device rather than stuck.
+    conn.execute(
+        update(outbound)
+        .where(outbound.c.device_id == device_id, outbound.c.status == OutboundStatus.QUEUED)
+        .values(device_id=None, pinned=False)
+    )
+    conn.execute(delete(devices).where(devices.c.id == device_id))
+
+
+def all_devices(conn: Connection) -> list[Device]:
+    """Return every device by name."""
+    rows = conn.execute(select(devices).order_by(devices.c.name))
+    return [device_of(row._mapping) for row in rows]
+
+
+def device_where(conn: Connection, column: str, value: object) -> Device | None:
+    """Return the device whose unique ``column`` equals ``value``."""
+    row = conn.execute(select(devices).where(devices.c[column] == value)).one_or_none()
+    return None if row is None else device_of(row._mapping)
+
+
+def device_by_secret(conn: Connection, secret_hash: bytes) -> Device | None:
+    """Return the one device with this secret; None when none or several share it."""
+    rows = conn.execute(select(devices).where(devices.c.secret_hash == secret_hash).limit(2)).all()
+    return device_of(rows[0]._mapping) if len(rows) == 1 else None
+
+
+def device_by_basic_user(conn: Connection, user: str) -> tuple[Device, bytes | None] | None:
+    """Return the device of a Basic user and its password hash."""
+    row = conn.execute(select(devices).where(devices.c.basic_user == user)).one_or_none()
+    return None if row is None else (device_of(row._mapping), row.basic_password_hash)
+
+
+def device_credentials(conn: Connection, device_id: int) -> Credentials:
+    """Return a device's stored hashes; NotFound."""
+    row = conn.execute(select(devices).where(devices.c.id == device_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"no device with id {device_id}")
+    return Credentials(
+        token_hash=row.token_hash,
+        secret_hash=row.secret_hash,
+        basic_user=row.basic_user,
+        basic_password_hash=row.basic_password_hash,
+    )
+
+
+def touch_device(conn: Connection, device_id: int, now: datetime, user_agent: str | None) -> None:
+    """Record last seen and User-Agent."""
+    conn.execute(
+        update(devices)
+        .where(devices.c.id == device_id)
+        .values(last_seen_at=to_us(now), last_user_agent=user_agent)
+    )
+
+
+def record_event(
+    conn: Connection, device_id: int, kind: str, detail: dict[str, Any], now: datetime
+) -> None:
+    """Insert a device event."""
+    conn.execute(
+        events.insert().values(
+            device_id=device_id, at=to_us(now), kind=kind, detail=json.dumps(detail)
+        )
+    )
+
+
+def recent_events(conn: Connection, device: str | None, limit: int) -> list[dict[str, Any]]:
+    """Return events newest first, optionally of one device."""
+    query = (
+        select(events, devices.c.name)
+        .join(devices, devices.c.id == events.c.device_id)
+        .order_by(events.c.id.desc())
+        .limit(limit)
+    )
+    if device is not None:
+        query = query.where(devices.c.name == device)
+    return [
+        {
+            "id": row.id,
+            "device": row.name,
+            "at": from_us(row.at),
+            "kind": row.kind,
+            "detail": json.loads(row.detail),
+        }
+        for row in conn.execute(query)
+    ]

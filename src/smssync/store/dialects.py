@@ -1,0 +1,51 @@
+"""The few statements that differ between SQLite and PostgreSQL, isolated here."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy import Connection, Table, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.selectable import GenerativeSelect
+
+SelectT = TypeVar("SelectT", bound=GenerativeSelect)
+
+#: pg_advisory_xact_lock class for per-device claims ("claim").
+PG_CLAIM_LOCK = 0x636C61
+
+
+def insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """Return the dialect's INSERT, which knows ON CONFLICT."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def lock_device_claims(conn: Connection, device_id: int) -> None:
+    """Serialise claims of one device so two processes cannot both spend its pacing budget.
+
+    SQLite needs nothing: its one writer and ``BEGIN IMMEDIATE`` already serialise writes.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:kind, :device)"),
+            {"kind": PG_CLAIM_LOCK, "device": device_id},
+        )
+
+
+def skip_locked(conn: Connection, query: SelectT) -> SelectT:
+    """Lock the selected queue rows, skipping those another transaction is claiming."""
+    if conn.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def refresh_statistics(conn: Connection, table: Table) -> None:
+    """Refresh PostgreSQL's planner statistics after a bulk change.
+
+    Until autovacuum catches up, a freshly filled queue looks empty to the planner, which
+    then sorts the whole queue for every claim instead of walking an index. SQLite plans
+    without statistics, from the indexes alone.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ANALYZE {table.name}"))

@@ -1,0 +1,33 @@
+"""Apply the Alembic migrations shipped inside the package, without an alembic.ini."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+#: pg_advisory_xact_lock key serialising migrations of concurrent processes ("smssync").
+PG_MIGRATION_LOCK = 0x736D7373796E63
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Build an Alembic config that migrates over ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(connection: Connection) -> None:
+    """Migrate to the newest revision inside the caller's open transaction.
+
+    On SQLite the caller's ``BEGIN IMMEDIATE`` already excludes other writers; PostgreSQL
+    takes a transaction-scoped advisory lock so two starting servers do not race.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+    command.upgrade(alembic_config(connection), "head")

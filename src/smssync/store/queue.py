@@ -1,0 +1,291 @@
+"""Outbound queue verbs: enqueue and the atomic claim with its sweeps (S-22 to S-25).
+
+Plain functions over one Connection already inside a transaction; the backends decide how
+that transaction is run. Only ``dialects`` knows which engine is underneath.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Row, and_, case, false, func, literal, null, select, update
+from sqlalchemy.exc import IntegrityError
+
+from smssync.errors import Conflict, NotFound
+from smssync.messages import AckMode, OutboundStatus
+from smssync.store import dialects
+from smssync.store.base import Claimed, NewOutbound
+from smssync.store.rows import RowMap, is_silent, maybe_us, settings_of, to_us
+from smssync.store.schema import devices, events, outbound, outbound_history, routes
+
+T = TypeVar("T")
+
+#: Keeps IN lists well under SQLite's and psycopg's bound-parameter limits.
+CHUNK = 1000
+PACING_WINDOW_US = 60_000_000
+#: An enqueue this large changes the queue's shape enough to refresh planner statistics.
+BULK = 5000
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Yield slices of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def add_history(
+    conn: Connection, ids: Iterable[int], at_us: int, status: OutboundStatus, detail: str | None
+) -> None:
+    """Record one status change for each message id."""
+    rows = [{"outbound_id": i, "at": at_us, "status": status.value, "detail": detail} for i in ids]
+    if rows:
+        conn.execute(outbound_history.insert(), rows)
+
+
+def device_rows(conn: Connection) -> dict[int, RowMap]:
+    """Return every device row by id; devices are few, so one read beats joins on JSON."""
+    return {row.id: row._mapping for row in conn.execute(select(devices))}
+
+
+def enqueue(conn: Connection, messages: list[NewOutbound]) -> None:
+    """Insert outgoing SMS, pinned or softly routed to the recipient's sticky device."""
+    if not messages:
+        return
+    known = device_rows(conn)
+    by_name = {row["name"]: device_id for device_id, row in known.items()}
+    for message in messages:
+        if message.device is not None and message.device not in by_name:
+            raise NotFound(f"no device named {message.device!r}")
+    now_us = max(to_us(m.created_at) for m in messages)
+    sticky = _sticky_routes(conn, [m.to_addr for m in messages if m.device is None])
+    healthy = {i for i, row in known.items() if not is_silent(row, now_us)}
+    rows: list[dict[str, Any]] = []
+    for m in messages:
+        if m.device is not None:
+            device_id: int | None = by_name[m.device]
+        else:
+            route = sticky.get(m.to_addr)
+            device_id = route if route in healthy else None
+        rows.append(
+            {
+                "uuid": m.message_id,
+                "device_id": device_id,
+                "pinned": m.device is not None,
+                "to_addr": m.to_addr,
+                "content": m.content,
+                "segments": m.segments,
+                "status": OutboundStatus.QUEUED.value,
+                "created_at": to_us(m.created_at),
+                "updated_at": to_us(m.created_at),
+                "expires_at": maybe_us(m.expires_at),
+                "result_listings": 0,
+            }
+        )
+    try:
+        conn.execute(outbound.insert(), rows)
+    except IntegrityError as exc:
+        raise Conflict("a message with this id is already queued") from exc
+    # History by uuid in SQL: cheaper than RETURNING ids for every row of a large batch.
+    history = select(
+        outbound.c.id, outbound.c.created_at, literal(OutboundStatus.QUEUED.value), null()
+    )
+    for part in chunks([row["uuid"] for row in rows]):
+        conn.execute(
+            outbound_history.insert().from_select(
+                ["outbound_id", "at", "status", "detail"], history.where(outbound.c.uuid.in_(part))
+            )
+        )
+    if len(rows) >= BULK:
+        dialects.refresh_statistics(conn, outbound)
+
+
+def _sticky_routes(conn: Connection, addresses: list[str]) -> dict[str, int]:
+    wanted = sorted(set(addresses))
+    found: dict[str, int] = {}
+    for part in chunks(wanted):
+        query = select(routes.c.to_addr, routes.c.device_id).where(routes.c.to_addr.in_(part))
+        found.update({row.to_addr: row.device_id for row in conn.execute(query)})
+    return found
+
+
+def claim(
+    conn: Connection, device_id: int, limit: int, now: datetime, piggyback: bool
+) -> list[Claimed]:
+    """Sweep, then hand up to ``limit`` paced messages to the device, oldest first."""
+    now_us = to_us(now)
+    dialects.lock_device_claims(conn, device_id)
+    known = device_rows(conn)
+    if device_id not in known:
+        raise NotFound(f"no device with id {device_id}")
+    to_handoff = sweep(conn, known, now_us)
+    settings = settings_of(known[device_id])
+    effective = AckMode(known[device_id]["effective_mode"])
+    if device_id in to_handoff:
+        effective = AckMode.HANDOFF
+    if limit <= 0:
+        return []
+
+    used = conn.execute(
+        select(func.coalesce(func.sum(outbound.c.segments), 0)).where(
+            outbound.c.device_id == device_id,
+            outbound.c.dispatched_at > now_us - PACING_WINDOW_US,
+        )
+    ).scalar_one()
+    allowed = settings.segments_per_minute - int(used)
+    if used and allowed <= 0:
+        return []
+
+    # Soft assignments of silent devices are up for grabs (failover); pinned ones never.
+    silent = [i for i, row in known.items() if i != device_id and is_silent(row, now_us)]
+    candidates = _candidates(conn, device_id, silent, limit)
+    taken: list[Row[Any, Any, Any, Any, Any]] = []
+    total = 0
+    for row in candidates:
+        # With nothing sent in the window, one message goes even if longer than the rate.
+        if total + row.segments > allowed and (taken or used):
+            break
+        taken.append(row)
+        total += row.segments
+    if not taken:
+        return []
+
+    handshake = not piggyback and (
+        settings.ack_mode is AckMode.HANDSHAKE
+        or (settings.ack_mode is AckMode.AUTO and effective is AckMode.HANDSHAKE)
+    )
+    lease = now_us + settings.lease_s * 1_000_000 if handshake else None
+    ids = [row.id for row in taken]
+    for part in chunks(ids):
+        conn.execute(
+            update(outbound)
+            .where(outbound.c.id.in_(part))
+            .values(
+                status=OutboundStatus.DISPATCHED.value,
+                device_id=device_id,
+                dispatched_at=now_us,
+                left_queue_at=now_us,
+                lease_expires_at=lease,
+                updated_at=now_us,
+            )
+        )
+    add_history(conn, ids, now_us, OutboundStatus.DISPATCHED, "lease" if lease else None)
+    upsert = dialects.insert(conn, routes)
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[routes.c.to_addr],
+            set_={"device_id": upsert.excluded.device_id, "updated_at": upsert.excluded.updated_at},
+        ),
+        [
+            {"to_addr": addr, "device_id": device_id, "updated_at": now_us}
+            for addr in sorted({row.to_addr for row in taken})
+        ],
+    )
+    return [Claimed(message_id=r.uuid, to_addr=r.to_addr, content=r.content) for r in taken]
+
+
+def _candidates(
+    conn: Connection, device_id: int, silent: list[int], limit: int
+) -> list[Row[Any, Any, Any, Any, Any]]:
+    """Return the oldest ``limit`` messages the device may take, locked on PostgreSQL.
+
+    One query per source (its own, unassigned, each silent device's) so that each is an
+    ordered range scan of (device_id, status, id) stopping after ``limit`` rows; one query
+    with OR makes planners collect and sort the whole queue instead.
+    """
+    columns = (
+        outbound.c.id,
+        outbound.c.uuid,
+        outbound.c.to_addr,
+        outbound.c.content,
+        outbound.c.segments,
+    )
+    queued = outbound.c.status == OutboundStatus.QUEUED.value
+    sources = [and_(queued, outbound.c.device_id == device_id)]
+    sources.append(and_(queued, outbound.c.device_id.is_(None), outbound.c.pinned == false()))
+    sources.extend(
+        and_(queued, outbound.c.device_id == other, outbound.c.pinned == false())
+        for other in silent
+    )
+    found: list[Row[Any, Any, Any, Any, Any]] = []
+    for where in sources:
+        query = select(*columns).where(where).order_by(outbound.c.id).limit(limit)
+        found.extend(conn.execute(dialects.skip_locked(conn, query)))
+    found.sort(key=lambda row: row.id)
+    return found[:limit]
+
+
+def sweep(conn: Connection, known: dict[int, RowMap], now_us: int) -> set[int]:
+    """Expire validities and expired leases (S-24); return devices switched to handoff."""
+    expired = conn.execute(
+        update(outbound)
+        .where(
+            outbound.c.status == OutboundStatus.QUEUED.value,
+            outbound.c.expires_at < now_us,
+        )
+        .values(status=OutboundStatus.EXPIRED.value, updated_at=now_us)
+        .returning(outbound.c.id)
+    ).scalars()
+    add_history(conn, list(expired), now_us, OutboundStatus.EXPIRED, "validity ended")
+
+    # Only the lease index: a status condition would lead SQLite to scan every dispatched
+    # message, and every change out of dispatched clears the lease anyway.
+    leased = [
+        row
+        for row in conn.execute(
+            select(outbound.c.id, outbound.c.device_id, outbound.c.status).where(
+                outbound.c.lease_expires_at < now_us
+            )
+        )
+        if row.status == OutboundStatus.DISPATCHED.value
+    ]
+    requeue: list[int] = []
+    keep: list[int] = []
+    to_handoff: set[int] = set()
+    for row in leased:
+        owner = known.get(row.device_id)
+        ack_mode = AckMode.HANDSHAKE if owner is None else settings_of(owner).ack_mode
+        if ack_mode is AckMode.HANDSHAKE:
+            requeue.append(row.id)
+        else:
+            # auto: the phone may have stopped doing E5 and already sent it (S-24).
+            keep.append(row.id)
+            if ack_mode is AckMode.AUTO:
+                to_handoff.add(row.device_id)
+    for part in chunks(requeue):
+        conn.execute(
+            update(outbound)
+            .where(outbound.c.id.in_(part))
+            .values(
+                status=OutboundStatus.QUEUED.value,
+                device_id=case((outbound.c.pinned, outbound.c.device_id), else_=None),
+                lease_expires_at=None,
+                dispatched_at=None,
+                left_queue_at=None,
+                updated_at=now_us,
+            )
+        )
+    add_history(conn, requeue, now_us, OutboundStatus.QUEUED, "lease expired")
+    for part in chunks(keep):
+        conn.execute(
+            update(outbound)
+            .where(outbound.c.id.in_(part))
+            .values(lease_expires_at=None, updated_at=now_us)
+        )
+    for device_id in sorted(to_handoff):
+        conn.execute(
+            update(devices)
+            .where(devices.c.id == device_id)
+            .values(effective_mode=AckMode.HANDOFF.value)
+        )
+        conn.execute(
+            events.insert().values(
+                device_id=device_id,
+                at=now_us,
+                kind="ack_mode",
+                detail=json.dumps({"effective_mode": "handoff", "reason": "lease expired"}),
+            )
+        )
+    return to_handoff

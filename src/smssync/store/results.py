@@ -1,0 +1,240 @@
+"""After the claim: E5 acknowledgement, E6/E7 results, cancel and queue reads (S-26 to S-35)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+
+from smssync.errors import Conflict, NotFound
+from smssync.messages import FINAL_STATUSES, AckMode, OutboundStatus, SendOutcome
+from smssync.store.base import HistoryEntry, Outbound
+from smssync.store.queue import add_history, chunks
+from smssync.store.rows import history_of, maybe_us, outbound_of, settings_of, to_us
+from smssync.store.schema import devices, outbound, outbound_history
+
+S = OutboundStatus
+#: Statuses a device still owes a result for (S-31).
+AWAITING = (S.DISPATCHED.value, S.ACCEPTED.value, S.SENT.value)
+CANCELLABLE = (S.QUEUED.value, S.DISPATCHED.value)
+
+
+def acknowledge(
+    conn: Connection, device_id: int, message_ids: list[str], now: datetime
+) -> list[str]:
+    """Accept the listed messages dispatched to the device, in request order (S-27)."""
+    now_us = to_us(now)
+    wanted = list(dict.fromkeys(m for m in message_ids if m))
+    found: dict[str, int] = {}
+    for part in chunks(wanted):
+        rows = conn.execute(
+            update(outbound)
+            .where(
+                outbound.c.uuid.in_(part),
+                outbound.c.device_id == device_id,
+                outbound.c.status == S.DISPATCHED.value,
+            )
+            .values(status=S.ACCEPTED.value, lease_expires_at=None, updated_at=now_us)
+            .returning(outbound.c.id, outbound.c.uuid)
+        )
+        found.update({row.uuid: row.id for row in rows})
+    accepted = [m for m in wanted if m in found]
+    add_history(conn, [found[m] for m in accepted], now_us, S.ACCEPTED, None)
+    row = conn.execute(select(devices).where(devices.c.id == device_id)).one_or_none()
+    if row is not None and settings_of(row._mapping).ack_mode is AckMode.AUTO:
+        # The device does E5, so the App's Message Results API is on (S-23).
+        if row.effective_mode != AckMode.HANDSHAKE.value:
+            conn.execute(
+                update(devices)
+                .where(devices.c.id == device_id)
+                .values(effective_mode=AckMode.HANDSHAKE.value)
+            )
+    return accepted
+
+
+def lease_owner(conn: Connection, message_ids: list[str]) -> int | None:
+    """Return the one device all dispatched uuids among ``message_ids`` belong to (S-26)."""
+    owners: set[int | None] = set()
+    for part in chunks(list(dict.fromkeys(m for m in message_ids if m))):
+        owners.update(
+            conn.execute(
+                select(outbound.c.device_id)
+                .distinct()
+                .where(outbound.c.uuid.in_(part), outbound.c.status == S.DISPATCHED.value)
+            ).scalars()
+        )
+    if len(owners) != 1:
+        return None
+    return owners.pop()
+
+
+def awaiting_results(
+    conn: Connection, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
+) -> list[str]:
+    """List the device's unreported messages, giving up on stale ones (S-31)."""
+    now_us = to_us(now)
+    mine = (outbound.c.device_id == device_id, outbound.c.status.in_(AWAITING))
+    stale = conn.execute(
+        update(outbound)
+        .where(
+            *mine,
+            or_(
+                outbound.c.result_listings >= max_listings,
+                outbound.c.left_queue_at < now_us - max_age_s * 1_000_000,
+            ),
+        )
+        .values(status=S.DELIVERY_UNKNOWN.value, lease_expires_at=None, updated_at=now_us)
+        .returning(outbound.c.id)
+    ).scalars()
+    add_history(conn, list(stale), now_us, S.DELIVERY_UNKNOWN, "no result reported")
+    rows = conn.execute(
+        select(outbound.c.id, outbound.c.uuid).where(*mine).order_by(outbound.c.id).limit(limit)
+    ).all()
+    for part in chunks([row.id for row in rows]):
+        conn.execute(
+            update(outbound)
+            .where(outbound.c.id.in_(part))
+            .values(result_listings=outbound.c.result_listings + 1)
+        )
+    return [row.uuid for row in rows]
+
+
+def _may_become(current: OutboundStatus, target: OutboundStatus) -> bool:
+    if current is target:
+        return False
+    if target is S.SENT:
+        return current in (S.QUEUED, S.DISPATCHED, S.ACCEPTED)
+    if target is S.FAILED:
+        # A send is reported once: a failure contradicting a reported success is stale.
+        return current in (S.QUEUED, S.DISPATCHED, S.ACCEPTED, S.DELIVERY_UNKNOWN)
+    if target in (S.DELIVERED, S.UNDELIVERED):
+        # A late report still beats giving up, but no report beats another final one.
+        return current not in FINAL_STATUSES or current is S.DELIVERY_UNKNOWN
+    return False
+
+
+def record_results(
+    conn: Connection, device_id: int, outcomes: list[tuple[str, SendOutcome]], now: datetime
+) -> int:
+    """Apply the device's outcomes in order, never going backwards (S-33, S-35)."""
+    now_us = to_us(now)
+    state: dict[str, dict[str, Any]] = {}
+    for part in chunks(list(dict.fromkeys(uuid for uuid, _ in outcomes))):
+        rows = conn.execute(
+            select(outbound.c.id, outbound.c.uuid, outbound.c.status).where(
+                outbound.c.uuid.in_(part), outbound.c.device_id == device_id
+            )
+        )
+        for row in rows:
+            state[row.uuid] = {
+                "_id": row.id,
+                "_status": S(row.status),
+                "_reason": None,
+                "_sent_at": None,
+                "_delivered_at": None,
+                "changed": False,
+            }
+    history: list[dict[str, Any]] = []
+    for uuid, outcome in outcomes:
+        entry = state.get(uuid)
+        if entry is None:
+            continue
+        steps = [(outcome.status, outcome.sent_at), (outcome.delivered, outcome.delivered_at)]
+        for target, at in steps:
+            if target is None or not _may_become(entry["_status"], target):
+                continue
+            entry.update(_status=target, changed=True)
+            if target is S.SENT:
+                entry["_sent_at"] = maybe_us(at) or now_us
+            elif target is S.DELIVERED:
+                entry["_delivered_at"] = maybe_us(at) or now_us
+            if target in (S.FAILED, S.UNDELIVERED) and outcome.reason:
+                entry["_reason"] = outcome.reason
+            detail = outcome.reason if target in (S.FAILED, S.UNDELIVERED) else None
+            history.append({"outbound_id": entry["_id"], "status": target.value, "detail": detail})
+    changed = [
+        {k: (v.value if isinstance(v, S) else v) for k, v in e.items() if k != "changed"}
+        for e in state.values()
+        if e["changed"]
+    ]
+    if changed:
+        conn.execute(
+            update(outbound)
+            .where(outbound.c.id == bindparam("_id"))
+            .values(
+                status=bindparam("_status"),
+                lease_expires_at=None,
+                updated_at=now_us,
+                reason=func.coalesce(bindparam("_reason"), outbound.c.reason),
+                sent_at=func.coalesce(bindparam("_sent_at"), outbound.c.sent_at),
+                delivered_at=func.coalesce(bindparam("_delivered_at"), outbound.c.delivered_at),
+            ),
+            changed,
+        )
+        conn.execute(outbound_history.insert(), [{**h, "at": now_us} for h in history])
+    return len(changed)
+
+
+def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
+    """Cancel a message no device has accepted; NotFound, Conflict."""
+    now_us = to_us(now)
+    row = conn.execute(
+        select(outbound.c.id, outbound.c.status).where(outbound.c.uuid == message_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no message {message_id!r}")
+    if row.status not in CANCELLABLE:
+        raise Conflict(f"message {message_id} is {row.status} and can no longer be cancelled")
+    conn.execute(
+        update(outbound)
+        .where(outbound.c.id == row.id)
+        .values(status=S.CANCELLED.value, lease_expires_at=None, updated_at=now_us)
+    )
+    add_history(conn, [row.id], now_us, S.CANCELLED, None)
+    return list_outbound(conn, message_id, None, None, 1)[0]
+
+
+def list_outbound(
+    conn: Connection,
+    message_id: str | None,
+    device: str | None,
+    status: OutboundStatus | None,
+    limit: int,
+) -> list[Outbound]:
+    """Return outgoing SMS with their history, oldest first."""
+    query = (
+        select(outbound, devices.c.name.label("device_name"))
+        .outerjoin(devices, devices.c.id == outbound.c.device_id)
+        .order_by(outbound.c.id)
+        .limit(limit)
+    )
+    if message_id is not None:
+        query = query.where(outbound.c.uuid == message_id)
+    if device is not None:
+        query = query.where(devices.c.name == device)
+    if status is not None:
+        query = query.where(outbound.c.status == status.value)
+    rows = conn.execute(query).all()
+    history: dict[int, list[HistoryEntry]] = {row.id: [] for row in rows}
+    for part in chunks(list(history)):
+        entries = conn.execute(
+            select(outbound_history)
+            .where(outbound_history.c.outbound_id.in_(part))
+            .order_by(outbound_history.c.at, outbound_history.c.id)
+        )
+        for entry in entries:
+            history[entry.outbound_id].append(history_of(entry._mapping))
+    return [outbound_of(row._mapping, history[row.id]) for row in rows]
+
+
+def queue_depths(conn: Connection) -> dict[str | None, int]:
+    """Count queued messages per assigned device name."""
+    rows = conn.execute(
+        select(devices.c.name, func.count())
+        .select_from(outbound)
+        .outerjoin(devices, devices.c.id == outbound.c.device_id)
+        .where(outbound.c.status == S.QUEUED.value)
+        .group_by(devices.c.name)
+    )
+    return {name: int(count) for name, count in rows}

@@ -1,0 +1,143 @@
+"""The database schema as SQLAlchemy Core tables, the reference the migrations must equal.
+
+Times are integer microseconds since the epoch, UTC: portable between SQLite and PostgreSQL,
+cheap to compare and index, and converted to aware datetimes only at the store's edge.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+#: Row ids: 64-bit on PostgreSQL, but INTEGER on SQLite so the column aliases the rowid.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    # Not unique: phones with their own URLs may share a secret; it then identifies nobody.
+    Column("secret_hash", LargeBinary, nullable=True, index=True),
+    Column("basic_user", String(255), nullable=True, unique=True),
+    Column("basic_password_hash", LargeBinary, nullable=True),
+    Column("settings", Text, nullable=False),
+    Column("effective_mode", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=True),
+    Column("last_user_agent", Text, nullable=True),
+)
+
+inbound = Table(
+    "inbound",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    # SET NULL keeps received SMS when their device is removed.
+    Column("device_id", ForeignKey("devices.id", ondelete="SET NULL"), nullable=True),
+    Column("dedupe_key", String(300), nullable=False),
+    Column("message_id", String(255), nullable=True),
+    Column("from_raw", Text, nullable=False),
+    Column("from_addr", Text, nullable=False),
+    Column("to_addr", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("sent_timestamp_raw", Text, nullable=True),
+    Column("sent_at", BigInteger, nullable=False),
+    Column("device_label", Text, nullable=True),
+    Column("received_at", BigInteger, nullable=False),
+    Column("flags", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    UniqueConstraint("device_id", "dedupe_key"),
+)
+
+outbound = Table(
+    "outbound",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    # The assigned device: hard when pinned, a soft routing choice otherwise.
+    Column("device_id", ForeignKey("devices.id", ondelete="SET NULL"), nullable=True),
+    Column("pinned", Boolean, nullable=False),
+    Column("to_addr", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("segments", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("dispatched_at", BigInteger, nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("left_queue_at", BigInteger, nullable=True),
+    Column("result_listings", Integer, nullable=False),
+    Column("sent_code", Integer, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("sent_at", BigInteger, nullable=True),
+    Column("delivered_at", BigInteger, nullable=True),
+    # Claim walks the queue in id order, globally or for one device.
+    Index(None, "status", "id"),
+    Index(None, "device_id", "status", "id"),
+    # Pacing sums what a device got in the last minute.
+    Index(None, "device_id", "dispatched_at"),
+    # The sweeps: mostly NULL, so these stay small.
+    Index(None, "lease_expires_at"),
+    Index(None, "status", "expires_at"),
+)
+
+outbound_history = Table(
+    "outbound_history",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column(
+        "outbound_id", ForeignKey("outbound.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("at", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("detail", Text, nullable=True),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("to_addr", Text, primary_key=True),
+    Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index(None, "device_id", "id"),
+)

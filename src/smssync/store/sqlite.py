@@ -1,0 +1,221 @@
+"""SQLite: one writer thread with group commit, reads on a small pool of threads.
+
+As in datasette, every write goes to one thread that owns one connection and runs jobs in
+``BEGIN IMMEDIATE``. It drains whatever jobs are waiting and runs them in one transaction, each
+in its own SAVEPOINT so one failing job does not fail the others, then commits once: under
+load many verbs share one fsync. Several processes may open the same file, so taking the
+write lock waits (busy_timeout), is retried, and finally raises StoreUnavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+
+from smssync.errors import StoreError, StoreUnavailable
+from smssync.store import migrate
+from smssync.store.sqlstore import Job, P, SqlStore, T, translate
+
+log = logging.getLogger("smssync.store")
+
+#: Most jobs the writer commits together.
+GROUP_COMMIT = 256
+#: Attempts at taking the write lock, each waiting up to busy_timeout.
+WRITE_ATTEMPTS = 3
+BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclasses.dataclass
+class _WriteJob:
+    fn: Any
+    args: tuple[Any, ...]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller gave up (cancelled); the write still happened
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+def _is_busy(error: sa_exc.OperationalError) -> bool:
+    text = str(error.orig).lower()
+    return "locked" in text or "busy" in text
+
+
+class SqliteStore(SqlStore):
+    """The Store on one SQLite file, in WAL mode with synchronous=FULL."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        readers: int = 4,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.readers = readers
+        self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self._writer_engine: Engine | None = None
+        self._reader_engine: Engine | None = None
+        self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
+
+    def _engine(self, begin: str, pool_size: int) -> Engine:
+        engine = create_engine(
+            f"sqlite:///{self.path}",
+            pool_size=pool_size,
+            max_overflow=0,
+            connect_args={"check_same_thread": False, "timeout": self.busy_timeout_ms / 1000},
+        )
+
+        @event.listens_for(engine, "connect")
+        def configure(dbapi: sqlite3.Connection, record: Any) -> None:
+            # Let SQLAlchemy's BEGIN below, not the sqlite3 module, open transactions.
+            dbapi.isolation_level = None
+            for pragma in (
+                f"busy_timeout={self.busy_timeout_ms}",
+                "journal_mode=WAL",
+                f"synchronous={self.synchronous}",
+                "foreign_keys=ON",
+            ):
+                dbapi.execute(f"PRAGMA {pragma}").close()
+
+        @event.listens_for(engine, "begin")
+        def start(conn: Connection) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    async def open(self) -> None:
+        """Create the file if needed, migrate it and start the writer thread."""
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise StoreError(f"SQLite {sqlite3.sqlite_version} is too old; 3.35 or newer needed")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer_engine = self._engine("BEGIN IMMEDIATE", 1)
+        self._reader_engine = self._engine("BEGIN", self.readers)
+        self._read_pool = ThreadPoolExecutor(self.readers, thread_name_prefix="smssync-read")
+        self._writer = threading.Thread(target=self._run_writer, name="smssync-write", daemon=True)
+        self._writer.start()
+        try:
+            await self._write(migrate.upgrade)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Finish queued writes, then stop the threads and close every connection."""
+        if self._writer is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
+            self._read_pool = None
+        for engine in (self._writer_engine, self._reader_engine):
+            if engine is not None:
+                engine.dispose()
+        self._writer_engine = self._reader_engine = None
+
+    async def _read(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._read_pool is None:
+            raise StoreError("the store is not open")
+        call = functools.partial(self._read_now, functools.partial(job, **kwargs), args)
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, call)
+
+    def _read_now(self, fn: Any, args: tuple[Any, ...]) -> Any:
+        if self._reader_engine is None:
+            raise StoreError("the store is not open")
+        try:
+            with self._reader_engine.connect() as conn, conn.begin():
+                return fn(conn, *args)
+        except Exception as error:
+            raise translate(error) from error
+
+    async def _write(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_WriteJob(functools.partial(job, **kwargs), args, loop, future))
+        return await future
+
+    def _run_writer(self) -> None:
+        if self._writer_engine is None:
+            return
+        with self._writer_engine.connect() as conn:
+            stopping = False
+            while not stopping:
+                first = self._jobs.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < GROUP_COMMIT:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is None:
+                        stopping = True
+                        break
+                    batch.append(job)
+                self._run_batch(conn, batch)
+
+    def _run_batch(self, conn: Connection, batch: list[_WriteJob]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            outcomes = []
+            try:
+                with conn.begin():
+                    for job in batch:
+                        outcomes.append(self._run_job(conn, job))
+                break
+            except sa_exc.OperationalError as error:
+                if _is_busy(error) and attempt < WRITE_ATTEMPTS:
+                    log.warning("database is locked; retrying (attempt %d)", attempt)
+                    time.sleep(0.05 * attempt)
+                    continue
+                outcomes = [(None, StoreUnavailable(f"database unavailable: {error.orig}"))] * len(
+                    batch
+                )
+                break
+            except Exception as error:  # a failed COMMIT: nothing of the batch is stored
+                outcomes = [(None, translate(error))] * len(batch)
+                break
+        for job, (value, failure) in zip(batch, outcomes, strict=True):
+            try:
+                job.loop.call_soon_threadsafe(_settle, job.future, value, failure)
+            except RuntimeError:  # the caller's loop is closed; nobody is waiting
+                pass
+
+    @staticmethod
+    def _run_job(conn: Connection, job: _WriteJob) -> tuple[Any, BaseException | None]:
+        try:
+            with conn.begin_nested():
+                return job.fn(conn, *job.args), None
+        except sa_exc.OperationalError as error:
+            if _is_busy(error):
+                raise  # the whole batch retries
+            return None, translate(error)
+        except Exception as error:
+            return None, translate(error)

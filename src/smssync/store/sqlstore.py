@@ -1,0 +1,208 @@
+"""The Store verbs once for both engines; a backend only says how a transaction runs."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy import exc as sa_exc
+
+from smssync.errors import SmssyncError, StoreError, StoreUnavailable
+from smssync.messages import OutboundStatus, SendOutcome
+from smssync.store import devices, inbox, queue, results
+from smssync.store.base import (
+    Claimed,
+    Credentials,
+    Device,
+    DeviceSettings,
+    Inbound,
+    NewInbound,
+    NewOutbound,
+    Outbound,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: A verb body: runs inside one transaction on the connection it is given.
+Job = Callable[Concatenate[Connection, P], T]
+
+#: touch_device writes at most this often per device, so polls do not each cost a commit.
+TOUCH_EVERY = timedelta(seconds=5)
+
+
+def translate(error: Exception) -> Exception:
+    """Turn a driver error into the project's own; leave ours alone."""
+    if isinstance(error, SmssyncError):
+        return error
+    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return StoreUnavailable(f"database unavailable: {getattr(error, 'orig', error)}")
+    if isinstance(error, sa_exc.DBAPIError):
+        return StoreError(f"database error: {error.orig}")
+    if isinstance(error, sa_exc.SQLAlchemyError):
+        return StoreError(f"database error: {error}")
+    return error
+
+
+class SqlStore(abc.ABC):
+    """Every Store verb, built from the shared Core queries; subclasses run transactions."""
+
+    def __init__(self) -> None:
+        self._key: bytes | None = None
+        self._touched: dict[int, tuple[datetime, str | None]] = {}
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and apply migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+    @abc.abstractmethod
+    async def _read(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``job`` in a read transaction."""
+
+    @abc.abstractmethod
+    async def _write(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``job`` in a write transaction committed durably before returning."""
+
+    async def server_key(self) -> bytes:
+        """Return the secret key for keyed hashes, created once per database."""
+        if self._key is None:
+            found = await self._read(devices.read_server_key)
+            self._key = found if found is not None else await self._write(devices.server_key)
+        return self._key
+
+    async def add_device(
+        self, name: str, credentials: Credentials, settings: DeviceSettings, now: datetime
+    ) -> Device:
+        """Create a device; Conflict when the name, token, secret or Basic user is taken."""
+        return await self._write(devices.add_device, name, credentials, settings, now)
+
+    async def update_device(
+        self,
+        name: str,
+        *,
+        settings: DeviceSettings | None = None,
+        credentials: Credentials | None = None,
+    ) -> Device:
+        """Change a device's settings or credentials; NotFound, Conflict."""
+        return await self._write(devices.update_device, name, settings, credentials)
+
+    async def remove_device(self, name: str) -> None:
+        """Delete a device and unassign its queued messages; NotFound."""
+        await self._write(devices.remove_device, name)
+        self._touched.clear()
+
+    async def devices(self) -> list[Device]:
+        """Return every device, by name."""
+        return await self._read(devices.all_devices)
+
+    async def device_by_name(self, name: str) -> Device | None:
+        """Return the named device."""
+        return await self._read(devices.device_where, "name", name)
+
+    async def device_by_token(self, token_hash: bytes) -> Device | None:
+        """Look a device up by keyed hash of its path token."""
+        return await self._read(devices.device_where, "token_hash", token_hash)
+
+    async def device_by_secret(self, secret_hash: bytes) -> Device | None:
+        """Look a device up by keyed hash of its secret."""
+        return await self._read(devices.device_by_secret, secret_hash)
+
+    async def device_by_basic_user(self, user: str) -> tuple[Device, bytes | None] | None:
+        """Return the device of a Basic user and its password hash."""
+        return await self._read(devices.device_by_basic_user, user)
+
+    async def device_credentials(self, device_id: int) -> Credentials:
+        """Return the stored hashes of a device (to check a presented secret)."""
+        return await self._read(devices.device_credentials, device_id)
+
+    async def touch_device(self, device_id: int, now: datetime, user_agent: str | None) -> None:
+        """Record last seen and User-Agent, at most every few seconds per device."""
+        last = self._touched.get(device_id)
+        if (
+            last is not None
+            and last[1] == user_agent
+            and timedelta(0) <= now - last[0] < TOUCH_EVERY
+        ):
+            return
+        await self._write(devices.touch_device, device_id, now, user_agent)
+        self._touched[device_id] = (now, user_agent)
+
+    async def record_event(
+        self, device_id: int, kind: str, detail: dict[str, Any], now: datetime
+    ) -> None:
+        """Record a device event (E3 test, E8 alert, liveness change)."""
+        await self._write(devices.record_event, device_id, kind, detail, now)
+
+    async def events(self, device: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Return recent device events, newest first."""
+        return await self._read(devices.recent_events, device, limit)
+
+    async def record_inbound(self, message: NewInbound) -> tuple[bool, int]:
+        """Store an incoming SMS unless (device, dedupe_key) exists: (created, id) (S-10)."""
+        return await self._write(inbox.record_inbound, message)
+
+    async def inbound(
+        self, device: str | None = None, limit: int = 1000, after_id: int = 0
+    ) -> list[Inbound]:
+        """Return stored incoming SMS, oldest first, after ``after_id``."""
+        return await self._read(inbox.list_inbound, device, limit, after_id)
+
+    async def enqueue(self, messages: list[NewOutbound]) -> None:
+        """Queue outgoing SMS in one transaction; NotFound for an unknown device name."""
+        if messages:
+            await self._write(queue.enqueue, messages)
+
+    async def claim_outbound(
+        self, device_id: int, limit: int, now: datetime, *, piggyback: bool = False
+    ) -> list[Claimed]:
+        """Hand up to ``limit`` queued messages to the device atomically (S-22)."""
+        return await self._write(queue.claim, device_id, limit, now, piggyback)
+
+    async def acknowledge(self, device_id: int, message_ids: list[str], now: datetime) -> list[str]:
+        """E5: accept the listed messages dispatched to this device (S-27)."""
+        return await self._write(results.acknowledge, device_id, message_ids, now)
+
+    async def lease_owner(self, message_ids: list[str]) -> int | None:
+        """E5 lease binding (S-26): the one device the dispatched uuids belong to."""
+        return await self._read(results.lease_owner, message_ids)
+
+    async def awaiting_results(
+        self, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
+    ) -> list[str]:
+        """E6 (S-31): the device's unreported uuids, oldest first, counting each listing."""
+        return await self._write(
+            results.awaiting_results, device_id, now, limit, max_listings, max_age_s
+        )
+
+    async def record_results(
+        self, device_id: int, outcomes: list[tuple[str, SendOutcome]], now: datetime
+    ) -> int:
+        """E7 (S-33, S-35): apply this device's outcomes idempotently; return changes."""
+        if not outcomes:
+            return 0
+        return await self._write(results.record_results, device_id, outcomes, now)
+
+    async def cancel(self, message_id: str, now: datetime) -> Outbound:
+        """Cancel a message no device has accepted; NotFound, Conflict."""
+        return await self._write(results.cancel, message_id, now)
+
+    async def outbound(
+        self,
+        message_id: str | None = None,
+        device: str | None = None,
+        status: OutboundStatus | None = None,
+        limit: int = 1000,
+    ) -> list[Outbound]:
+        """Return outgoing SMS with history, oldest first."""
+        return await self._read(results.list_outbound, message_id, device, status, limit)
+
+    async def queue_depths(self) -> dict[str | None, int]:
+        """Return the number of queued messages per assigned device name (None: unassigned)."""
+        return await self._read(results.queue_depths)

@@ -1,0 +1,131 @@
+"""A real ``smssync serve`` process on a free port, and the CLI beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+SMSSYNC = [sys.executable, "-m", "smssync"]
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pg_conninfo(dbname: str = "postgres") -> str:
+    """Return a libpq connection string from the PG* variables (defaults: this machine's)."""
+    host = os.environ.get("PGHOST", "127.0.0.1")
+    port = os.environ.get("PGPORT", "5432")
+    user = os.environ.get("PGUSER", "postgres")
+    return f"host={host} port={port} user={user} dbname={dbname}"
+
+
+def pg_url(dbname: str) -> str:
+    """Return a SQLAlchemy URL for a database on the test PostgreSQL."""
+    host = os.environ.get("PGHOST", "127.0.0.1")
+    port = os.environ.get("PGPORT", "5432")
+    user = os.environ.get("PGUSER", "postgres")
+    return f"postgresql://{user}@{host}:{port}/{dbname}"
+
+
+def create_pg_database() -> str:
+    """Create an empty database for one server and return its name."""
+    name = "smssync_e2e_" + secrets.token_hex(6)
+    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop a database made by create_pg_database, closing what still uses it."""
+    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Server:
+    """One ``smssync serve`` subprocess and the environment its CLI shares."""
+
+    def __init__(self, tmp: Path, database_url: str = "", workers: int = 1) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "SMSSYNC_DATA_DIR": str(tmp / "data"),
+            "SMSSYNC_DATABASE_URL": database_url,
+            "SMSSYNC_PORT": str(self.port),
+            "SMSSYNC_HOST": "127.0.0.1",
+            "SMSSYNC_WORKERS": str(workers),
+            "SMSSYNC_DEFAULT_REGION": "KE",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tmp / f"server-{self.port}.log"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``smssync ARGS`` against the same store."""
+        result = subprocess.run(
+            [*SMSSYNC, *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"smssync {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def cli_json(self, *args: str) -> Any:
+        """Run a CLI command with ``--json`` and parse what it prints."""
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def add_device(self, name: str, *extra: str) -> dict[str, Any]:
+        """Register a device and return its credentials."""
+        info: dict[str, Any] = self.cli_json("device", "add", name, *extra)
+        return info
+
+    def start(self) -> None:
+        """Start the server and wait until it answers."""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*SMSSYNC, "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.base + "/smssync", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server did not start:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL (nothing flushed, nothing closed)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        """Stop the server politely."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None

@@ -1,0 +1,251 @@
+"""The SMSsync endpoint in-process (httpx ASGI transport) over both stores."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from smssync.errors import StoreUnavailable
+from smssync.messages import AckMode
+from smssync.server.app import create_app
+from smssync.server.credentials import IssuedCredentials, create_device
+from smssync.server.exchanges import new_outbound
+from smssync.settings import Settings
+from smssync.store.base import Device, DeviceSettings, NewInbound, Store
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+JSON = {"content-type": "application/json; charset=UTF-8"}
+UNAUTHORIZED = {"payload": {"success": False, "error": "unauthorized"}}
+
+
+@pytest.fixture
+async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(), store)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sms") as c:
+            yield c
+
+
+async def add(
+    store: Store, name: str, secret: str | None = "s", **settings: Any
+) -> tuple[Device, IssuedCredentials, str]:
+    device, issued = await create_device(
+        store, name, datetime.now(UTC), secret=secret, settings=DeviceSettings(**settings)
+    )
+    return device, issued, f"/smssync/d/{issued.token}"
+
+
+async def queue(
+    store: Store, device: str | None, *texts: str, to: str = "+254700000002"
+) -> list[str]:
+    messages = [new_outbound(to, t, device, datetime.now(UTC)) for t in texts]
+    await store.enqueue(messages)
+    return [m.message_id for m in messages]
+
+
+async def poll(client: httpx.AsyncClient, url: str, secret: str = "s") -> list[str]:
+    reply = await client.get(f"{url}?task=send&secret={secret}")
+    assert reply.status_code == 200, reply.text
+    return [m["uuid"] for m in reply.json()["payload"]["messages"]]
+
+
+async def ack(client: httpx.AsyncClient, url: str, uuids: list[str]) -> list[str]:
+    reply = await client.post(
+        f"{url}?task=sent", content=json.dumps({"queued_messages": uuids}).encode(), headers=JSON
+    )
+    assert reply.status_code == 200, reply.text
+    listed: list[str] = reply.json()["message_uuids"]
+    return listed
+
+
+async def status_of(store: Store, message_id: str) -> str:
+    [message] = await store.outbound(message_id=message_id)
+    return message.status.value
+
+
+async def test_token_and_basic_of_different_devices_is_refused(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    _, _, url_a = await add(store, "a", secret=None)
+    await create_device(
+        store, "b", datetime.now(UTC), secret=None, basic_user="bee", basic_password="pw"
+    )
+    reply = await client.get(f"{url_a}?task=send", auth=httpx.BasicAuth("bee", "pw"))
+    assert (reply.status_code, reply.json()) == (403, UNAUTHORIZED)
+
+
+async def test_token_device_with_secret_must_present_it(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    _, _, url = await add(store, "a", secret="right")
+    assert (await client.get(f"{url}?task=send&secret=wrong")).status_code == 403
+    assert (await client.get(f"{url}?task=send&secret=right")).status_code == 200
+    # No secret in the query: the token alone is enough (the App omits an empty secret).
+    assert (await client.get(f"{url}?task=send")).status_code == 200
+
+
+async def test_unauthenticated_requests_change_nothing(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    device, _, url = await add(store, "a")
+    [mid] = await queue(store, "a", "secret text")
+    for request in (
+        client.get(f"{url}?task=send&secret=nope"),
+        client.get("/smssync?task=send"),
+        client.get("/smssync?task=result"),
+        client.post("/smssync?task=sent", content=json.dumps({"queued_messages": [mid]})),
+        client.post("/smssync", content=b"from=1&message=2&secret=", headers=FORM),
+    ):
+        reply = await request
+        assert reply.status_code == 403
+        assert "secret text" not in reply.text and mid not in reply.text
+    assert await status_of(store, mid) == "queued"
+    assert (await store.device_by_name("a")) == device  # last_seen untouched
+    assert await store.inbound() == []
+
+
+async def test_handshake_lease_expiry_requeues(store: Store, client: httpx.AsyncClient) -> None:
+    _, _, url = await add(store, "a", ack_mode=AckMode.HANDSHAKE, lease_s=1)
+    [mid] = await queue(store, "a", "one")
+    assert await poll(client, url) == [mid]
+    assert await status_of(store, mid) == "dispatched"
+    await asyncio.sleep(1.2)
+    assert await poll(client, url) == [mid]  # offered again after the lease
+    assert await ack(client, url, [mid]) == [mid]
+    assert await status_of(store, mid) == "accepted"
+    await asyncio.sleep(1.2)
+    assert await poll(client, url) == []  # accepted is never offered again
+
+
+async def test_auto_mode_lease_expiry_drops_back_to_handoff(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    _, _, url = await add(store, "a", lease_s=1)
+    first, second = await queue(store, "a", "one", "two")
+    assert await poll(client, url) == [first, second]
+    assert (await store.device_by_name("a")).effective_mode is AckMode.HANDOFF  # type: ignore[union-attr]
+    assert await ack(client, url, [first, second]) == [first, second]
+    assert (await store.device_by_name("a")).effective_mode is AckMode.HANDSHAKE  # type: ignore[union-attr]
+    [third] = await queue(store, "a", "three")
+    assert await poll(client, url) == [third]
+    await asyncio.sleep(1.2)
+    # The phone stopped confirming: the message may be sent already, so never offer it again.
+    assert await poll(client, url) == []
+    assert await status_of(store, third) == "dispatched"
+    assert (await store.device_by_name("a")).effective_mode is AckMode.HANDOFF  # type: ignore[union-attr]
+
+
+async def test_result_listing_gives_up_after_five(store: Store, client: httpx.AsyncClient) -> None:
+    _, _, url = await add(store, "a")
+    [mid] = await queue(store, "a", "one")
+    await poll(client, url)
+    await ack(client, url, [mid])
+    for _ in range(5):
+        reply = await client.get(f"{url}?task=result&secret=s")
+        assert reply.json() == {"message_uuids": [mid]}
+    assert (await client.get(f"{url}?task=result&secret=s")).json() == {"message_uuids": []}
+    assert await status_of(store, mid) == "delivery_unknown"
+
+
+async def test_results_for_other_devices_are_ignored(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    _, _, url_a = await add(store, "a", secret="sa")
+    _, _, url_b = await add(store, "b", secret="sb")
+    [mid] = await queue(store, "a", "one")
+    await poll(client, url_a, "sa")
+    body = {"message_result": [{"uuid": mid, "sent_result_code": -1}]}
+    reply = await client.post(
+        f"{url_b}?task=result&secret=sb", content=json.dumps(body), headers=JSON
+    )
+    assert reply.status_code == 200
+    assert await status_of(store, mid) == "dispatched"
+    await client.post(f"{url_a}?task=result&secret=sa", content=json.dumps(body), headers=JSON)
+    assert await status_of(store, mid) == "sent"
+    late = {"message_result": [{"uuid": mid, "sent_result_code": 1}]}
+    await client.post(f"{url_a}?task=result&secret=sa", content=json.dumps(late), headers=JSON)
+    delivered = {
+        "message_result": [{"uuid": mid, "sent_result_code": -1, "delivered_result_code": -1}]
+    }
+    await client.post(f"{url_a}?task=result&secret=sa", content=json.dumps(delivered), headers=JSON)
+    await client.post(f"{url_a}?task=result&secret=sa", content=json.dumps(late), headers=JSON)
+    assert await status_of(store, mid) == "delivered"
+
+
+async def test_pacing_limits_segments_per_minute(store: Store, client: httpx.AsyncClient) -> None:
+    _, _, url = await add(store, "a", segments_per_minute=5)
+    mids = await queue(store, "a", *[f"m{i}" for i in range(8)])
+    assert await poll(client, url) == mids[:5]
+    assert await poll(client, url) == []
+
+
+async def test_routing_sticks_to_a_recipient_and_fails_over(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    _, _, url_a = await add(store, "a", secret="sa", liveness_s=1)
+    _, _, url_b = await add(store, "b", secret="sb", liveness_s=1)
+    [first] = await queue(store, None, "first", to="+254711111111")
+    assert await poll(client, url_a, "sa") == [first]
+    [second] = await queue(store, None, "second", to="+254711111111")
+    assert await poll(client, url_b, "sb") == []  # sticky to a, which is alive
+    assert await poll(client, url_a, "sa") == [second]
+    [third] = await queue(store, None, "third", to="+254711111111")
+    await asyncio.sleep(1.6)  # a goes silent past its liveness window
+    assert await poll(client, url_b, "sb") == [third]
+
+
+async def test_auto_reply_rides_on_the_reply(store: Store, client: httpx.AsyncClient) -> None:
+    _, _, url = await add(store, "a", reply_from_server=True, auto_reply="Got it")
+    body = f"secret=s&from=%2B254700000001&message=hi&message_id={uuid.uuid4()}"
+    reply = await client.post(url, content=body.encode(), headers=FORM)
+    [message] = reply.json()["payload"]["messages"]
+    assert (message["to"], message["message"]) == ("+254700000001", "Got it")
+    alpha = f"secret=s&from=M-PESA&message=hi&message_id={uuid.uuid4()}"
+    reply = await client.post(url, content=alpha.encode(), headers=FORM)
+    assert reply.json()["payload"].get("messages", []) == []
+
+
+async def test_custom_keys_apply_to_e1(store: Store, client: httpx.AsyncClient) -> None:
+    keys = {"from_addr": "sender", "content": "text"}
+    from smssync.messages import KeyMap
+
+    _, _, url = await add(store, "a", keys=KeyMap(**keys))
+    body = f"secret=s&sender=%2B254700000001&text=hello&message_id={uuid.uuid4()}"
+    assert (await client.post(url, content=body.encode(), headers=FORM)).status_code == 200
+    [row] = await store.inbound()
+    assert (row.from_addr, row.content) == ("+254700000001", "hello")
+
+
+@dataclasses.dataclass
+class FailingStore:
+    """Wraps a store so that inbound writes fail as a full disk or lost database would."""
+
+    inner: Store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def record_inbound(self, message: NewInbound) -> tuple[bool, int]:
+        raise StoreUnavailable()
+
+
+async def test_storage_failure_is_503_so_the_phone_retries(store: Store) -> None:
+    await add(store, "a", secret="s")
+    app = create_app(Settings(), FailingStore(store))  # type: ignore[arg-type]
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://sms"
+        ) as c:
+            body = f"secret=s&from=1&message=x&message_id={uuid.uuid4()}"
+            reply = await c.post("/smssync", content=body.encode(), headers=FORM)
+    assert reply.status_code == 503
+    assert reply.json()["payload"]["success"] is False

@@ -1,0 +1,98 @@
+"""Migrating from zero equals schema.py, on both engines; open_store picks the backend."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, create_engine, inspect
+
+from smssync.errors import ConfigError
+from smssync.store import open_store
+from smssync.store.postgres import PostgresStore, engine_url
+from smssync.store.schema import metadata
+from smssync.store.sqlite import SqliteStore
+from tests.conftest import pg_url
+
+
+def engine_for(store_url: str) -> str:
+    """Return a SQLAlchemy URL for a test store location."""
+    if store_url.startswith("postgresql://"):
+        return engine_url(store_url)
+    return f"sqlite:///{store_url}"
+
+
+def describe(conn: Connection) -> dict[str, tuple[list[str], list[str]]]:
+    """Return each table's column names and index names."""
+    inspector = inspect(conn)
+    return {
+        table: (
+            sorted(c["name"] for c in inspector.get_columns(table)),
+            # PostgreSQL reports the index behind each UNIQUE constraint too.
+            sorted(
+                str(i["name"])
+                for i in inspector.get_indexes(table)
+                if not i.get("duplicates_constraint")
+            ),
+        )
+        for table in inspector.get_table_names()
+    }
+
+
+async def test_migrating_from_zero_equals_the_schema(store_url: str) -> None:
+    store = open_store(store_url)
+    await store.open()
+    await store.close()
+    engine = create_engine(engine_for(store_url))
+    try:
+        with engine.connect() as conn:
+            found = describe(conn)
+            assert found.pop("alembic_version") == (["version_num"], [])
+            expected = {
+                table.name: (
+                    sorted(c.name for c in table.columns),
+                    sorted(str(i.name) for i in table.indexes),
+                )
+                for table in metadata.sorted_tables
+            }
+            assert found == expected
+            # Alembic's own comparison also checks types, nullability, keys and constraints.
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+
+
+async def test_concurrent_opens_migrate_once(store_url: str) -> None:
+    stores = [open_store(store_url) for _ in range(3)]
+    await asyncio.gather(*(s.open() for s in stores))
+    keys = [await s.server_key() for s in stores]
+    for s in stores:
+        await s.close()
+    assert len(set(keys)) == 1
+
+
+def test_open_store_picks_the_backend(tmp_path: Path) -> None:
+    assert isinstance(open_store(str(tmp_path / "a.db")), SqliteStore)
+    store = open_store(f"sqlite:///{tmp_path}/b.db")
+    assert isinstance(store, SqliteStore) and store.path == tmp_path / "b.db"
+    relative = open_store("sqlite:///data/c.db")
+    assert isinstance(relative, SqliteStore) and relative.path == Path("data/c.db")
+    for url in ("postgres://u@h/db", "postgresql://u@h/db", "postgresql+psycopg://u@h/db"):
+        pg = open_store(url)
+        assert isinstance(pg, PostgresStore) and pg.url == "postgresql+psycopg://u@h/db"
+    for bad in ("mysql://h/db", "sqlite://", "sqlite:///:memory:", ""):
+        with pytest.raises(ConfigError):
+            open_store(bad)
+
+
+@pytest.mark.postgres
+async def test_unreachable_postgres_is_store_unavailable() -> None:
+    from smssync.errors import StoreUnavailable
+
+    store = open_store(pg_url("smssync_no_such_database"))
+    with pytest.raises(StoreUnavailable):
+        await store.open()
+    await store.close()

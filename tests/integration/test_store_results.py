@@ -1,0 +1,161 @@
+"""E5 acknowledgement, E6 listing, E7 results and cancel, on both engines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from smssync.errors import Conflict, NotFound
+from smssync.messages import AckMode, OutboundStatus, SendOutcome
+from smssync.store.base import Store
+from tests.integration.store_helpers import at, device, queue, status_of
+
+S = OutboundStatus
+SENT = SendOutcome(S.SENT, None, None)
+DELIVERED = SendOutcome(None, None, S.DELIVERED)
+FAILED = SendOutcome(S.FAILED, "no service", None)
+
+
+async def dispatched(store: Store, count: int = 3, **settings: Any) -> tuple[int, list[str]]:
+    """Add device "a" and dispatch ``count`` messages to it."""
+    a = await device(store, "a", **settings)
+    ids = await queue(store, count)
+    claimed = await store.claim_outbound(a.id, count, at(1))
+    assert [c.message_id for c in claimed] == ids
+    return a.id, ids
+
+
+async def test_acknowledge_lists_in_request_order_and_skips_others(store: Store) -> None:
+    a, ids = await dispatched(store, 3)
+    b = await device(store, "b")
+    [not_dispatched] = await queue(store, 1)
+    await store.cancel(ids[1], at(2))
+    asked = [ids[2], "unknown", ids[1], ids[0], ids[2], not_dispatched, ""]
+    assert await store.acknowledge(b.id, asked, at(3)) == []
+    assert await store.acknowledge(a, asked, at(3)) == [ids[2], ids[0]]
+    assert [await status_of(store, i) for i in ids] == ["accepted", "cancelled", "accepted"]
+    assert await status_of(store, not_dispatched) == "queued"
+    # Repeating it lists nothing: they are no longer dispatched.
+    assert await store.acknowledge(a, asked, at(4)) == []
+
+
+async def test_acknowledge_switches_auto_to_handshake_only(store: Store) -> None:
+    a = await device(store, "a", ack_mode=AckMode.HANDOFF)
+    await store.acknowledge(a.id, ["x"], at(1))
+    found = await store.device_by_name("a")
+    assert found is not None and found.effective_mode is AckMode.HANDOFF
+
+
+async def test_lease_owner(store: Store) -> None:
+    a, ids = await dispatched(store, 2)
+    b = await device(store, "b")
+    # Other recipients: the first one's sticky route would assign them to "a".
+    [other] = await queue(store, 1, to_addr="+2547002")
+    [queued] = await queue(store, 1, to_addr="+2547003")
+    await store.claim_outbound(b.id, 1, at(2))
+    assert await store.lease_owner(ids) == a
+    assert await store.lease_owner([ids[0], "unknown", queued]) == a
+    assert await store.lease_owner([other]) == b.id
+    assert await store.lease_owner([ids[0], other]) is None
+    assert await store.lease_owner([queued, "unknown"]) is None
+    assert await store.lease_owner([]) is None
+
+
+async def test_awaiting_results_gives_up_after_max_listings(store: Store) -> None:
+    a, ids = await dispatched(store, 3)
+    for n in range(5):
+        assert await store.awaiting_results(a, at(10 + n), 2, 5, 3600) == ids[:2]
+    # Two were listed five times: now delivery_unknown; the third moves up.
+    assert await store.awaiting_results(a, at(20), 2, 5, 3600) == ids[2:]
+    assert [await status_of(store, i) for i in ids] == [
+        "delivery_unknown",
+        "delivery_unknown",
+        "dispatched",
+    ]
+    [message] = await store.outbound(message_id=ids[0])
+    assert message.history[-1].detail == "no result reported"
+
+
+async def test_awaiting_results_gives_up_after_max_age(store: Store) -> None:
+    a, ids = await dispatched(store, 2)
+    await store.acknowledge(a, ids[:1], at(2))
+    await store.record_results(a, [(ids[1], SENT)], at(3))
+    assert await store.awaiting_results(a, at(100), 100, 5, 3600) == ids
+    assert await store.awaiting_results(a, at(3602), 100, 5, 3600) == []
+    assert {await status_of(store, i) for i in ids} == {"delivery_unknown"}
+
+
+async def test_awaiting_results_only_lists_own_messages(store: Store) -> None:
+    await dispatched(store, 2)
+    b = await device(store, "b")
+    assert await store.awaiting_results(b.id, at(5), 100, 5, 3600) == []
+
+
+async def test_record_results_never_goes_backwards(store: Store) -> None:
+    a, ids = await dispatched(store, 3)
+    outcomes = [
+        (ids[0], SENT),
+        (ids[0], DELIVERED),
+        (ids[1], FAILED),
+        (ids[2], SendOutcome(S.SENT, None, S.UNDELIVERED)),
+    ]
+    assert await store.record_results(a, outcomes, at(5)) == 3
+    assert [await status_of(store, i) for i in ids] == ["delivered", "failed", "undelivered"]
+    # Repeating, or a late "sent", changes nothing.
+    assert await store.record_results(a, outcomes, at(6)) == 0
+    assert await store.record_results(a, [(ids[0], SENT), (ids[1], SENT)], at(7)) == 0
+    # A delivery report after a failure is ignored: failed is final.
+    assert await store.record_results(a, [(ids[1], DELIVERED)], at(8)) == 0
+    [message] = await store.outbound(message_id=ids[1])
+    assert message.reason == "no service"
+    [message] = await store.outbound(message_id=ids[0])
+    assert [h.status.value for h in message.history] == [
+        "queued",
+        "dispatched",
+        "sent",
+        "delivered",
+    ]
+
+
+async def test_late_result_replaces_delivery_unknown(store: Store) -> None:
+    a, ids = await dispatched(store, 2)
+    assert await store.awaiting_results(a, at(99_999), 10, 5, 60) == []
+    assert await store.record_results(a, [(ids[0], SENT)], at(100_000)) == 0
+    assert await store.record_results(a, [(ids[0], DELIVERED), (ids[1], FAILED)], at(100_001)) == 2
+    assert [await status_of(store, i) for i in ids] == ["delivered", "failed"]
+
+
+async def test_results_of_other_devices_are_ignored(store: Store) -> None:
+    _, ids = await dispatched(store, 1)
+    b = await device(store, "b")
+    assert await store.record_results(b.id, [(ids[0], FAILED), ("unknown", SENT)], at(5)) == 0
+    assert await status_of(store, ids[0]) == "dispatched"
+
+
+async def test_cancel(store: Store) -> None:
+    a, ids = await dispatched(store, 2)
+    [queued] = await queue(store, 1)
+    cancelled = await store.cancel(queued, at(2))
+    assert cancelled.status is S.CANCELLED and cancelled.history[-1].status is S.CANCELLED
+    assert (await store.cancel(ids[0], at(2))).status is S.CANCELLED
+    await store.acknowledge(a, ids[1:], at(3))
+    with pytest.raises(Conflict):
+        await store.cancel(ids[1], at(4))
+    with pytest.raises(Conflict):
+        await store.cancel(queued, at(4))
+    with pytest.raises(NotFound):
+        await store.cancel("unknown", at(4))
+    # A cancelled message is never handed out, nor listed for results.
+    assert await store.claim_outbound(a, 10, at(5)) == []
+    assert await store.awaiting_results(a, at(5), 10, 5, 3600) == ids[1:]
+
+
+async def test_outbound_filters(store: Store) -> None:
+    _, ids = await dispatched(store, 2)
+    [queued] = await queue(store, 1, to_addr="+2547009")
+    assert [m.message_id for m in await store.outbound(device="a")] == ids
+    assert [m.message_id for m in await store.outbound(status=S.QUEUED)] == [queued]
+    assert [m.message_id for m in await store.outbound(limit=1)] == ids[:1]
+    assert await store.outbound(message_id="unknown") == []
+    assert await store.queue_depths() == {None: 1}

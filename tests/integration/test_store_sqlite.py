@@ -1,0 +1,151 @@
+"""What only the SQLite store has: PRAGMAs, durability, group commit and lock contention."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection
+
+from smssync.errors import Conflict, StoreUnavailable
+from smssync.store.base import Credentials, DeviceSettings
+from smssync.store.sqlite import SqliteStore
+from tests.integration.store_helpers import T0, device, incoming
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """Return an open SQLite store with a short busy timeout."""
+    store = SqliteStore(tmp_path / "s.db", busy_timeout_ms=200)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def pragmas(conn: Connection) -> tuple[object, ...]:
+    """Return the PRAGMAs the store sets on every connection."""
+    names = ("synchronous", "journal_mode", "foreign_keys", "busy_timeout")
+    return tuple(conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in names)
+
+
+async def test_every_connection_is_wal_and_synchronous_full(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "p.db")
+    await store.open()
+    try:
+        expected = (2, "wal", 1, 10_000)
+        assert await store._write(pragmas) == expected
+        assert await store._read(pragmas) == expected
+    finally:
+        await store.close()
+
+
+WRITER = """
+import asyncio, os, signal, sys
+from datetime import UTC, datetime
+from smssync.store.sqlite import SqliteStore
+from smssync.store.base import Credentials, DeviceSettings
+from tests.integration.store_helpers import incoming
+
+async def main():
+    store = SqliteStore(sys.argv[1])
+    await store.open()
+    device = await store.add_device(
+        "a", Credentials(b"t", None, None, None), DeviceSettings(), datetime.now(UTC)
+    )
+    created, row = await store.record_inbound(incoming(device.id, "durable"))
+    print(row, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close(), no checkpoint, no atexit
+
+asyncio.run(main())
+"""
+
+
+async def test_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    done = subprocess.run(
+        [sys.executable, "-c", WRITER, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == -9, done.stderr
+    row = int(done.stdout.strip())
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        [message] = await store.inbound()
+        assert (message.id, message.message_id, message.device) == (row, "durable", "a")
+    finally:
+        await store.close()
+
+
+async def test_one_failing_job_does_not_fail_its_group(sqlite_store: SqliteStore) -> None:
+    names = [f"d{i % 150}" for i in range(200)]  # 50 names repeat
+
+    async def add(i: int, name: str) -> str:
+        creds = Credentials(f"t{i}".encode(), None, None, None)
+        try:
+            await sqlite_store.add_device(name, creds, DeviceSettings(), T0)
+        except Conflict:
+            return "conflict"
+        return "ok"
+
+    outcomes = await asyncio.gather(*(add(i, n) for i, n in enumerate(names)))
+    assert outcomes.count("ok") == 150 and outcomes.count("conflict") == 50
+    assert len(await sqlite_store.devices()) == 150
+
+
+async def test_many_concurrent_writes_are_all_committed(sqlite_store: SqliteStore) -> None:
+    a = await device(sqlite_store, "a")
+    results = await asyncio.gather(
+        *(sqlite_store.record_inbound(incoming(a.id, f"k{i}")) for i in range(1000))
+    )
+    assert all(created for created, _ in results)
+    assert len({row for _, row in results}) == 1000
+    assert len(await sqlite_store.inbound(limit=5000)) == 1000
+
+
+def hold_write_lock(path: Path, seconds: float, locked: threading.Event) -> None:
+    """Hold SQLite's write lock from another connection, as another process would."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    locked.set()
+    time.sleep(seconds)
+    conn.execute("ROLLBACK")
+    conn.close()
+
+
+async def test_write_waits_for_another_writer(sqlite_store: SqliteStore) -> None:
+    locked = threading.Event()
+    holder = threading.Thread(target=hold_write_lock, args=(sqlite_store.path, 0.3, locked))
+    holder.start()
+    locked.wait()
+    a = await device(sqlite_store, "a")  # waits out the lock (busy timeout plus retries)
+    holder.join()
+    assert (await sqlite_store.record_inbound(incoming(a.id)))[0]
+
+
+async def test_write_gives_up_with_store_unavailable(sqlite_store: SqliteStore) -> None:
+    locked = threading.Event()
+    holder = threading.Thread(target=hold_write_lock, args=(sqlite_store.path, 1.5, locked))
+    holder.start()
+    locked.wait()
+    try:
+        with pytest.raises(StoreUnavailable):
+            await sqlite_store.add_device(
+                "a", Credentials(b"t", None, None, None), DeviceSettings(), T0
+            )
+    finally:
+        holder.join()
+    # Once the other writer is gone the store works again.
+    assert (await device(sqlite_store, "a")).name == "a"
