@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 import phonenumbers
 
+#: Already E.164: what SMSCs report for most senders, kept as it is without parsing.
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 _PUNCTUATION = str.maketrans("", "", " -.()/\u00a0")
 
 
@@ -22,6 +27,14 @@ def normalize(raw: str, region: str) -> str:
     codes and alphanumeric senders (``M-PESA``) are kept, never reduced to digits (S-11).
     """
     text = raw.strip()
+    if _E164.fullmatch(text):
+        return text
+    return _normalize_other(text, region)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_other(text: str, region: str) -> str:
+    # Parsing costs as much as the rest of an incoming SMS; senders recur, so remember them.
     if not looks_numeric(text):
         return text
     compact = text.translate(_PUNCTUATION)

@@ -41,6 +41,14 @@ class Settings:
     result_max_listings: int = 5
     #: E6: hours after leaving the queue before ``delivery_unknown`` (S-31).
     result_max_age_h: int = 48
+    #: Webhooks: first retry after this many milliseconds, doubling up to an hour.
+    webhook_retry_ms: int = 5000
+    #: Webhooks: a delivery still failing this long after its event is dead-lettered.
+    webhook_max_age_s: int = 86400
+    #: Webhooks: how long a receiver may take to answer.
+    webhook_timeout_s: int = 10
+    #: How often device liveness is checked for device.online/offline events.
+    liveness_check_s: int = 5
 
     @property
     def store_url(self) -> str:
@@ -101,6 +109,11 @@ class Settings:
         """Raise ConfigError naming the first impossible value."""
         if not 0 < self.port < 65536:
             raise ConfigError(f"port: {self.port} is not a TCP port")
+        for name in ("webhook_retry_ms", "webhook_max_age_s", "webhook_timeout_s"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1")
+        if self.liveness_check_s < 1:
+            raise ConfigError("liveness_check_s: must be at least 1")
         if self.workers < 1:
             raise ConfigError("workers: must be at least 1")
         if not self.sync_path.startswith("/") or self.sync_path.endswith("/"):

@@ -15,9 +15,9 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so that each family lives in its own module and registers itself.
-    from smssync.cli import gateway, server, sim
+    from smssync.cli import api, gateway, server, sim
 
-    for module in (server, gateway, sim):
+    for module in (server, gateway, sim, api):
         module.register(main)
 
 

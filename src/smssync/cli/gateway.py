@@ -1,4 +1,4 @@
-"""Gateway commands: run, init, status, test."""
+"""Gateway commands: run, init, status, test, doctor."""
 
 from __future__ import annotations
 
@@ -71,21 +71,50 @@ def gateway(ctx: click.Context, config_path: Path | None, quiet: bool) -> None:
         raise click.ClickException(exc.message) from None
 
 
-async def _run(config: GatewayConfig) -> None:
+def make_backend(config: GatewayConfig) -> Any:
+    """Build the backend ``[backend] kind`` names; its driver is imported only when chosen."""
+    chosen = config.backend
+    folder = Path(config.store).parent
+    if chosen.kind == "at":
+        from smssync.backends.at import AtBackend, AtOptions
+
+        if not chosen.at.port:
+            raise SmssyncError("[backend.at] port is not set")
+        return AtBackend(AtOptions(**chosen.at.model_dump()))
+    if chosen.kind == "termux":
+        from smssync.backends.termux import TermuxBackend, TermuxOptions
+
+        cursor = Path(config.store).with_suffix(".termux-cursor")
+        return TermuxBackend(TermuxOptions(**chosen.termux.model_dump(), cursor_file=cursor))
+    if chosen.kind == "gammu":
+        from smssync.backends.gammu import GammuBackend, GammuOptions
+
+        values = chosen.gammu.model_dump()
+        values["config"] = folder / values["config"]
+        return GammuBackend(GammuOptions(**values))
     from smssync.backends.sim import RemoteSimBackend
+
+    return RemoteSimBackend(chosen.url, chosen.number)
+
+
+async def _run(config: GatewayConfig) -> None:
     from smssync.gateway.runner import Gateway
 
     store = GatewayStore(Path(config.store))
     await store.open()
-    backend = RemoteSimBackend(config.backend.url, config.backend.number)
+    backend = make_backend(config)
     runner = Gateway(config, backend, store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    where = (
+        f"phone {config.backend.number} on {config.backend.url}"
+        if config.backend.kind == "sim"
+        else f"{config.backend.kind} backend"
+    )
     click.echo(
-        f"smssync gateway: phone {config.backend.number} on {config.backend.url}, "
-        f"Sync URLs: {', '.join(runner.clients)}; store {config.store}",
+        f"smssync gateway: {where}, Sync URLs: {', '.join(runner.clients)}; store {config.store}",
         err=True,
     )
     display = asyncio.create_task(_backlog_display(runner, store, stop))
@@ -228,6 +257,31 @@ def test_integration(config_path: Path | None) -> None:
         return ok
 
     if not asyncio.run(run()):
+        raise SystemExit(1)
+
+
+@gateway.command("doctor")
+@config_option
+def doctor(config_path: Path | None) -> None:
+    """Probe the backend (SIM, registration, signal, battery) and each Sync URL."""
+    from smssync.gateway.doctor import probe_backend, probe_urls, render
+
+    config = _load(config_path)
+
+    async def run() -> list[Any]:
+        try:
+            backend = make_backend(config)
+        except SmssyncError as exc:
+            from smssync.gateway.doctor import Check
+
+            checks = [Check("device", False, exc.message, "fix [backend] in the config")]
+        else:
+            checks = await probe_backend(config.backend.kind, backend)
+        return [*checks, *await probe_urls(config)]
+
+    checks = asyncio.run(run())
+    click.echo(render(checks))
+    if any(c.ok is False for c in checks):
         raise SystemExit(1)
 
 

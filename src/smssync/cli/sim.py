@@ -1,4 +1,5 @@
-"""Simulated-network commands: ``smssync sim`` (serve), ``sim sms``, ``sim outbox``, ``demo``."""
+"""Simulated-network commands: ``smssync sim`` (serve), ``sim sms``, ``sim outbox``,
+``sim modem``, ``demo``."""
 
 from __future__ import annotations
 
@@ -149,6 +150,62 @@ def phone(
     path = f"/phones/{urllib.parse.quote(number, safe='')}/status"
     result = _call(_port(ctx, port), "PUT" if changes else "GET", path, json=changes or None)
     click.echo(json.dumps(result))
+
+
+@sim.command("modem")
+@click.option("--number", required=True, help="The modem SIM's number on the network.")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the device symlink [default: a temporary folder].",
+)
+@click.option("--pin", default="", help="Make the SIM ask for this PIN.")
+@click.option("--echo/--no-echo", default=True, help="Echo at power-up (real modems do).")
+@click.option("--no-battery", is_flag=True, help="Answer AT+CBC with ERROR, like a USB stick.")
+@sub_port_option
+@click.pass_context
+def modem(
+    ctx: click.Context,
+    number: str,
+    folder: Path | None,
+    pin: str,
+    echo: bool,
+    no_battery: bool,
+    port: int | None,
+) -> None:
+    """Run an emulated AT modem on a pseudo-terminal, attached to the simulated network."""
+    import asyncio
+    import tempfile
+
+    from smssync.backends.sim import RemoteSimBackend
+    from smssync.sim.modem import ModemEmulator
+    from smssync.sim.modem_state import Quirks
+
+    sim_port = _port(ctx, port)
+    _call(sim_port, "GET", "/")  # fail early, with a hint, when no network runs
+    directory = folder or Path(tempfile.mkdtemp(prefix="smssync-modem-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    quirks = Quirks(pin=pin, echo=echo, no_battery=no_battery)
+
+    async def serve() -> None:
+        radio = RemoteSimBackend(f"http://127.0.0.1:{sim_port}", number)
+        emulator = ModemEmulator(radio, directory, quirks)
+        await emulator.start()
+        click.echo(f"modem {number} on {emulator.path}")
+        click.echo(
+            f'  in gateway.toml: [backend] kind = "at"; [backend.at] port = "{emulator.path}"'
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await emulator.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
 
 
 @click.command()

@@ -102,14 +102,59 @@ class DeviceConfig(_Section):
     user_agent: str = ""
 
 
+class AtConfig(_Section):
+    """``[backend.at]``: a USB or serial GSM/LTE modem (docs/devices.md)."""
+
+    #: The AT port, best by its stable ``/dev/serial/by-id/...`` name.
+    port: str = ""
+    baudrate: int = Field(default=115200, gt=0)
+    #: Entered once if the SIM asks; never retried.
+    pin: str = ""
+    #: Service centre to set when the SIM has none.
+    smsc: str = ""
+    storage: Literal["SM", "ME", "MT"] = "SM"
+    command_timeout_s: float = Field(default=10.0, gt=0)
+    send_timeout_s: float = Field(default=60.0, gt=0)
+    registration_wait_s: float = Field(default=60.0, ge=0)
+    concat_timeout_s: float = Field(default=600.0, gt=0)
+    report_window_s: float = Field(default=600.0, gt=0)
+    send_interval_s: float = Field(default=0.0, ge=0)
+
+
+class TermuxConfig(_Section):
+    """``[backend.termux]``: the gateway runs on the phone, through Termux:API."""
+
+    poll_interval_s: float = Field(default=10.0, gt=0)
+    #: Every termux-* call is killed after this long (battery optimisation can hang them).
+    command_timeout_s: float = Field(default=30.0, gt=0)
+    #: SIM slot for termux-sms-send -s; empty for the default.
+    sim_slot: str = ""
+    #: Least time between two sends: Android allows 30 SMS parts per 30 minutes.
+    send_interval_s: float = Field(default=65.0, ge=0)
+
+
+class GammuConfig(_Section):
+    """``[backend.gammu]``: a phone or modem through libGammu (``smssync[gammu]``)."""
+
+    #: A gammurc file; relative to the config file.
+    config: str = "gammurc"
+    #: The gammurc section number (0 for ``[gammu]``).
+    section: int = Field(default=0, ge=0)
+    poll_interval_s: float = Field(default=5.0, gt=0)
+    report_window_s: float = Field(default=600.0, gt=0)
+
+
 class BackendConfig(_Section):
     """Which phone the gateway drives."""
 
-    kind: Literal["sim"] = "sim"
+    kind: Literal["sim", "at", "termux", "gammu"] = "sim"
     #: ``smssync sim``'s control URL.
     url: str = "http://127.0.0.1:8090"
     #: The simulated phone's number.
     number: str = "+254700000100"
+    at: AtConfig = AtConfig()
+    termux: TermuxConfig = TermuxConfig()
+    gammu: GammuConfig = GammuConfig()
 
 
 class ForwardConfig(_Section):
@@ -251,10 +296,24 @@ own_number = "+254700000100"
 region = "KE"
 
 [backend]
-# Only "sim" for now: a phone of the network that `smssync sim` runs.
+# "sim" (a phone of the network that `smssync sim` runs), "at" (a USB/serial modem),
+# "termux" (this Android phone, through Termux:API) or "gammu" (pip install 'smssync[gammu]').
+# Check it with: smssync gateway doctor
 kind = "sim"
 url = "http://127.0.0.1:8090"
 number = "+254700000100"
+
+# [backend.at]
+# port = "/dev/serial/by-id/usb-HUAWEI_Technology_HUAWEI_Mobile-if02-port0"
+# pin = ""              # entered once; a wrong PIN is never retried
+# send_interval_s = 0
+
+# [backend.termux]
+# poll_interval_s = 10
+# send_interval_s = 65  # Android allows 30 SMS parts per 30 minutes
+
+# [backend.gammu]
+# config = "gammurc"    # relative to this file
 
 # One [[sync_urls]] table per Sync URL. user:password@ in the URL becomes HTTP Basic auth.
 [[sync_urls]]

@@ -8,20 +8,23 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount
 
+from smssync.server.api.app import create_api
+from smssync.server.apikeys import KeyCache
 from smssync.server.auth import CachedDirectory
 from smssync.server.context import ServerContext
-from smssync.server.endpoint import fail, sync_endpoint
+from smssync.server.dispatcher import background
+from smssync.server.endpoint import SyncEndpoint, fail
+from smssync.server.hooks import Hooks
 from smssync.settings import Settings
 from smssync.store import open_store
 from smssync.store.base import Store
 
 log = logging.getLogger("smssync.server")
-
-ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -33,11 +36,21 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         active = store if store is not None else open_store(settings.store_url)
         if own:
             await active.open()
-        app.state.ctx = ServerContext(
-            settings, active, await active.server_key(), CachedDirectory(active)
+        key = await active.server_key()
+        hooks = Hooks(active)
+        ctx = ServerContext(
+            settings,
+            active,
+            key,
+            CachedDirectory(active),
+            hooks=hooks,
+            api_keys=KeyCache(active, key),
         )
+        # A mounted app's own lifespan does not run: it shares this one's context.
+        app.state.ctx = api.state.ctx = ctx
         try:
-            yield
+            async with background(settings, active, hooks):
+                yield
         finally:
             if own:
                 await active.close()
@@ -51,13 +64,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return fail(500, "internal error")
 
-    path = settings.sync_path
-    routes = [
-        Route(path, sync_endpoint, methods=ALL_METHODS),
-        Route(path + "/d/{token}", sync_endpoint, methods=ALL_METHODS),
-    ]
+    api = create_api()
+    routes: list[BaseRoute] = [Mount("/api/v1", app=api)]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(SyncEndpoint, path=settings.sync_path)],
         lifespan=lifespan,
         exception_handlers={HTTPException: not_found, Exception: crashed},
     )

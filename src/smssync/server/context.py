@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from smssync.server.auth import Directory
 from smssync.settings import Settings
 from smssync.store.base import Store
+
+if TYPE_CHECKING:
+    from smssync.server.apikeys import KeyCache
+    from smssync.server.hooks import Hooks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,3 +23,7 @@ class ServerContext:
     key: bytes
     #: Cached device lookups for authentication.
     directory: Directory
+    #: Cached rules and webhook endpoints for incoming SMS; None: none ever apply.
+    hooks: Hooks | None = None
+    #: Cached API key lookups.
+    api_keys: KeyCache | None = None

@@ -103,7 +103,14 @@ def inbound_record(
 async def incoming(ctx: ServerContext, device: Device, sms: IncomingSms, now: datetime) -> bytes:
     """Store an incoming SMS exactly once; reply from the server when the device wants it."""
     record = inbound_record(ctx, device, sms, now)
-    created, _ = await ctx.store.record_inbound(record)
+    plan = None if ctx.hooks is None else await ctx.hooks.plan(device, record, now)
+    if plan is None:
+        created, _ = await ctx.store.record_inbound(record)
+    else:
+        # Rules and webhooks apply only to a new SMS, in the transaction that stores it.
+        created, _ = await ctx.store.record_inbound_routed(record, plan, now)
+        if created and ctx.hooks is not None:
+            ctx.hooks.wake.set()
     if not created or not device.settings.reply_from_server:
         # A duplicate gets success and nothing piggybacked (S-10, S-25).
         return build_inbound_reply([])
@@ -162,5 +169,7 @@ async def result_report(ctx: ServerContext, device: Device, body: bytes, now: da
     zone = device_zone(device)
     outcomes = [(r.message_id, outcome(r, zone)) for r in results]
     if outcomes:
-        await ctx.store.record_results(device.id, outcomes, now)
+        changed = await ctx.store.record_results(device.id, outcomes, now)
+        if changed and ctx.hooks is not None:
+            ctx.hooks.wake.set()
     return replies.success()

@@ -12,6 +12,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from smssync.messages import AckMode, KeyMap, OutboundStatus, SendOutcome
+from smssync.store.integration import (
+    ApiKey,
+    Delivery,
+    DeliveryOutcome,
+    HookConfig,
+    InboundPlan,
+    NewRule,
+    OutboundQuery,
+    Rule,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +128,8 @@ class Inbound:
     received_at: datetime
     flags: tuple[str, ...]
     status: str
+    #: Set by routing rules.
+    tags: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +143,13 @@ class NewOutbound:
     device: str | None
     created_at: datetime
     expires_at: datetime | None = None
+    #: Higher goes first.
+    priority: int = 0
+    #: Not handed to any device before this moment.
+    send_at: datetime | None = None
+    #: Where this message's status events go, signed with its API key's secret.
+    callback_url: str | None = None
+    api_key_id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +175,12 @@ class Outbound:
     updated_at: datetime
     reason: str | None
     history: tuple[HistoryEntry, ...]
+    priority: int = 0
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
+    callback_url: str | None = None
+    #: The row id, which orders messages and makes cursors.
+    seq: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,3 +311,71 @@ class Store(Protocol):
 
     async def queue_depths(self) -> dict[str | None, int]:
         """Return the number of queued messages per assigned device name (None: unassigned)."""
+
+    # The application API (issue 5): keys, idempotent submission, webhooks, rules.
+
+    async def add_api_key(
+        self, name: str, key_hash: bytes, prefix: str, scopes: list[str], secret: str, now: datetime
+    ) -> ApiKey:
+        """Store a new API key by its keyed hash."""
+
+    async def api_keys(self, key_hash: bytes | None = None) -> list[ApiKey]:
+        """Return every API key, or the one with this hash (revoked ones too)."""
+
+    async def revoke_api_key(self, key_id: int, now: datetime) -> ApiKey:
+        """Revoke a key; NotFound."""
+
+    async def submit(
+        self,
+        api_key_id: int,
+        idempotency_key: str | None,
+        request_hash: str,
+        messages: list[NewOutbound],
+        status_code: int,
+        response: str,
+        now: datetime,
+    ) -> tuple[bool, str, int, str]:
+        """Queue messages and remember the answer under the idempotency key, in one
+        transaction: (created, request hash, status code, response) — the stored ones when
+        the key was used before, in which case nothing is queued."""
+
+    async def outbound_page(self, query: OutboundQuery) -> list[Outbound]:
+        """Return outgoing SMS matching the filters after the cursor, oldest first."""
+
+    async def add_webhook(self, url: str, events: list[str], secret: str, now: datetime) -> int:
+        """Register a webhook endpoint; return its id."""
+
+    async def remove_webhook(self, endpoint_id: int) -> None:
+        """Delete an endpoint and its pending deliveries; NotFound."""
+
+    async def add_rule(self, rule: NewRule, now: datetime) -> Rule:
+        """Add a rule (at the end unless a position is given); NotFound for the endpoint."""
+
+    async def remove_rule(self, rule_id: int) -> None:
+        """Delete a rule; NotFound."""
+
+    async def hook_config(self) -> HookConfig:
+        """Return the rules in order and the webhook endpoints."""
+
+    async def record_inbound_routed(
+        self, message: NewInbound, plan: InboundPlan, now: datetime
+    ) -> tuple[bool, int]:
+        """``record_inbound``, and when new: tag it, queue replies and write its events, in
+        the same transaction."""
+
+    async def claim_deliveries(self, now: datetime, limit: int, hold_s: int) -> list[Delivery]:
+        """Take due deliveries for ``hold_s`` seconds, never a later event of a lane before an
+        earlier one is delivered; two processes never take the same delivery."""
+
+    async def finish_deliveries(self, outcomes: list[DeliveryOutcome], now: datetime) -> None:
+        """Record attempts: delivered, retry later, or dead."""
+
+    async def deliveries(self, state: str, limit: int = 100) -> list[Delivery]:
+        """Return deliveries in a state (``dead``: the dead-letter list), oldest first."""
+
+    async def redrive(self, delivery_ids: list[int] | None, now: datetime) -> int:
+        """Put dead deliveries (all when None) back in the queue; return how many."""
+
+    async def check_liveness(self, now: datetime) -> list[tuple[str, bool]]:
+        """Record devices that went online or offline, with their events, exactly once
+        across processes; return the transitions."""

@@ -11,7 +11,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, and_, case, false, func, literal, null, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
@@ -82,6 +94,10 @@ def enqueue(conn: Connection, messages: list[NewOutbound]) -> None:
                 "updated_at": to_us(m.created_at),
                 "expires_at": maybe_us(m.expires_at),
                 "result_listings": 0,
+                "claim_rank": -m.priority,
+                "send_at": maybe_us(m.send_at),
+                "callback_url": m.callback_url,
+                "api_key_id": m.api_key_id,
             }
         )
     try:
@@ -140,7 +156,7 @@ def claim(
 
     # Soft assignments of silent devices are up for grabs (failover); pinned ones never.
     silent = [i for i, row in known.items() if i != device_id and is_silent(row, now_us)]
-    candidates = _candidates(conn, device_id, silent, limit)
+    candidates = _candidates(conn, device_id, silent, limit, now_us)
     taken: list[Row[Any, Any, Any, Any, Any]] = []
     total = 0
     for row in candidates:
@@ -187,13 +203,14 @@ def claim(
 
 
 def _candidates(
-    conn: Connection, device_id: int, silent: list[int], limit: int
+    conn: Connection, device_id: int, silent: list[int], limit: int, now_us: int
 ) -> list[Row[Any, Any, Any, Any, Any]]:
-    """Return the oldest ``limit`` messages the device may take, locked on PostgreSQL.
+    """Return the first ``limit`` messages the device may take, most urgent then oldest,
+    locked on PostgreSQL; messages scheduled for later are skipped.
 
     One query per source (its own, unassigned, each silent device's) so that each is an
-    ordered range scan of (device_id, status, id) stopping after ``limit`` rows; one query
-    with OR makes planners collect and sort the whole queue instead.
+    ordered range scan of (device_id, status, claim_rank, id) stopping after ``limit`` rows;
+    one query with OR makes planners collect and sort the whole queue instead.
     """
     columns = (
         outbound.c.id,
@@ -201,8 +218,12 @@ def _candidates(
         outbound.c.to_addr,
         outbound.c.content,
         outbound.c.segments,
+        outbound.c.claim_rank,
     )
-    queued = outbound.c.status == OutboundStatus.QUEUED.value
+    queued = and_(
+        outbound.c.status == OutboundStatus.QUEUED.value,
+        or_(outbound.c.send_at.is_(None), outbound.c.send_at <= now_us),
+    )
     sources = [and_(queued, outbound.c.device_id == device_id)]
     sources.append(and_(queued, outbound.c.device_id.is_(None), outbound.c.pinned == false()))
     sources.extend(
@@ -211,9 +232,14 @@ def _candidates(
     )
     found: list[Row[Any, Any, Any, Any, Any]] = []
     for where in sources:
-        query = select(*columns).where(where).order_by(outbound.c.id).limit(limit)
+        query = (
+            select(*columns)
+            .where(where)
+            .order_by(outbound.c.claim_rank, outbound.c.id)
+            .limit(limit)
+        )
         found.extend(conn.execute(dialects.skip_locked(conn, query)))
-    found.sort(key=lambda row: row.id)
+    found.sort(key=lambda row: (row.claim_rank, row.id))
     return found[:limit]
 
 

@@ -9,9 +9,11 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from smssync.errors import Conflict, NotFound
 from smssync.messages import FINAL_STATUSES, AckMode, OutboundStatus, SendOutcome
+from smssync.store import outbox
 from smssync.store.base import HistoryEntry, Outbound
+from smssync.store.outbox import HOOK_COLUMNS
 from smssync.store.queue import add_history, chunks
-from smssync.store.rows import history_of, maybe_us, outbound_of, settings_of, to_us
+from smssync.store.rows import RowMap, history_of, maybe_us, outbound_of, settings_of, to_us
 from smssync.store.schema import devices, outbound, outbound_history
 
 S = OutboundStatus
@@ -120,13 +122,15 @@ def record_results(
     """Apply the device's outcomes in order, never going backwards (S-33, S-35)."""
     now_us = to_us(now)
     state: dict[str, dict[str, Any]] = {}
+    hooks: dict[int, RowMap] = {}
     for part in chunks(list(dict.fromkeys(uuid for uuid, _ in outcomes))):
         rows = conn.execute(
-            select(outbound.c.id, outbound.c.uuid, outbound.c.status).where(
+            select(*HOOK_COLUMNS).where(
                 outbound.c.uuid.in_(part), outbound.c.device_id == device_id
             )
         )
         for row in rows:
+            hooks[row.id] = row._mapping
             state[row.uuid] = {
                 "_id": row.id,
                 "_status": S(row.status),
@@ -173,6 +177,8 @@ def record_results(
             changed,
         )
         conn.execute(outbound_history.insert(), [{**h, "at": now_us} for h in history])
+        # The webhook events of these changes commit with them, or not at all.
+        outbox.emit_status_changes(conn, device_id, hooks, history, now_us)
     return len(changed)
 
 
@@ -184,13 +190,20 @@ def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
     ).one_or_none()
     if row is None:
         raise NotFound(f"no message {message_id!r}")
-    if row.status not in CANCELLABLE:
-        raise Conflict(f"message {message_id} is {row.status} and can no longer be cancelled")
-    conn.execute(
+    # Conditional on the status, so that a phone's E5 committing between the read and this
+    # write wins (PostgreSQL re-checks the condition after the row lock) and nothing is
+    # both accepted and cancelled.
+    changed = conn.execute(
         update(outbound)
-        .where(outbound.c.id == row.id)
+        .where(outbound.c.id == row.id, outbound.c.status.in_(CANCELLABLE))
         .values(status=S.CANCELLED.value, lease_expires_at=None, updated_at=now_us)
-    )
+        .returning(outbound.c.id)
+    ).first()
+    if changed is None:
+        current = conn.execute(
+            select(outbound.c.status).where(outbound.c.id == row.id)
+        ).scalar_one()
+        raise Conflict(f"message {message_id} is {current} and can no longer be cancelled")
     add_history(conn, [row.id], now_us, S.CANCELLED, None)
     return list_outbound(conn, message_id, None, None, 1)[0]
 
@@ -215,7 +228,25 @@ def list_outbound(
         query = query.where(devices.c.name == device)
     if status is not None:
         query = query.where(outbound.c.status == status.value)
-    rows = conn.execute(query).all()
+    return _with_history(conn, list(conn.execute(query)))
+
+
+def outbound_by_ids(conn: Connection, ids: list[int]) -> list[Outbound]:
+    """Return the outgoing SMS with these row ids and their history, in id order."""
+    rows: list[Any] = []
+    for part in chunks(ids):
+        rows.extend(
+            conn.execute(
+                select(outbound, devices.c.name.label("device_name"))
+                .outerjoin(devices, devices.c.id == outbound.c.device_id)
+                .where(outbound.c.id.in_(part))
+            )
+        )
+    rows.sort(key=lambda row: row.id)
+    return _with_history(conn, rows)
+
+
+def _with_history(conn: Connection, rows: list[Any]) -> list[Outbound]:
     history: dict[int, list[HistoryEntry]] = {row.id: [] for row in rows}
     for part in chunks(list(history)):
         entries = conn.execute(

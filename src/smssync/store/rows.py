@@ -84,6 +84,7 @@ def inbound_of(row: RowMap) -> Inbound:
         received_at=from_us(row["received_at"]),
         flags=tuple(json.loads(row["flags"])),
         status=row["status"],
+        tags=tuple(json.loads(row.get("tags") or "[]")),
     )
 
 
@@ -107,6 +108,11 @@ def outbound_of(row: RowMap, history: list[HistoryEntry]) -> Outbound:
         updated_at=from_us(row["updated_at"]),
         reason=row["reason"],
         history=tuple(history),
+        priority=-int(row.get("claim_rank") or 0),
+        send_at=maybe_dt(row.get("send_at")),
+        expires_at=maybe_dt(row.get("expires_at")),
+        callback_url=row.get("callback_url"),
+        seq=row["id"],
     )
 
 

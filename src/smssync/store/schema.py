@@ -75,6 +75,8 @@ inbound = Table(
     Column("received_at", BigInteger, nullable=False),
     Column("flags", Text, nullable=False),
     Column("status", String(20), nullable=False),
+    # Tags set by rules on incoming SMS (0002); JSON list, NULL when none.
+    Column("tags", Text, nullable=True),
     UniqueConstraint("device_id", "dedupe_key"),
 )
 
@@ -101,6 +103,12 @@ outbound = Table(
     Column("reason", Text, nullable=True),
     Column("sent_at", BigInteger, nullable=True),
     Column("delivered_at", BigInteger, nullable=True),
+    # From the application API (0002): claim order, earliest hand-out, where to report.
+    # The API's priority negated, so that an ascending index scan yields the most urgent first.
+    Column("claim_rank", Integer, nullable=False, server_default="0"),
+    Column("send_at", BigInteger, nullable=True),
+    Column("callback_url", Text, nullable=True),
+    Column("api_key_id", Integer, nullable=True),
     # Claim walks the queue in id order, globally or for one device.
     Index(None, "status", "id"),
     Index(None, "device_id", "status", "id"),
@@ -109,6 +117,8 @@ outbound = Table(
     # The sweeps: mostly NULL, so these stay small.
     Index(None, "lease_expires_at"),
     Index(None, "status", "expires_at"),
+    # Claim order is priority first: one range scan per source, as for the id order.
+    Index(None, "device_id", "status", "claim_rank", "id"),
 )
 
 outbound_history = Table(
@@ -140,4 +150,90 @@ events = Table(
     Column("kind", String(50), nullable=False),
     Column("detail", Text, nullable=False),
     Index(None, "device_id", "id"),
+)
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    # The first characters of the key, shown in listings; the key itself only as a keyed hash.
+    Column("prefix", String(32), nullable=False),
+    Column("key_hash", LargeBinary, nullable=False, unique=True),
+    Column("scopes", Text, nullable=False),
+    # Signs status callbacks of the messages this key sends; the owner got it once.
+    Column("signing_secret", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("api_key_id", ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    # JSON list of event types.
+    Column("events", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("endpoint_id", ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=True),
+    # Status callbacks have no endpoint: the URL and the sending key's secret.
+    Column("api_key_id", ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event", String(40), nullable=False),
+    # Deliveries of one lane (endpoint and message) go out in id order.
+    Column("lane", Text, nullable=True),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index(None, "state", "next_attempt_at"),
+    Index(None, "lane", "id"),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("pattern", Text, nullable=False),
+    Column("auto_reply", Text, nullable=True),
+    Column(
+        "forward_endpoint_id",
+        ForeignKey("webhook_endpoints.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    Column("tag", String(100), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+device_liveness = Table(
+    "device_liveness",
+    metadata,
+    Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    Column("online", Boolean, nullable=False),
+    Column("changed_at", BigInteger, nullable=False),
 )

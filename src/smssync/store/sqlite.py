@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import functools
 import logging
 import queue
@@ -52,6 +53,14 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
         future.set_exception(error)
     else:
         future.set_result(value)
+
+
+_Settlement = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def _settle_all(settlements: list[_Settlement]) -> None:
+    for future, value, error in settlements:
+        _settle(future, value, error)
 
 
 def _is_busy(error: sa_exc.OperationalError) -> bool:
@@ -163,7 +172,8 @@ class SqliteStore(SqlStore):
     def _run_writer(self) -> None:
         if self._writer_engine is None:
             return
-        with self._writer_engine.connect() as conn:
+        lock_path = self.path.with_name(self.path.name + ".write-lock")
+        with self._writer_engine.connect() as conn, lock_path.open("a") as lock:
             stopping = False
             while not stopping:
                 first = self._jobs.get()
@@ -179,43 +189,81 @@ class SqliteStore(SqlStore):
                         stopping = True
                         break
                     batch.append(job)
-                self._run_batch(conn, batch)
+                # Writers of other processes on the same file (uvicorn --workers) queue on this
+                # lock, which the kernel hands over at once; SQLite's own busy handler would
+                # poll with sleeps of up to 100 ms instead.
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    outcomes = self._run_batch(conn, batch)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                # One wake-up per event loop for the whole batch, not one per job.
+                by_loop: dict[asyncio.AbstractEventLoop, list[_Settlement]] = {}
+                for job, (value, failure) in zip(batch, outcomes, strict=True):
+                    by_loop.setdefault(job.loop, []).append((job.future, value, failure))
+                for loop, settlements in by_loop.items():
+                    try:
+                        loop.call_soon_threadsafe(_settle_all, settlements)
+                    except RuntimeError:  # the caller's loop is closed; nobody is waiting
+                        pass
 
-    def _run_batch(self, conn: Connection, batch: list[_WriteJob]) -> None:
+    def _run_batch(
+        self, conn: Connection, batch: list[_WriteJob]
+    ) -> list[tuple[Any, BaseException | None]]:
+        """Run the jobs in one transaction; if one fails, run each in its own instead.
+
+        The common case (nothing fails) costs one BEGIN and one COMMIT for the whole batch;
+        a failing job is rare, and then its neighbours must not share its fate.
+        """
+        if len(batch) > 1:
+            try:
+                return self._transaction(conn, batch)
+            except _JobFailed:
+                pass
         outcomes: list[tuple[Any, BaseException | None]] = []
+        for job in batch:
+            try:
+                outcomes.extend(self._transaction(conn, [job]))
+            except _JobFailed as failed:
+                outcomes.append((None, failed.error))
+        return outcomes
+
+    def _transaction(
+        self, conn: Connection, batch: list[_WriteJob]
+    ) -> list[tuple[Any, BaseException | None]]:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
-            outcomes = []
             try:
                 with conn.begin():
-                    for job in batch:
-                        outcomes.append(self._run_job(conn, job))
-                break
+                    values = [self._run_job(conn, job) for job in batch]
+                return [(value, None) for value in values]
             except sa_exc.OperationalError as error:
                 if _is_busy(error) and attempt < WRITE_ATTEMPTS:
                     log.warning("database is locked; retrying (attempt %d)", attempt)
                     time.sleep(0.05 * attempt)
                     continue
-                outcomes = [(None, StoreUnavailable(f"database unavailable: {error.orig}"))] * len(
-                    batch
-                )
-                break
+                unavailable = StoreUnavailable(f"database unavailable: {error.orig}")
+                return [(None, unavailable)] * len(batch)
+            except _JobFailed:
+                raise
             except Exception as error:  # a failed COMMIT: nothing of the batch is stored
-                outcomes = [(None, translate(error))] * len(batch)
-                break
-        for job, (value, failure) in zip(batch, outcomes, strict=True):
-            try:
-                job.loop.call_soon_threadsafe(_settle, job.future, value, failure)
-            except RuntimeError:  # the caller's loop is closed; nobody is waiting
-                pass
+                return [(None, translate(error))] * len(batch)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _run_job(conn: Connection, job: _WriteJob) -> tuple[Any, BaseException | None]:
+    def _run_job(conn: Connection, job: _WriteJob) -> Any:
         try:
-            with conn.begin_nested():
-                return job.fn(conn, *job.args), None
+            return job.fn(conn, *job.args)
         except sa_exc.OperationalError as error:
             if _is_busy(error):
-                raise  # the whole batch retries
-            return None, translate(error)
+                raise  # the whole transaction retries
+            raise _JobFailed(translate(error)) from error
         except Exception as error:
-            return None, translate(error)
+            raise _JobFailed(translate(error)) from error
+
+
+class _JobFailed(Exception):
+    """One job of a batch raised; the transaction is rolled back."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from smssync.errors import SmssyncError, StoreError, StoreUnavailable
 from smssync.messages import OutboundStatus, SendOutcome
-from smssync.store import devices, inbox, queue, results
+from smssync.store import apistore, devices, inbox, outbox, queue, results
 from smssync.store.base import (
     Claimed,
     Credentials,
@@ -23,6 +23,17 @@ from smssync.store.base import (
     NewOutbound,
     Outbound,
 )
+from smssync.store.integration import (
+    ApiKey,
+    Delivery,
+    DeliveryOutcome,
+    HookConfig,
+    InboundPlan,
+    NewRule,
+    OutboundQuery,
+    Rule,
+)
+from smssync.store.rows import to_us
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -206,3 +217,103 @@ class SqlStore(abc.ABC):
     async def queue_depths(self) -> dict[str | None, int]:
         """Return the number of queued messages per assigned device name (None: unassigned)."""
         return await self._read(results.queue_depths)
+
+    # The application API (issue 5).
+
+    async def add_api_key(
+        self, name: str, key_hash: bytes, prefix: str, scopes: list[str], secret: str, now: datetime
+    ) -> ApiKey:
+        """Store a new API key by its keyed hash."""
+        return await self._write(
+            apistore.add_api_key, name, key_hash, prefix, scopes, secret, to_us(now)
+        )
+
+    async def api_keys(self, key_hash: bytes | None = None) -> list[ApiKey]:
+        """Return every API key, or the one with this hash."""
+        return await self._read(apistore.list_api_keys, key_hash)
+
+    async def revoke_api_key(self, key_id: int, now: datetime) -> ApiKey:
+        """Revoke a key; NotFound."""
+        return await self._write(apistore.revoke_api_key, key_id, to_us(now))
+
+    async def submit(
+        self,
+        api_key_id: int,
+        idempotency_key: str | None,
+        request_hash: str,
+        messages: list[NewOutbound],
+        status_code: int,
+        response: str,
+        now: datetime,
+    ) -> tuple[bool, str, int, str]:
+        """Queue messages and remember the answer under the idempotency key, atomically."""
+        return await self._write(
+            apistore.submit,
+            api_key_id,
+            idempotency_key,
+            request_hash,
+            messages,
+            status_code,
+            response,
+            to_us(now),
+        )
+
+    async def outbound_page(self, query: OutboundQuery) -> list[Outbound]:
+        """Return outgoing SMS matching the filters after the cursor, oldest first."""
+        return await self._read(apistore.outbound_page, query)
+
+    async def add_webhook(self, url: str, events: list[str], secret: str, now: datetime) -> int:
+        """Register a webhook endpoint; return its id."""
+        return await self._write(outbox.add_endpoint, url, events, secret, to_us(now))
+
+    async def remove_webhook(self, endpoint_id: int) -> None:
+        """Delete an endpoint and its deliveries; NotFound."""
+        await self._write(outbox.remove_endpoint, endpoint_id)
+
+    async def add_rule(self, rule: NewRule, now: datetime) -> Rule:
+        """Add a rule; NotFound for an unknown endpoint."""
+        return await self._write(apistore.add_rule, rule, to_us(now))
+
+    async def remove_rule(self, rule_id: int) -> None:
+        """Delete a rule; NotFound."""
+        await self._write(apistore.remove_rule, rule_id)
+
+    async def hook_config(self) -> HookConfig:
+        """Return the rules in order and the webhook endpoints."""
+        return await self._read(apistore.hook_config)
+
+    async def record_inbound_routed(
+        self, message: NewInbound, plan: InboundPlan, now: datetime
+    ) -> tuple[bool, int]:
+        """Store an incoming SMS and, when new, apply the plan in the same transaction."""
+        return await self._write(apistore.record_inbound_routed, message, plan)
+
+    async def claim_deliveries(self, now: datetime, limit: int, hold_s: int) -> list[Delivery]:
+        """Take due deliveries for ``hold_s`` seconds, in lane order."""
+        now_us = to_us(now)
+        # A read first: idle dispatchers then never queue behind the single SQLite writer.
+        if not await self._read(outbox.any_due, now_us):
+            return []
+        return await self._write(outbox.claim, now_us, limit, hold_s * 1_000_000)
+
+    async def finish_deliveries(self, outcomes: list[DeliveryOutcome], now: datetime) -> None:
+        """Record attempts: delivered, retry later, or dead."""
+        if outcomes:
+            await self._write(outbox.finish, outcomes, to_us(now))
+
+    async def deliveries(self, state: str, limit: int = 100) -> list[Delivery]:
+        """Return deliveries in a state, oldest first."""
+        return await self._read(outbox.by_state, state, limit)
+
+    async def redrive(self, delivery_ids: list[int] | None, now: datetime) -> int:
+        """Put dead deliveries back in the queue; return how many."""
+        return await self._write(outbox.redrive, delivery_ids, to_us(now))
+
+    async def check_liveness(self, now: datetime) -> list[tuple[str, bool]]:
+        """Record online/offline transitions and their events once across processes."""
+        now_us = to_us(now)
+        # A read first: the usual answer is "nothing changed", which then costs no commit.
+        changes = await self._read(outbox.liveness_changes, now_us)
+        if not changes:
+            return []
+        return await self._write(outbox.record_liveness, changes, now_us)

@@ -1,0 +1,49 @@
+"""What every API route depends on: the server context, the key and its scope."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from smssync.server.context import ServerContext
+from smssync.store.integration import ApiKey, Scope
+
+#: Declares the scheme in the OpenAPI document; the check itself runs in ``KeyAuth``.
+bearer = HTTPBearer(auto_error=False, description="An API key from `smssync apikey create`.")
+
+
+class ApiError(Exception):
+    """An error answered in the API's shape."""
+
+    def __init__(
+        self, status: int, message: str, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+
+
+def context(request: Request) -> ServerContext:
+    """Return the server context the lifespan put on the API app."""
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
+    """Return a dependency giving the request's key, 403 when it lacks ``scope``."""
+
+    async def check(
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> ApiKey:
+        key: ApiKey | None = getattr(request.state, "api_key", None)
+        if key is None:  # KeyAuth refuses such requests; this is the belt to its braces
+            raise ApiError(401, "missing API key")
+        if not key.allows(scope):
+            raise ApiError(403, f"this API key lacks the {scope.value!r} scope")
+        return key
+
+    return check

@@ -1,0 +1,248 @@
+"""Messages, inbox and devices: send, list, read, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi.responses import JSONResponse
+
+from smssync.addresses import normalize_recipient
+from smssync.errors import NotFound
+from smssync.gsm.segments import count_segments
+from smssync.messages import OutboundStatus
+from smssync.server.api.deps import ApiError, context, require
+from smssync.server.api.models import (
+    DeviceList,
+    DeviceOut,
+    InboundOut,
+    InboxPage,
+    MessageOut,
+    MessagePage,
+    MessageReply,
+    Queued,
+    SendRequest,
+    SendResponse,
+)
+from smssync.server.context import ServerContext
+from smssync.server.health import health
+from smssync.store.base import Inbound, NewOutbound, Outbound
+from smssync.store.integration import ApiKey, OutboundQuery, Scope
+
+router = APIRouter(tags=["messages"])
+
+Ctx = Annotated[ServerContext, Depends(context)]
+Sender = Annotated[ApiKey, Depends(require(Scope.SEND))]
+Reader = Annotated[ApiKey, Depends(require(Scope.READ))]
+Cursor = Annotated[
+    str | None, Query(max_length=18, pattern=r"^[0-9]+$", description="next_cursor of a page")
+]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+MessageId = Annotated[str, Path(max_length=64, description="The message's uuid.")]
+
+
+def message_out(message: Outbound) -> MessageOut:
+    """Describe an outgoing SMS."""
+    return MessageOut(
+        uuid=message.message_id,
+        to=message.to_addr,
+        body=message.content,
+        segments=message.segments,
+        status=message.status,
+        device=message.device,
+        priority=message.priority,
+        send_at=message.send_at,
+        valid_until=message.expires_at,
+        status_callback=message.callback_url,
+        reason=message.reason,
+        created_at=message.created_at,
+        updated_at=message.updated_at,
+        history=[
+            {"at": h.at, "status": h.status, "detail": h.detail}  # type: ignore[misc]
+            for h in message.history
+        ],
+    )
+
+
+def inbound_out(message: Inbound) -> InboundOut:
+    """Describe an incoming SMS."""
+    return InboundOut(
+        id=message.id,
+        device=message.device,
+        **{"from": message.from_addr},
+        from_raw=message.from_raw,
+        to=message.to_addr,
+        body=message.content,
+        message_id=message.message_id,
+        sent_at=message.sent_at,
+        received_at=message.received_at,
+        flags=list(message.flags),
+        tags=list(message.tags),
+    )
+
+
+def _recipients(request: SendRequest, region: str) -> tuple[list[str], list[dict[str, Any]]]:
+    numbers = [request.to] if isinstance(request.to, str) else request.to
+    good: list[str] = []
+    bad: list[dict[str, Any]] = []
+    for index, raw in enumerate(numbers):
+        try:
+            good.append(normalize_recipient(raw, region))
+        except ValueError as exc:
+            bad.append({"index": index, "field": "to", "message": str(exc)})
+    return good, bad
+
+
+@router.post(
+    "/messages",
+    status_code=201,
+    response_model=SendResponse,
+    summary="Send an SMS to one or many recipients",
+)
+async def send(
+    request: SendRequest,
+    ctx: Ctx,
+    key: Sender,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=255, pattern=r"^[\x21-\x7e]+$", description="Retry-safe request id."),
+    ] = None,
+) -> Response:
+    """Queue the text for every valid recipient in one transaction; refuse the others."""
+    numbers, refused = _recipients(request, ctx.settings.default_region)
+    if not numbers:
+        raise ApiError(400, "no valid recipient", refused)
+    now = datetime.now(UTC)
+    segments = count_segments(request.body)
+    queued = [
+        NewOutbound(
+            message_id=str(uuid.uuid4()),
+            to_addr=number,
+            content=request.body,
+            segments=segments,
+            device=request.device,
+            created_at=now,
+            expires_at=request.valid_until,
+            priority=request.priority,
+            send_at=request.send_at,
+            callback_url=request.status_callback,
+            api_key_id=key.id,
+        )
+        for number in numbers
+    ]
+    answer = SendResponse(
+        messages=[
+            Queued(uuid=m.message_id, to=m.to_addr, status=OutboundStatus.QUEUED) for m in queued
+        ],
+        errors=refused,  # type: ignore[arg-type]
+    ).model_dump_json()
+    digest = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    try:
+        created, stored_hash, status, body = await ctx.store.submit(
+            key.id, idempotency_key, digest, queued, 201, answer, now
+        )
+    except NotFound as exc:
+        raise ApiError(400, exc.message, [{"field": "device", "message": exc.message}]) from None
+    if stored_hash != digest:
+        raise ApiError(409, "this Idempotency-Key was used with a different request")
+    headers = {} if created else {"Idempotent-Replayed": "true"}
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+@router.get("/messages", response_model=MessagePage, summary="List outgoing SMS")
+async def list_messages(
+    ctx: Ctx,
+    _: Reader,
+    status: OutboundStatus | None = None,
+    device: Annotated[str | None, Query(max_length=100)] = None,
+    to: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> MessagePage:
+    """Filter by status, device, recipient and creation time; oldest first, by cursor."""
+    number = to
+    if to is not None:
+        try:
+            number = normalize_recipient(to, ctx.settings.default_region)
+        except ValueError:
+            number = to
+    query = OutboundQuery(
+        status=None if status is None else status.value,
+        device=device,
+        to_addr=number,
+        since=_aware(since),
+        until=_aware(until),
+        after_id=int(cursor or 0),
+        limit=limit,
+    )
+    found = await ctx.store.outbound_page(query)
+    more = len(found) == limit
+    return MessagePage(
+        messages=[message_out(m) for m in found],
+        next_cursor=str(found[-1].seq) if found and more else None,
+    )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@router.get("/messages/{uuid}", response_model=MessageReply, summary="Read one SMS and history")
+async def read_message(uuid: MessageId, ctx: Ctx, _: Reader) -> MessageReply:
+    """Return one outgoing SMS with every status change."""
+    found = await ctx.store.outbound(message_id=uuid, limit=1)
+    if not found:
+        raise ApiError(404, f"no message {uuid!r}")
+    return MessageReply(message=message_out(found[0]))
+
+
+@router.delete("/messages/{uuid}", response_model=MessageReply, summary="Cancel an SMS")
+async def cancel_message(uuid: MessageId, ctx: Ctx, _: Sender) -> MessageReply:
+    """Cancel a message no phone has accepted yet; 409 once one has."""
+    return MessageReply(message=message_out(await ctx.store.cancel(uuid, datetime.now(UTC))))
+
+
+@router.get("/inbox", response_model=InboxPage, summary="List incoming SMS")
+async def inbox(
+    ctx: Ctx,
+    _: Reader,
+    device: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> JSONResponse:
+    """Incoming SMS, oldest first, by cursor."""
+    found = await ctx.store.inbound(device=device, limit=limit, after_id=int(cursor or 0))
+    page = InboxPage(
+        messages=[inbound_out(m) for m in found],
+        next_cursor=str(found[-1].id) if len(found) == limit else None,
+    )
+    return JSONResponse(json.loads(page.model_dump_json(by_alias=True)))
+
+
+@router.get("/devices", response_model=DeviceList, summary="List devices")
+async def devices(ctx: Ctx, _: Reader) -> DeviceList:
+    """Every device with its health and queue depth."""
+    now = datetime.now(UTC)
+    found = await ctx.store.devices()
+    depths = await ctx.store.queue_depths()
+    return DeviceList(
+        devices=[
+            DeviceOut(
+                name=d.name,
+                health=health(d, now),  # type: ignore[arg-type]
+                last_seen=d.last_seen_at,
+                queue_depth=depths.get(d.name, 0),
+                ack_mode=d.settings.ack_mode.value,
+                effective_mode=d.effective_mode.value,
+            )
+            for d in found
+        ]
+    )

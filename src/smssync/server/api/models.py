@@ -1,0 +1,272 @@
+"""Request and response bodies of ``/api/v1``; the OpenAPI document is built from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from smssync.messages import OutboundStatus
+from smssync.store.integration import Event, RuleKind
+
+#: Text the databases can store: no NUL (PostgreSQL refuses it in text columns).
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s\x00]+$")]
+Number = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
+
+
+class Strict(BaseModel):
+    """Refuse unknown fields: a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorItem(BaseModel):
+    """One problem: a field, or a recipient by its index."""
+
+    field: str | None = None
+    index: int | None = None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of the API."""
+
+    ok: Literal[False] = False
+    error: str
+    errors: list[ErrorItem] = []
+    status: int
+
+
+class SendRequest(Strict):
+    """``POST /messages``: one text to one or many recipients."""
+
+    to: Number | Annotated[list[Number], Field(min_length=1, max_length=10_000)] = Field(
+        description="A number, or a list of numbers (bulk)."
+    )
+    body: Annotated[str, StringConstraints(min_length=1, max_length=5000, pattern=r"^[^\x00]*$")]
+    device: Name | None = Field(None, description="Send through this device only.")
+    send_at: AwareDatetime | None = Field(None, description="Not handed out before this.")
+    valid_until: AwareDatetime | None = Field(None, description="Expires unsent after this.")
+    priority: int = Field(0, ge=-100, le=100, description="Higher is handed out first.")
+    status_callback: Url | None = Field(
+        None, description="Receives this message's status events, signed with the key's secret."
+    )
+
+
+class HistoryItem(BaseModel):
+    """One status change."""
+
+    at: datetime
+    status: OutboundStatus
+    detail: str | None
+
+
+class MessageOut(BaseModel):
+    """An outgoing SMS."""
+
+    uuid: str
+    to: str
+    body: str
+    segments: int
+    status: OutboundStatus
+    device: str | None
+    priority: int
+    send_at: datetime | None
+    valid_until: datetime | None
+    status_callback: str | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[HistoryItem]
+
+
+class Queued(BaseModel):
+    """A message accepted by ``POST /messages``."""
+
+    uuid: str
+    to: str
+    status: OutboundStatus
+
+
+class SendResponse(BaseModel):
+    """What ``POST /messages`` accepted, and each recipient it refused."""
+
+    ok: Literal[True] = True
+    messages: list[Queued]
+    errors: list[ErrorItem]
+
+
+class MessagePage(BaseModel):
+    """A page of outgoing SMS; pass ``next_cursor`` as ``cursor`` for the next one."""
+
+    ok: Literal[True] = True
+    messages: list[MessageOut]
+    next_cursor: str | None
+
+
+class MessageReply(BaseModel):
+    """One outgoing SMS."""
+
+    ok: Literal[True] = True
+    message: MessageOut
+
+
+class InboundOut(BaseModel):
+    """An incoming SMS."""
+
+    id: int
+    device: str
+    from_: str = Field(alias="from")
+    from_raw: str
+    to: str
+    body: str
+    message_id: str | None
+    sent_at: datetime
+    received_at: datetime
+    flags: list[str]
+    tags: list[str]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class InboxPage(BaseModel):
+    """A page of incoming SMS, oldest first."""
+
+    ok: Literal[True] = True
+    messages: list[InboundOut]
+    next_cursor: str | None
+
+
+class DeviceOut(BaseModel):
+    """A phone or gateway."""
+
+    name: str
+    health: Literal["online", "offline", "never"]
+    last_seen: datetime | None
+    queue_depth: int
+    ack_mode: str
+    effective_mode: str
+
+
+class DeviceList(BaseModel):
+    """Every device."""
+
+    ok: Literal[True] = True
+    devices: list[DeviceOut]
+
+
+class WebhookRequest(Strict):
+    """``POST /webhooks``."""
+
+    url: Url
+    events: Annotated[list[Event], Field(min_length=1, max_length=7)] | None = Field(
+        None, description="Default: every event."
+    )
+
+
+class WebhookOut(BaseModel):
+    """A webhook endpoint (its secret is shown only on creation)."""
+
+    id: int
+    url: str
+    events: list[Event]
+    created_at: datetime
+
+
+class WebhookCreated(BaseModel):
+    """A new endpoint and its signing secret, shown only now."""
+
+    ok: Literal[True] = True
+    webhook: WebhookOut
+    secret: str
+
+
+class WebhookList(BaseModel):
+    """Every webhook endpoint."""
+
+    ok: Literal[True] = True
+    webhooks: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    """A webhook delivery (dead letters)."""
+
+    id: int
+    url: str
+    event: str
+    event_id: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+
+
+class DeliveryList(BaseModel):
+    """Dead-lettered deliveries."""
+
+    ok: Literal[True] = True
+    deliveries: list[DeliveryOut]
+
+
+class RedriveRequest(Strict):
+    """Which dead letters to send again: ``ids``, or ``all``."""
+
+    ids: Annotated[list[Annotated[int, Field(ge=1, le=2**62)]], Field(max_length=1000)] | None = (
+        None
+    )
+    all: bool = False
+
+
+class Redriven(BaseModel):
+    """How many dead letters went back to the queue."""
+
+    ok: Literal[True] = True
+    redriven: int
+
+
+class RuleRequest(Strict):
+    """``POST /rules``: a matcher and at least one action."""
+
+    kind: RuleKind
+    pattern: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+    auto_reply: (
+        Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=r"^[^\x00]*$")]
+        | None
+    ) = None
+    forward_webhook_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    tag: Name | None = None
+    position: Annotated[int, Field(ge=1, le=100_000)] | None = None
+
+
+class RuleOut(BaseModel):
+    """A rule."""
+
+    id: int
+    position: int
+    kind: RuleKind
+    pattern: str
+    auto_reply: str | None
+    forward_webhook_id: int | None
+    tag: str | None
+
+
+class RuleCreated(BaseModel):
+    """A new rule."""
+
+    ok: Literal[True] = True
+    rule: RuleOut
+
+
+class RuleList(BaseModel):
+    """Every rule, in evaluation order."""
+
+    ok: Literal[True] = True
+    rules: list[RuleOut]
+
+
+class Done(BaseModel):
+    """Success without a body."""
+
+    ok: Literal[True] = True

@@ -1,0 +1,140 @@
+"""Background work of a server process: sending webhooks and watching device liveness.
+
+Every worker process runs both. The store's atomic claims make that safe: a delivery is
+taken by one process at a time, and a liveness transition is recorded (and announced) by
+the one process whose conditional update lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from smssync import __version__, webhooks
+from smssync.errors import SmssyncError
+from smssync.server.hooks import Hooks
+from smssync.settings import Settings
+from smssync.store.base import Store
+from smssync.store.integration import Delivery, DeliveryOutcome
+
+log = logging.getLogger("smssync.webhooks")
+
+#: Deliveries sent concurrently by one process (each from a different lane).
+BATCH = 50
+#: Longest wait between attempts.
+MAX_DELAY = timedelta(hours=1)
+#: How often an idle dispatcher looks for due retries or other processes' events.
+IDLE_S = 1.0
+
+
+def next_attempt(settings: Settings, delivery: Delivery, now: datetime) -> datetime | None:
+    """Return when to try again after a failure, or None when the retry window is over.
+
+    Exponential from ``webhook_retry_ms``, capped at an hour, with a little jitter so that
+    a receiver coming back is not hit by every lane in the same second.
+    """
+    base = timedelta(milliseconds=settings.webhook_retry_ms) * 2 ** max(delivery.attempts - 1, 0)
+    delay: timedelta = min(base, MAX_DELAY) * random.uniform(0.9, 1.1)
+    retry_at: datetime = now + delay
+    if retry_at > delivery.created_at + timedelta(seconds=settings.webhook_max_age_s):
+        return None
+    return retry_at
+
+
+async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
+    """POST one signed delivery; return None on 2xx, else the error."""
+    body = delivery.body.encode()
+    headers = {
+        "content-type": "application/json",
+        "user-agent": f"smssync-webhooks/{__version__}",
+        webhooks.EVENT_ID_HEADER: delivery.event_id,
+        "X-Smssync-Event": delivery.event,
+        **webhooks.sign(delivery.secret, body),
+    }
+    try:
+        response = await client.post(delivery.url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    if 200 <= response.status_code < 300:
+        return None
+    return f"HTTP {response.status_code}"
+
+
+class Dispatcher:
+    """Send due webhook deliveries until cancelled."""
+
+    def __init__(self, settings: Settings, store: Store, hooks: Hooks) -> None:
+        self.settings = settings
+        self.store = store
+        self.hooks = hooks
+
+    async def run(self) -> None:
+        """Loop: claim, send, record; sleep when idle or woken by a local event."""
+        timeout = httpx.Timeout(self.settings.webhook_timeout_s)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            while True:
+                try:
+                    sent = await self.once(client)
+                except SmssyncError as exc:
+                    log.warning("webhook dispatch failed: %s", exc.message)
+                    sent = 0
+                if sent:
+                    continue
+                self.hooks.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.hooks.wake.wait(), IDLE_S)
+
+    async def once(self, client: httpx.AsyncClient) -> int:
+        """Send one batch; return how many deliveries were attempted."""
+        # The claim lasts past the request timeout, so only a crashed process's expires.
+        hold_s = self.settings.webhook_timeout_s + 30
+        batch = await self.store.claim_deliveries(datetime.now(UTC), BATCH, hold_s)
+        if not batch:
+            return 0
+        errors = await asyncio.gather(*(attempt(client, d) for d in batch))
+        now = datetime.now(UTC)
+        outcomes = []
+        for delivery, error in zip(batch, errors, strict=True):
+            if error is None:
+                outcomes.append(DeliveryOutcome(delivery.id, True))
+                continue
+            retry_at = next_attempt(self.settings, delivery, now)
+            if retry_at is None:
+                log.warning("webhook %s to %s dead: %s", delivery.event_id, delivery.url, error)
+            outcomes.append(DeliveryOutcome(delivery.id, False, error, retry_at))
+        await self.store.finish_deliveries(outcomes, now)
+        return len(batch)
+
+
+async def watch_liveness(settings: Settings, store: Store, hooks: Hooks) -> None:
+    """Record device online/offline transitions (and their events) until cancelled."""
+    while True:
+        try:
+            if await store.check_liveness(datetime.now(UTC)):
+                hooks.wake.set()
+        except SmssyncError as exc:
+            log.warning("liveness check failed: %s", exc.message)
+        await asyncio.sleep(settings.liveness_check_s)
+
+
+@contextlib.asynccontextmanager
+async def background(settings: Settings, store: Store, hooks: Hooks) -> AsyncIterator[None]:
+    """Run the dispatcher and the liveness watch for the life of the server."""
+    tasks = [
+        asyncio.create_task(Dispatcher(settings, store, hooks).run(), name="smssync-webhooks"),
+        asyncio.create_task(watch_liveness(settings, store, hooks), name="smssync-liveness"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

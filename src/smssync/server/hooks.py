@@ -1,0 +1,103 @@
+"""Rules and webhook endpoints for incoming SMS, cached so the ingest path rarely reads them.
+
+The ingest path is the hot one: with nothing configured it must cost nothing beyond
+storing the SMS, so the cache remembers "nothing" too. Changes made by the CLI or another
+process apply within ``TTL_S``; changes made through this process's API apply at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from datetime import datetime
+
+from smssync.addresses import looks_numeric
+from smssync.gsm.segments import count_segments
+from smssync.store.base import Device, NewInbound, NewOutbound, Store
+from smssync.store.integration import Event, HookConfig, InboundPlan, Rule, RuleKind
+
+TTL_S = 2.0
+#: Auto-replies jump the queue, so that they fit in the phone's E1 reply.
+REPLY_PRIORITY = 100
+
+
+def matches(rule: Rule, pattern: re.Pattern[str] | None, record: NewInbound) -> bool:
+    """Tell whether a rule matches an incoming SMS."""
+    if rule.kind is RuleKind.KEYWORD:
+        words = record.content.split(maxsplit=1)
+        return bool(words) and words[0].casefold() == rule.pattern.casefold()
+    if rule.kind is RuleKind.SENDER:
+        return rule.pattern in (record.from_addr, record.from_raw)
+    return pattern is not None and pattern.search(record.content) is not None
+
+
+class Hooks:
+    """The cached configuration, the plan for each incoming SMS, and the dispatcher's bell."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._config: HookConfig | None = None
+        self._patterns: dict[int, re.Pattern[str] | None] = {}
+        self._expires = 0.0
+        #: Set whenever this process wrote deliveries, so the dispatcher need not wait.
+        self.wake = asyncio.Event()
+
+    def invalidate(self) -> None:
+        """Forget the cache (after a change through this process's API)."""
+        self._expires = 0.0
+
+    async def config(self) -> HookConfig:
+        """Return the configuration, read at most every ``TTL_S`` seconds."""
+        now = time.monotonic()
+        if self._config is None or now >= self._expires:
+            config = await self.store.hook_config()
+            self._patterns = {
+                rule.id: _compile(rule.pattern)
+                for rule in config.rules
+                if rule.kind is RuleKind.REGEX
+            }
+            self._config = config
+            self._expires = now + TTL_S
+        return self._config
+
+    async def plan(self, device: Device, record: NewInbound, now: datetime) -> InboundPlan | None:
+        """Return what a new SMS needs besides being stored, or None for nothing."""
+        config = await self.config()
+        if config.empty:
+            return None
+        endpoint_ids = [e.id for e in config.endpoints if Event.RECEIVED in e.events]
+        rule = next((r for r in config.rules if matches(r, self._patterns.get(r.id), record)), None)
+        if rule is None and not endpoint_ids:
+            return None
+        replies: list[NewOutbound] = []
+        if rule is not None and rule.forward_endpoint_id is not None:
+            endpoint_ids.append(rule.forward_endpoint_id)
+        if rule is not None and rule.auto_reply and looks_numeric(record.from_addr):
+            # Only a phone number can be answered, and from the phone that received it.
+            replies.append(
+                NewOutbound(
+                    message_id=str(uuid.uuid4()),
+                    to_addr=record.from_addr,
+                    content=rule.auto_reply,
+                    segments=count_segments(rule.auto_reply),
+                    device=device.name,
+                    created_at=now,
+                    priority=REPLY_PRIORITY,
+                )
+            )
+        return InboundPlan(
+            device=device.name,
+            endpoint_ids=tuple(endpoint_ids),
+            rule_id=None if rule is None else rule.id,
+            tag=None if rule is None else rule.tag,
+            replies=tuple(replies),
+        )
+
+
+def _compile(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None  # validated on creation; a bad stored pattern matches nothing
