@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from smssync.server.exchanges import new_outbound
+from smssync.settings import Settings
+from smssync.store import open_store
 from tests.e2e.serverproc import Server, create_pg_database, drop_pg_database, pg_url
 
 FORM = "application/x-www-form-urlencoded"
@@ -25,6 +30,23 @@ def own_server(request: pytest.FixtureRequest, tmp_path: Path) -> Server:
     if database:
         request.addfinalizer(lambda: drop_pg_database(database))
     return proc
+
+
+def enqueue_directly(server: Server, messages: list[tuple[str, str]]) -> set[str]:
+    """Queue many messages in one transaction through the store (the CLI queues one a call)."""
+
+    async def run() -> set[str]:
+        store = open_store(Settings.from_env(server.env).store_url)
+        await store.open()
+        try:
+            now = datetime.now(UTC)
+            rows = [new_outbound(to, text, None, now) for to, text in messages]
+            await store.enqueue(rows)
+            return {r.message_id for r in rows}
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def test_kill_9_loses_nothing_acknowledged(own_server: Server) -> None:
@@ -56,9 +78,7 @@ def test_two_concurrent_pollers_never_share_a_message(own_server: Server) -> Non
             "device", "set", d["name"], "--segments-per-minute", "10000", "--batch-limit", "7"
         )
     own_server.start()
-    queued = set()
-    for i in range(60):
-        queued.add(own_server.cli_json("send", "--to", f"+2547000001{i:02d}", f"m{i}")["uuid"])
+    queued = enqueue_directly(own_server, [(f"+2547000001{i:02d}", f"m{i}") for i in range(60)])
     got: dict[str, list[str]] = {d["name"]: [] for d in devices}
     errors: list[str] = []
 

@@ -110,9 +110,7 @@ def phone_round(http: httpx.Client, sync_url: str, count: int) -> list[str]:
     uuids = [t["uuid"] for t in tasks]
     assert len(uuids) == count
     http.post(sync_url, params={"task": "sent"}, json={"queued_messages": uuids})
-    results = [
-        {"uuid": u, "sent_result_code": -1, "delivered_result_code": -1} for u in uuids
-    ]
+    results = [{"uuid": u, "sent_result_code": -1, "delivered_result_code": -1} for u in uuids]
     reply = http.post(sync_url, params={"task": "result"}, json={"message_result": results})
     assert reply.status_code == 200
     return uuids

@@ -33,5 +33,3 @@ async def keys(store: Store) -> dict[str, str]:
         _, key = await create_key(store, scope.value, [scope], datetime.now(UTC))
         made[scope.value] = key
     return made
-
-

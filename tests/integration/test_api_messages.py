@@ -191,7 +191,9 @@ async def test_cancel_races_a_polling_phone(
     async def cancel_all() -> set[str]:
         done = set()
         for uuid in reversed(uuids):
-            if (await api_client.delete(f"/api/v1/messages/{uuid}", headers=send)).status_code == 200:
+            if (
+                await api_client.delete(f"/api/v1/messages/{uuid}", headers=send)
+            ).status_code == 200:
                 done.add(uuid)
         return done
 

@@ -11,9 +11,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute
 
-from smssync.server.api.app import create_api
+from smssync.server.api.app import ApiPrefix, create_api
 from smssync.server.apikeys import KeyCache
 from smssync.server.auth import CachedDirectory
 from smssync.server.context import ServerContext
@@ -65,10 +65,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         return fail(500, "internal error")
 
     api = create_api()
-    routes: list[BaseRoute] = [Mount("/api/v1", app=api)]
+    routes: list[BaseRoute] = []
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SyncEndpoint, path=settings.sync_path)],
+        middleware=[
+            Middleware(SyncEndpoint, path=settings.sync_path),
+            Middleware(ApiPrefix, api=api),
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: not_found, Exception: crashed},
     )

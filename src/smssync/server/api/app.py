@@ -109,6 +109,29 @@ class KeyAuth:
         return None
 
 
+class ApiPrefix:
+    """Hand every path under ``prefix`` to the API app, as Starlette's Mount would.
+
+    Mount matches with a regular expression whose ``.`` stops at a newline, so a path with
+    an encoded one would fall through to the Sync URL's 404 in the wrong error shape.
+    """
+
+    def __init__(self, app: ASGIApp, api: ASGIApp, prefix: str = "/api/v1") -> None:
+        self.app = app
+        self.api = api
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path == self.prefix or path.startswith(self.prefix + "/"):
+                root = scope.get("root_path", "")
+                child = {**scope, "root_path": root + self.prefix, "app_root_path": root}
+                await self.api(child, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.errors)

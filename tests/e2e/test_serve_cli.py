@@ -1,0 +1,48 @@
+"""``smssync serve`` as a person first meets it, and ``serve --get``."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.serverproc import Server
+
+
+def test_first_start_creates_a_device_and_prints_how_to_set_up_the_phone(tmp_path: Path) -> None:
+    server = Server(tmp_path)
+    server.start()
+    try:
+        log = server.log.read_text()
+        url = re.search(r"Sync URL: (\S+)", log)
+        secret = re.search(r"Secret:\s+(\S+)", log)
+        assert url and secret, log
+        assert "\u2580" in log or "\u2584" in log or "\u2588" in log  # the QR code's blocks
+        body = (
+            f"secret={secret[1]}&from=%2B254700000001&message=first&message_id={uuid.uuid4()}"
+        ).encode()
+        reply = httpx.post(
+            url[1], content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+        )
+        assert reply.json() == {"payload": {"success": True, "error": None}}
+        devices = server.cli_json("device", "list")
+        assert [d["name"] for d in devices] == ["phone1"]
+        assert devices[0]["health"] == "online"
+    finally:
+        server.stop()
+    # A second start finds the device and creates nothing.
+    server.start()
+    server.stop()
+    assert len(server.cli_json("device", "list")) == 1
+
+
+def test_serve_get_answers_in_process(tmp_path: Path) -> None:
+    server = Server(tmp_path)
+    result = server.cli("serve", "--get", "/smssync")
+    assert json.loads(result.stdout) == {"payload": {"success": True, "error": None}}
+    missing = server.cli("serve", "--get", "/smssync?task=send", check=False)
+    assert missing.returncode == 1
+    assert json.loads(missing.stdout)["payload"]["error"] == "unauthorized"
