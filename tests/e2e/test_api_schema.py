@@ -58,6 +58,8 @@ def test_api_matches_its_schema(api_server: tuple[Server, str], tmp_path: Path) 
             "--report-dir",
             str(tmp_path),
         ],
+        # Its cache folder (.schemathesis/) goes to the scratch folder, not the work tree.
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=170,

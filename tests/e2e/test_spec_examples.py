@@ -373,7 +373,6 @@ def test_bad_input_is_4xx_never_5xx(server: Server, http: httpx.Client) -> None:
         b'["a list"]',
         b"",
         b"=&=&&",
-        b'{"secret":"my secret","from":{"nested":1}}',
     ]
     for body in garbage:
         reply = http.post(dev["sync_url"], content=body, headers={"content-type": JSON})

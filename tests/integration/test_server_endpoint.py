@@ -249,3 +249,32 @@ async def test_storage_failure_is_503_so_the_phone_retries(store: Store) -> None
             reply = await c.post("/smssync", content=body.encode(), headers=FORM)
     assert reply.status_code == 503
     assert reply.json()["payload"]["success"] is False
+
+
+async def test_hostile_bytes_are_stored_or_refused_never_500(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    _, _, url = await add(store, "a")
+    nul = await client.post(
+        url, content=b"secret=s&from=a&message=x%00y&message_id=1", headers=FORM
+    )
+    assert (nul.status_code, nul.json()["payload"]["success"]) == (200, True)
+    long_id = "x" * 300
+    for _ in range(2):
+        reply = await client.post(
+            url, content=f"secret=s&from=b&message=m&message_id={long_id}".encode(), headers=FORM
+        )
+        assert reply.status_code == 200
+    rows = {r.content: r for r in await store.inbound()}
+    assert set(rows) == {"x\ufffdy", "m"}
+    assert rows["m"].message_id is None and "long_message_id" in rows["m"].flags
+    e5 = await client.post("/smssync?task=sent", content=b'{"queued_messages":["\\u0000"]}')
+    assert e5.status_code == 403
+    basic = await client.get("/smssync?task=send", auth=httpx.BasicAuth("a\x00", "b"))
+    assert basic.status_code == 401
+    e7 = await client.post(
+        f"{url}?task=result&secret=s",
+        content=b'{"message_result":[{"uuid":"\\u0000"}]}',
+        headers=JSON,
+    )
+    assert e7.status_code == 200

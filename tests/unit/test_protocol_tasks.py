@@ -34,8 +34,10 @@ E4_MESSAGES = [
     TaskMessage("+254700000003", "Reminder", U2),
 ]
 
+# NUL is read back as U+FFFD (no SMS has one and PostgreSQL text cannot store it).
+texts = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
 task_messages = st.lists(
-    st.builds(TaskMessage, st.text(), st.text(), st.none() | st.text()), max_size=5
+    st.builds(TaskMessage, texts, texts, st.none() | texts), max_size=5
 )
 
 
@@ -173,7 +175,7 @@ def test_parse_uuids_reply_nested_list_counts_as_empty() -> None:
         parse_uuids_reply(b"not json")
 
 
-@given(messages=task_messages, secret=st.none() | st.text())
+@given(messages=task_messages, secret=st.none() | texts)
 def test_send_reply_round_trip(messages: list[TaskMessage], secret: str | None) -> None:
     assert parse_send_reply(build_send_reply(messages, secret), secret) == messages
 
@@ -183,14 +185,14 @@ def test_inbound_reply_round_trip(messages: list[TaskMessage]) -> None:
     assert parse_piggyback(build_inbound_reply(messages)) == (True, messages)
 
 
-@given(st.lists(st.text()))
+@given(st.lists(texts))
 def test_sent_request_round_trip(ids: list[str]) -> None:
     body = build_sent_request(ids)
     assert not set(body.decode()) & set("<>&='")
     assert parse_sent_request(body) == ids
 
 
-@given(st.lists(st.text()))
+@given(st.lists(texts))
 def test_uuids_reply_round_trip(ids: list[str]) -> None:
     assert parse_uuids_reply(build_uuids_reply(ids)) == ids
 

@@ -9,14 +9,14 @@ from xml.parsers import expat
 
 from smssync.errors import ProtocolError
 from smssync.messages import BodyFormat
-from smssync.protocol.query import OKHTTP_FORM_SAFE, form_decode, percent_encode
+from smssync.protocol.query import OKHTTP_FORM_SAFE, form_decode, percent_encode, without_nul
 
 #: Largest body the server accepts (S-3 requires at least 1 MiB).
 MAX_BODY_BYTES = 1024 * 1024
 
 _BLANK = b" \t\r\n\f\v"
 _BOM = b"\xef\xbb\xbf"
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile("[\x00\ud800-\udfff]")
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]+)", re.IGNORECASE)
 #: Characters XML 1.0 cannot carry at all, not even as character references.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -57,7 +57,8 @@ def decode_text(raw: bytes, content_type: str | None) -> str:
 
 
 def _clean(text: str) -> str:
-    """Replace lone surrogates (from JSON ``\\ud800`` escapes) by U+FFFD: they cannot be stored."""
+    """Replace lone surrogates (from JSON ``\\ud800`` escapes) and NUL by U+FFFD: neither can
+    be stored (UTF-8 cannot carry the one, PostgreSQL text not the other)."""
     return _SURROGATE.sub("\ufffd", text)
 
 
@@ -123,7 +124,6 @@ def _json_fields(text: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ProtocolError("body is not a JSON object")
     fields: dict[str, str] = {}
-    nested: list[str] = []
     for key, item in value.items():
         if item is None:
             continue  # null counts as absent (S-4)
@@ -132,10 +132,10 @@ def _json_fields(text: str) -> dict[str, str]:
         elif isinstance(item, str):
             fields[key] = item
         else:
-            nested.append(key)
-    if nested:
-        raise ProtocolError(f"nested value in: {', '.join(nested)}", fields=nested)
-    return fields
+            # An object or list where a string belongs: keep its JSON text rather than
+            # reject the SMS, which only a body without from and message may be (S-11).
+            fields[key] = dump_json(item).decode()
+    return without_nul(fields)
 
 
 def _forbid(*_args: object) -> NoReturn:
@@ -190,8 +190,9 @@ def parse_fields(raw: bytes, content_type: str | None) -> dict[str, str]:
     """Turn a body into flat string fields, the first of repeated keys winning (S-4).
 
     JSON: one object; string values as they are, numbers keep their JSON text, booleans as
-    ``true``/``false``, ``null`` is absent; nested values raise. XML: each child of the root is
-    a field, an empty element is ``""``; DTDs and entities refused. Form: blank values kept.
+    ``true``/``false``, ``null`` is absent; nested values keep their JSON text. XML: each
+    child of the root is a field, an empty element is ``""``; DTDs and entities refused.
+    Form: blank values kept. NUL becomes U+FFFD everywhere.
     Raises ProtocolError (with a short reason) for a body that cannot be read as fields.
     An empty body gives ``{}``.
     """
@@ -205,10 +206,10 @@ def parse_fields(raw: bytes, content_type: str | None) -> dict[str, str]:
         return _xml_fields(text)
     # Trailing newlines from hand-made clients (curl -d @file) are not part of the last value.
     try:
-        return form_decode(text.strip(), _charset(content_type))
+        return without_nul(form_decode(text.strip(), _charset(content_type)))
     except (UnicodeError, ValueError):
         # Odd codecs (idna, punycode) can fail on percent-decoded bytes even under "replace".
-        return form_decode(text.strip())
+        return without_nul(form_decode(text.strip()))
 
 
 def form_encode(pairs: list[tuple[str, str]]) -> bytes:

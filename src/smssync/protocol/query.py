@@ -46,6 +46,13 @@ def form_decode(text: str, encoding: str = "utf-8") -> dict[str, str]:
     return fields
 
 
+def without_nul(fields: dict[str, str]) -> dict[str, str]:
+    """Replace NUL characters by U+FFFD: PostgreSQL text cannot hold them, and no SMS has one."""
+    if not any("\x00" in k or "\x00" in v for k, v in fields.items()):
+        return fields
+    return {k.replace("\x00", "\ufffd"): v.replace("\x00", "\ufffd") for k, v in fields.items()}
+
+
 def parse_query(raw_query: str) -> dict[str, str]:
     """Parse everything after the first ``?``: extra ``?`` become ``&``, ``+`` and ``%20`` are
     spaces, blank values kept, the first occurrence of a repeated key wins (S-2).
@@ -53,7 +60,7 @@ def parse_query(raw_query: str) -> dict[str, str]:
     ``raw_query`` is the part after the first ``?`` (it may itself contain ``?``).
     """
     # A Sync URL with its own query makes the App write a second "?" (§2.1).
-    return form_decode(raw_query.replace("?", "&"))
+    return without_nul(form_decode(raw_query.replace("?", "&")))
 
 
 def _split_url(url: str) -> tuple[str, str, str, str]:
@@ -120,7 +127,8 @@ def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
         plain = base64.b64decode(token.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise ProtocolError("bad basic auth") from None
-    user, colon, password = plain.decode("utf-8", "replace").partition(":")
+    text = plain.decode("utf-8", "replace").replace("\x00", "\ufffd")
+    user, colon, password = text.partition(":")
     if not colon:
         # RFC 7617 requires the colon; without it there is no password to check.
         raise ProtocolError("bad basic auth")

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from smssync.errors import ProtocolError, StoreUnavailable
+from smssync.errors import NotFound, ProtocolError, StoreError
 from smssync.messages import KeyMap
 from smssync.protocol import replies
 from smssync.protocol.body import MAX_BODY_BYTES, parse_fields
@@ -91,7 +91,9 @@ class SyncEndpoint:
                 response = await sync_endpoint(request)
             except Exception:
                 # Never a traceback to the client (S-20); the log keeps it for the operator.
-                log.exception("unhandled error on %s %s", request.method, path)
+                # The path may hold a device's token: log it masked.
+                shown = self.prefix + "***" if token else path
+                log.exception("unhandled error on %s %s", request.method, shown)
                 response = fail(500, "internal error")
             await response(scope, receive, send)
             return
@@ -108,9 +110,12 @@ async def sync_endpoint(request: Request) -> Response:
         return fail(401 if exc.basic_failed else 403, "unauthorized", headers)
     except TooLarge:
         return fail(413, "body too large")
-    except StoreUnavailable:
+    except NotFound:
+        # The device was removed while its credentials were still cached.
+        return fail(403, "unauthorized")
+    except StoreError as exc:
         # The App retries on anything but success, so a 503 loses nothing (S-13).
-        log.warning("store unavailable; answered 503")
+        log.warning("store failed (%s); answered 503", type(exc).__name__)
         return fail(503, "storage unavailable, retry later", {"retry-after": "5"})
 
 

@@ -70,20 +70,19 @@ def inbound_record(
         flags.append("missing_timestamp" if not sms.sent_timestamp else "bad_timestamp")
         sent_at = now
     message_id = sms.message_id or None
-    if message_id is not None and len(message_id) > MAX_MESSAGE_ID:
-        flags.append("long_message_id")
     if message_id is not None and len(message_id) <= MAX_MESSAGE_ID:
         dedupe_key = "id:" + message_id
     else:
         # No usable id: the same sender, text and timestamp is the same SMS. Without a
-        # timestamp, a day bucket approximates the 24 h window of S-10.
-        if message_id is None:
-            flags.append("missing_message_id")
+        # timestamp, a day bucket approximates the 24 h window of S-10. An id too long to
+        # store takes part in the hash, and is kept only there.
+        flags.append("missing_message_id" if message_id is None else "long_message_id")
         stamp = sms.sent_timestamp or now.strftime("day:%Y-%m-%d")
         digest = hashlib.sha256(
             "\0".join((from_raw, content, stamp, message_id or "")).encode()
         ).hexdigest()
         dedupe_key = "hash:" + digest
+        message_id = None
     return NewInbound(
         device_id=device.id,
         dedupe_key=dedupe_key,

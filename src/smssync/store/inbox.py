@@ -84,7 +84,12 @@ def record_inbound(conn: Connection, message: NewInbound) -> tuple[bool, int]:
     except conn.dialect.loaded_dbapi.Error as error:
         # Wrapped as SQLAlchemy would, so busy and integrity errors are recognised upstream.
         raise sa_exc.DBAPIError.instance(
-            insert_sql, values, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+            insert_sql,
+            values,
+            error,
+            conn.dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            dialect=conn.dialect,
         ) from error
     finally:
         cursor.close()

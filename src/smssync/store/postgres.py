@@ -48,7 +48,12 @@ class PostgresStore(SqlStore):
     async def open(self) -> None:
         """Connect and migrate, serialised with other processes by an advisory lock."""
         self._engine = create_engine(
-            self.url, pool_size=self.pool_size, max_overflow=0, pool_pre_ping=True
+            self.url,
+            pool_size=self.pool_size,
+            max_overflow=0,
+            pool_pre_ping=True,
+            # Errors must not carry SMS text or credential hashes into logs.
+            hide_parameters=True,
         )
         # One thread per pooled connection: no thread ever waits for the pool.
         self._pool = ThreadPoolExecutor(self.pool_size, thread_name_prefix="smssync-pg")

@@ -96,6 +96,8 @@ class SqliteStore(SqlStore):
             pool_size=pool_size,
             max_overflow=0,
             connect_args={"check_same_thread": False, "timeout": self.busy_timeout_ms / 1000},
+            # Errors must not carry SMS text or credential hashes into logs.
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
