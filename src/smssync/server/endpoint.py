@@ -196,13 +196,14 @@ async def _sent(
     now: datetime,
     user_agent: str | None,
 ) -> Response:
+    # Credentials first (S-1): a bad body from a wrong secret is a 403, not a 400.
+    device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"))
     try:
         listed = parse_sent_request(body)
     except ProtocolError as exc:
         if device is None:
             raise Unauthorized() from None
         return fail(400, exc.message)
-    device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"))
     if device is None:
         # Lease binding: only the poller was told these uuids (S-26, S-29).
         uuids = [u for u in listed if u]

@@ -40,6 +40,16 @@ def skip_locked(conn: Connection, query: SelectT) -> SelectT:
     return query
 
 
+def for_update(conn: Connection, query: SelectT) -> SelectT:
+    """Lock the selected rows until commit, so a read-then-update cannot lose a race.
+
+    SQLite needs nothing: its one writer runs transactions one at a time.
+    """
+    if conn.dialect.name == "postgresql":
+        return query.with_for_update()
+    return query
+
+
 def refresh_statistics(conn: Connection, table: Table) -> None:
     """Refresh PostgreSQL's planner statistics after a bulk change.
 

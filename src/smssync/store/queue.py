@@ -280,24 +280,36 @@ def sweep(conn: Connection, known: dict[int, RowMap], now_us: int) -> set[int]:
             keep.append(row.id)
             if ack_mode is AckMode.AUTO:
                 to_handoff.add(row.device_id)
+    # Each update re-checks the lease: on PostgreSQL another transaction (an E5 accepting the
+    # message, another sweep) may have changed the row since it was read above, and an
+    # accepted message must never go back to the queue.
+    still_leased = (
+        outbound.c.status == OutboundStatus.DISPATCHED.value,
+        outbound.c.lease_expires_at < now_us,
+    )
+    requeued: list[int] = []
     for part in chunks(requeue):
-        conn.execute(
-            update(outbound)
-            .where(outbound.c.id.in_(part))
-            .values(
-                status=OutboundStatus.QUEUED.value,
-                device_id=case((outbound.c.pinned, outbound.c.device_id), else_=None),
-                lease_expires_at=None,
-                dispatched_at=None,
-                left_queue_at=None,
-                updated_at=now_us,
-            )
+        requeued.extend(
+            conn.execute(
+                update(outbound)
+                .where(outbound.c.id.in_(part), *still_leased)
+                .values(
+                    status=OutboundStatus.QUEUED.value,
+                    device_id=case((outbound.c.pinned, outbound.c.device_id), else_=None),
+                    lease_expires_at=None,
+                    dispatched_at=None,
+                    left_queue_at=None,
+                    result_listings=0,
+                    updated_at=now_us,
+                )
+                .returning(outbound.c.id)
+            ).scalars()
         )
-    add_history(conn, requeue, now_us, OutboundStatus.QUEUED, "lease expired")
+    add_history(conn, requeued, now_us, OutboundStatus.QUEUED, "lease expired")
     for part in chunks(keep):
         conn.execute(
             update(outbound)
-            .where(outbound.c.id.in_(part))
+            .where(outbound.c.id.in_(part), *still_leased)
             .values(lease_expires_at=None, updated_at=now_us)
         )
     for device_id in sorted(to_handoff):

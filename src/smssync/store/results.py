@@ -9,7 +9,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from smssync.errors import Conflict, NotFound
 from smssync.messages import FINAL_STATUSES, AckMode, OutboundStatus, SendOutcome
-from smssync.store import outbox
+from smssync.store import dialects, outbox
 from smssync.store.base import HistoryEntry, Outbound
 from smssync.store.outbox import HOOK_COLUMNS
 from smssync.store.queue import add_history, chunks
@@ -124,12 +124,12 @@ def record_results(
     state: dict[str, dict[str, Any]] = {}
     hooks: dict[int, RowMap] = {}
     for part in chunks(list(dict.fromkeys(uuid for uuid, _ in outcomes))):
-        rows = conn.execute(
-            select(*HOOK_COLUMNS).where(
-                outbound.c.uuid.in_(part), outbound.c.device_id == device_id
-            )
+        # Locked: a cancel or an E6 giving up must not commit between this read and the
+        # update below, or a final status could be overwritten (S-35).
+        query = select(*HOOK_COLUMNS).where(
+            outbound.c.uuid.in_(part), outbound.c.device_id == device_id
         )
-        for row in rows:
+        for row in conn.execute(dialects.for_update(conn, query.order_by(outbound.c.id))):
             hooks[row.id] = row._mapping
             state[row.uuid] = {
                 "_id": row.id,
