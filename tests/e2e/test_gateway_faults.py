@@ -70,6 +70,13 @@ class FaultProxy:
         async def close() -> None:
             if self._server is not None:
                 self._server.close()
+            # Finish the connections still open: a handler left pending would be destroyed
+            # with the loop and surface as an error in whichever test runs next.
+            current = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not current]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
             await self._client.aclose()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
@@ -90,7 +97,7 @@ class FaultProxy:
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             pass
         finally:
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(ConnectionError, RuntimeError):
                 writer.close()
 
     async def _answer(

@@ -78,11 +78,21 @@ async def test_polls_new_sms_by_id_and_the_cursor_survives_a_restart(
 
 async def test_send_hands_over_text_and_claims_nothing_more(phone: Path, tmp_path: Path) -> None:
     backend = TermuxBackend(options(tmp_path, sim_slot="1"))
+    assert backend.options.submitted_is_sent is False
     result = await backend.send("+254700000002", "-starts with a dash, ümlaut", True)
-    assert result.ok and result.reference is None
+    # Exit 0 only means "handed to Android": no sent code is invented (spec §7).
+    assert result.sent_code is None and not result.ok and result.reference is None
     assert termux_fakes.load(phone)["sent"] == [
         {"to": "+254700000002", "text": "-starts with a dash, ümlaut", "slot": "1"}
     ]
+
+
+async def test_submitted_is_sent_reports_exit_0_as_sent(phone: Path, tmp_path: Path) -> None:
+    backend = TermuxBackend(options(tmp_path, submitted_is_sent=True))
+    result = await backend.send("+254700000002", "hello", False)
+    assert result.sent_code == -1 and result.ok and result.reference is None
+    sent = termux_fakes.load(phone)["sent"]
+    assert [(s["to"], s["text"]) for s in sent] == [("+254700000002", "hello")]
 
 
 async def test_status_from_battery_and_the_registered_cell(phone: Path, tmp_path: Path) -> None:
@@ -96,19 +106,24 @@ async def test_status_from_battery_and_the_registered_cell(phone: Path, tmp_path
     assert (await TermuxBackend(options(tmp_path)).status()).signal_dbm is None
 
 
+@pytest.mark.parametrize("submitted_is_sent", [False, True])
 @pytest.mark.parametrize("fault", ["exit", "error", "garbage", "empty", "hang"])
 async def test_faults_become_backend_errors_or_send_failures(
-    phone: Path, tmp_path: Path, fault: str
+    phone: Path, tmp_path: Path, fault: str, submitted_is_sent: bool
 ) -> None:
     state = termux_fakes.load(phone)
     state["faults"] = {"termux-battery-status": fault, "termux-sms-send": fault}
     termux_fakes.save(phone, state)
-    backend = TermuxBackend(options(tmp_path, command_timeout_s=1.0))
+    backend = TermuxBackend(
+        options(tmp_path, command_timeout_s=1.0, submitted_is_sent=submitted_is_sent)
+    )
     with pytest.raises(BackendError):
         await backend.status()
     result = await backend.send("+254700000002", "x", False)
-    # A send that printed nothing odd and exited 0 is "submitted"; everything else failed.
-    assert result.sent_code == (-1 if fault in ("empty", "garbage") else 1)
+    # A send that printed nothing odd and exited 0 is "submitted": sent -1 only when the
+    # operator opted in, else no code. Everything else failed, whatever the option (§7).
+    submitted = -1 if submitted_is_sent else None
+    assert result.sent_code == (submitted if fault in ("empty", "garbage") else 1)
 
 
 async def test_termux_sms_inbox_is_gone(phone: Path, tmp_path: Path) -> None:

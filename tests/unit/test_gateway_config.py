@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,25 @@ def test_the_example_config_loads_with_the_app_defaults(tmp_path: Path) -> None:
     assert config.tasks.results_encoding == "array"
     # The store lives beside the config file.
     assert config.store == str(tmp_path / "gateway.db")
+
+
+def test_termux_submitted_is_sent_is_opt_in_and_the_example_names_it() -> None:
+    assert (
+        parse_config('[[sync_urls]]\nurl = "http://x"\n').backend.termux.submitted_is_sent is False
+    )
+    config = parse_config(
+        '[backend]\nkind = "termux"\n[backend.termux]\nsubmitted_is_sent = true\n'
+        '[[sync_urls]]\nurl = "http://x"\n'
+    )
+    assert config.backend.termux.submitted_is_sent is True
+    # The example's commented [backend.termux] lines load once uncommented.
+    section = EXAMPLE_CONFIG.split("# [backend.termux]\n", 1)[1].split("\n\n", 1)[0]
+    assert "# submitted_is_sent = false" in section
+    options = "\n".join(m[1] for m in re.finditer(r"^# (\w+ = .*)$", section, re.MULTILINE))
+    uncommented = parse_config(
+        f'[backend.termux]\n{options}\n[[sync_urls]]\nurl = "http://x"\n'
+    ).backend.termux
+    assert uncommented.submitted_is_sent is False and uncommented.send_interval_s == 65
 
 
 def test_keys_and_userinfo() -> None:

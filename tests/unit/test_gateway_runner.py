@@ -11,15 +11,17 @@ import dataclasses
 import json
 import random
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from pathlib import Path
 
 import httpx
 
+from smssync.backends.base import Capabilities, SendResult
 from smssync.backends.sim import SimBackend
 from smssync.gateway.config import GatewayConfig, parse_config
 from smssync.gateway.runner import Gateway
 from smssync.gateway.store import GatewayStore
-from smssync.messages import TaskMessage
+from smssync.messages import MessageResult, TaskMessage
 from smssync.protocol import body, inbound, query, results, tasks
 from smssync.sim.network import Knobs, SimNetwork
 
@@ -110,6 +112,7 @@ def run(
     scenario: Scenario,
     knobs: Knobs | None = None,
     network: SimNetwork | None = None,
+    backend: type[SimBackend] = SimBackend,
 ) -> SimNetwork:
     """Run a gateway on the sim network while ``scenario`` drives it; then stop it."""
     servers = server if isinstance(server, dict) else {"server.test": server}
@@ -124,7 +127,7 @@ def run(
         await store.open()
         gateway = Gateway(
             cfg,
-            SimBackend(net, GATEWAY_NUMBER, poll_s=0.05),
+            backend(net, GATEWAY_NUMBER, poll_s=0.05),
             store,
             transport=httpx.MockTransport(handler),
             rng=random.Random(3),
@@ -377,6 +380,51 @@ def test_task_poll_handshake_send_once_and_report(tmp_path: Path) -> None:
     assert entries[0].sent_code == -1 and entries[0].sent_message == "SMS sent"
     assert entries[0].delivered_code == -1 and entries[0].delivered_message == "SMS delivered"
     assert entries[0].delivered_timestamp is not None
+
+
+class UnknownOutcomeBackend(SimBackend):
+    """Like Termux without "submitted = sent": the SMS goes out, but no sent code comes back."""
+
+    capabilities = Capabilities(delivery_reports=False, battery=True, signal=True)
+
+    async def send(self, to_addr: str, content: str, request_report: bool) -> SendResult:
+        done = await super().send(to_addr, content, request_report)
+        if to_addr == "+254744000002":
+            return SendResult(None, None, done.at, "submitted")
+        return done
+
+
+def test_a_send_with_unknown_outcome_is_sent_once_and_reported_without_a_code(
+    tmp_path: Path,
+) -> None:
+    wanted = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"]
+    server = FakeServer(
+        queue=[
+            TaskMessage("+254744000001", "known", wanted[0]),
+            TaskMessage("+254744000002", "unknown", wanted[1]),
+        ],
+        result_uuids=wanted,
+    )
+    cfg = config(tmp_path, urls='[[sync_urls]]\ntitle = "main"\nurl = "http://server.test/s"\n')
+
+    async def scenario(gateway: Gateway, net: SimNetwork) -> None:
+        await until(lambda: len(server.result_reports) >= 3)
+
+    net = run(cfg, server, scenario, backend=UnknownOutcomeBackend)
+    sent = [(s.to_addr, s.content) for s in net.outbox if s.from_addr == GATEWAY_NUMBER]
+    # Every later round still offers both uuids: neither is ever sent again (G-13).
+    assert sent == [("+254744000001", "known"), ("+254744000002", "unknown")]
+    for raw in server.result_reports:
+        by_uuid = {e["uuid"]: e for e in json.loads(raw)["message_result"]}
+        # Nothing invented: the uuid alone, no sent code or text, no delivery fields (§7).
+        assert by_uuid[wanted[1]] == {"uuid": wanted[1]}
+        assert by_uuid[wanted[0]]["sent_result_code"] == -1
+        assert "delivered_result_code" not in by_uuid[wanted[0]]
+    entries = results.parse_result_request(server.result_reports[-1])
+    assert [e.message_id for e in entries] == wanted
+    assert entries[1] == MessageResult(wanted[1])
+    # The server side reads the bare entry as "no news" (S-33).
+    assert results.outcome(entries[1], UTC).status is None
 
 
 def test_a_wrong_secret_echo_sends_nothing(tmp_path: Path) -> None:

@@ -160,6 +160,18 @@ def test_outcome_table(
     assert (got.status, got.reason, got.delivered) == (status, reason, delivered)
 
 
+@pytest.mark.parametrize("app_string", [False, True])
+def test_a_bare_uuid_means_no_news(app_string: bool) -> None:
+    # A gateway whose backend cannot know the outcome (Termux by default) sends the uuid
+    # alone: no sent code, no text, no delivery fields. That changes nothing (S-33).
+    body = build_result_request([MessageResult(U1)], app_string=app_string)
+    assert b"sent_result" not in body and b"delivered" not in body
+    [entry] = parse_result_request(body)
+    assert entry == MessageResult(U1)
+    got = outcome(entry, UTC)
+    assert (got.status, got.reason, got.delivered, got.sent_at) == (None, None, None, None)
+
+
 def test_unparseable_timestamps_give_none_not_errors() -> None:
     result = MessageResult("u", -1, delivered_code=-1, sent_timestamp="?", delivered_timestamp="x")
     got = outcome(result, UTC)

@@ -36,9 +36,7 @@ E4_MESSAGES = [
 
 # NUL is read back as U+FFFD (no SMS has one and PostgreSQL text cannot store it).
 texts = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
-task_messages = st.lists(
-    st.builds(TaskMessage, texts, texts, st.none() | texts), max_size=5
-)
+task_messages = st.lists(st.builds(TaskMessage, texts, texts, st.none() | texts), max_size=5)
 
 
 def test_example_8_3_piggyback_reply_bytes() -> None:

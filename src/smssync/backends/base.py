@@ -64,8 +64,9 @@ BackendEvent = ReceivedSms | DeliveryReport
 class SendResult:
     """What the radio said about one whole outgoing message."""
 
-    #: Android sent code: ``SENT_OK`` or 1–4 (G-14).
-    sent_code: int
+    #: Android sent code: ``SENT_OK`` or 1–4 (G-14); None when the message was handed to the
+    #: platform but its outcome is unknown (no code is invented, device-backends.md §7).
+    sent_code: int | None
     #: Reference a later ``DeliveryReport`` carries; None when no report will come.
     reference: str | None
     at: datetime
@@ -73,7 +74,7 @@ class SendResult:
 
     @property
     def ok(self) -> bool:
-        """Tell whether the network accepted the message."""
+        """Tell whether the network accepted the message (False when the outcome is unknown)."""
         return self.sent_code == SENT_OK
 
 

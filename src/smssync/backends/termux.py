@@ -3,7 +3,8 @@
 Every ``termux-*`` call runs with a timeout, because battery optimisation can kill the
 Termux:API app and leave the command hanging. Inbound SMS are polled by ``_id``; the cursor
 moves (and is saved) only when the gateway acknowledges a stored SMS. Android gives no send
-result and no delivery report here, so the capabilities say so and nothing is invented.
+result and no delivery report here, so the capabilities say so and nothing is invented: an
+accepted send has no sent code unless the operator opts in to "submitted = sent".
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class TermuxOptions:
     cursor_file: Path | None = None
     #: The phone's time zone for ``received`` (device local time); None: this host's.
     zone: tzinfo | None = None
+    #: Report exit 0 of termux-sms-send as sent ``-1``; False: no sent code (spec §7).
+    submitted_is_sent: bool = False
 
 
 class TermuxBackend:
@@ -226,7 +229,11 @@ class TermuxBackend:
     # -- sending and status --------------------------------------------------------------------
 
     async def send(self, to_addr: str, content: str, request_report: bool) -> SendResult:
-        """Hand the text to Android; exit 0 means submitted, never "delivered"."""
+        """Hand the text to Android; exit 0 means submitted, never "delivered".
+
+        Submitted is reported as sent ``-1`` only with ``submitted_is_sent``; otherwise the
+        result has no sent code (None): the outcome is unknown (device-backends.md §7).
+        """
         wait = self._last_send + self.options.send_interval_s - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -242,7 +249,8 @@ class TermuxBackend:
             return SendResult(SENT_GENERIC_FAILURE, None, datetime.now(UTC), out.strip())
         # Android's sendMultipartTextMessage gives Termux no sent intent: "submitted" is all
         # we know, and no report reference, so no delivered code is ever made up.
-        return SendResult(SENT_OK, None, datetime.now(UTC), "submitted to Android")
+        code = SENT_OK if self.options.submitted_is_sent else None
+        return SendResult(code, None, datetime.now(UTC), "submitted to Android")
 
     async def status(self) -> DeviceStatus:
         """Battery from termux-battery-status, signal from the registered cell."""

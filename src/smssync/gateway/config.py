@@ -131,6 +131,9 @@ class TermuxConfig(_Section):
     sim_slot: str = ""
     #: Least time between two sends: Android allows 30 SMS parts per 30 minutes.
     send_interval_s: float = Field(default=65.0, ge=0)
+    #: Android tells Termux nothing after accepting a send. True reports that acceptance as
+    #: sent ``-1``; false (default) reports no sent code: the outcome stays unknown.
+    submitted_is_sent: bool = False
 
 
 class GammuConfig(_Section):
@@ -311,6 +314,9 @@ number = "+254700000100"
 # [backend.termux]
 # poll_interval_s = 10
 # send_interval_s = 65  # Android allows 30 SMS parts per 30 minutes
+# Android gives Termux no send result: by default a task handed to Android is reported with
+# no sent code (outcome unknown). true reports it as sent (-1), "submitted = sent".
+# submitted_is_sent = false
 
 # [backend.gammu]
 # config = "gammurc"    # relative to this file

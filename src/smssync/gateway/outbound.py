@@ -13,12 +13,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
 
-from smssync.backends.base import SENT_OK, Backend, SendResult
+from smssync.backends.base import Backend, SendResult
 from smssync.errors import BackendError
 from smssync.gateway.client import SyncClient
 from smssync.gateway.config import GatewayConfig
 from smssync.gateway.records import TaskRecord
-from smssync.gateway.store import GatewayStore
+from smssync.gateway.store import SUBMITTED, GatewayStore, send_state
 from smssync.messages import MessageResult, TaskMessage
 from smssync.protocol.results import DELIVERED_TEXTS, SENT_TEXTS, UNKNOWN_SENT_TEXT
 from smssync.protocol.timestamps import format_app_timestamp
@@ -27,6 +27,8 @@ log = logging.getLogger("smssync.gateway")
 
 #: Composes the text of a local send at send time (query answers need fresh probes).
 Composer = Callable[[str, str], Awaitable[str]]
+#: Task states reported in E7: the backend's result is known, or known to be unknowable.
+REPORTED_STATES = ("sent", "failed", SUBMITTED)
 
 
 def local_message_id() -> str:
@@ -123,8 +125,9 @@ class Outbound:
                     await self.store.set_local_send(local.id, "failed", None)
                     continue
                 result = await self._send(local.to_addr, text, False)
-                state = "sent" if result.ok else "failed"
-                await self.store.set_local_send(local.id, state, result.sent_code)
+                await self.store.set_local_send(
+                    local.id, send_state(result.sent_code), result.sent_code
+                )
 
     async def _send(self, to_addr: str, content: str, request_report: bool) -> SendResult:
         try:
@@ -132,7 +135,9 @@ class Outbound:
         except BackendError as exc:
             log.warning("send to %s failed: %s", to_addr, exc.message)
             return SendResult(exc.sent_code, None, datetime.now(UTC), exc.message)
-        if not result.ok:
+        if result.sent_code is None:
+            log.info("sent to %s; outcome unknown (%s)", to_addr, result.detail or "no sent code")
+        elif not result.ok:
             log.warning("send to %s failed with code %s", to_addr, result.sent_code)
         return result
 
@@ -147,18 +152,23 @@ class Outbound:
             await _wait(self.wake, 5.0)
 
     async def report(self, client: SyncClient) -> None:
-        """E6 then E7: every listed uuid the gateway knows, successes included (G-15)."""
+        """E6 then E7: every listed uuid the gateway knows, successes included (G-15); one
+        sent with an unknown outcome goes as its bare uuid (no code is invented)."""
         wanted = await client.result_uuids()
         if not wanted:
             return
         records = await self.store.task_records(client.name, wanted)
-        entries = [self.result_of(r) for r in records if r.state in ("sent", "failed")]
+        entries = [self.result_of(r) for r in records if r.state in REPORTED_STATES]
         app_string = self.config.tasks.results_encoding == "app_string"
         await client.post_results(entries, app_string)
 
     def result_of(self, record: TaskRecord) -> MessageResult:
-        """Build one ``message_result`` entry with the real codes (G-15, G-16)."""
-        code = SENT_OK if record.sent_code is None else record.sent_code
+        """Build one ``message_result`` entry with the real codes (G-15, G-16). A send whose
+        outcome the backend cannot know (state ``submitted``) carries only its uuid: no sent
+        code, text, timestamp or delivery fields (device-backends.md §1, §7)."""
+        if record.state == SUBMITTED or record.sent_code is None:
+            return MessageResult(message_id=record.message_id)
+        code = record.sent_code
         delivered = record.delivered_code
         return MessageResult(
             message_id=record.message_id,

@@ -35,6 +35,16 @@ from smssync.messages import TaskMessage
 T = TypeVar("T")
 #: How long before its send an early delivery report may have arrived.
 EARLY_S = 120.0
+#: Handed to the platform, outcome unknown (no sent code): sent, as far as G-13 goes.
+SUBMITTED = "submitted"
+
+
+def send_state(sent_code: int | None) -> str:
+    """Return the state a send ends in: ``sent`` for -1, ``submitted`` with no code (the
+    backend cannot know), ``failed`` otherwise. None of them is ever sent again (G-13)."""
+    if sent_code is None:
+        return SUBMITTED
+    return "sent" if sent_code == -1 else "failed"
 
 
 def _engine(path: Path) -> sa.Engine:
@@ -318,16 +328,22 @@ class GatewayStore:
         return bool(result.rowcount == 1)
 
     async def record_send(
-        self, sync_url: str, message_id: str, sent_code: int, reference: str | None, at: float
+        self,
+        sync_url: str,
+        message_id: str,
+        sent_code: int | None,
+        reference: str | None,
+        at: float,
     ) -> None:
-        """Record the radio's result for a task message, with a report that came early."""
+        """Record the radio's result for a task message, with a report that came early.
+        No sent code (None) records it ``submitted``: sent, outcome unknown, never resent."""
         params = {
             "sync_url": sync_url,
             "message_id": message_id,
             "sent_code": sent_code,
             "reference": reference,
             "sent_at": at,
-            "state": "sent" if sent_code == -1 else "failed",
+            "state": send_state(sent_code),
         }
 
         def run(conn: sa.Connection) -> None:

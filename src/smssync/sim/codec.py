@@ -84,8 +84,9 @@ def result_from_json(data: dict[str, Any]) -> SendResult:
         if at is None:
             raise ValueError("result without a time")
         reference = data.get("reference")
+        code = data["sent_code"]
         return SendResult(
-            int(data["sent_code"]),
+            None if code is None else int(code),
             None if reference is None else str(reference),
             at,
             str(data.get("detail", "")),

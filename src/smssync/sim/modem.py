@@ -38,7 +38,11 @@ from smssync.sim.modem_state import ModemState, Quirks
 log = logging.getLogger("smssync.sim.modem")
 
 #: +CMS ERROR a radio result turns into.
-_CMS_FOR_CODE = {SENT_NO_SERVICE: 331, SENT_RADIO_OFF: 331, SENT_NULL_PDU: 304}
+_CMS_FOR_CODE: dict[int | None, int] = {
+    SENT_NO_SERVICE: 331,
+    SENT_RADIO_OFF: 331,
+    SENT_NULL_PDU: 304,
+}
 
 
 class ModemEmulator:
