@@ -15,28 +15,10 @@ import pytest
 
 from smssync.store import open_store
 from smssync.store.base import Store
+from tests.pg import PG_HOST, PG_PORT, pg_admin, pg_conninfo, pg_url
 
-PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
-PG_PORT = os.environ.get("PGPORT", "5432")
-PG_USER = os.environ.get("PGUSER", "postgres")
 #: CI always has PostgreSQL; only an explicit opt-out turns its absence into skips.
 NO_POSTGRES = os.environ.get("SMSSYNC_TEST_NO_POSTGRES") == "1"
-
-
-def pg_conninfo(dbname: str = "postgres") -> str:
-    """Return a libpq connection string for a database on the test server."""
-    return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname} connect_timeout=5"
-
-
-def pg_url(dbname: str) -> str:
-    """Return a store URL for a database on the test server."""
-    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
-
-
-def pg_admin(sql: str) -> None:
-    """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""
-    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
-        conn.execute(sql.encode())
 
 
 def pytest_report_header() -> list[str]:

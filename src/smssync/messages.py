@@ -68,6 +68,18 @@ class BodyFormat(enum.StrEnum):
     XML = "xml"
 
 
+#: The App's name of each E1 key, mapped to the KeyMap field that renames it.
+WIRE_KEY_FIELDS: dict[str, str] = {
+    "secret": "secret",
+    "from": "from_addr",
+    "message": "content",
+    "sent_timestamp": "sent_timestamp",
+    "sent_to": "sent_to",
+    "message_id": "message_id",
+    "device_id": "device_id",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class KeyMap:
     """The seven E1 field names, renamable per Sync URL as the App allows (S-5)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -14,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
+
+from tests.pg import create_pg_database, drop_pg_database, pg_url
+
+# Re-exported for the e2e tests: where their scratch databases come from.
+__all__ = ["Server", "create_pg_database", "drop_pg_database", "free_port", "pg_url"]
 
 SMSSYNC = [sys.executable, "-m", "smssync"]
 
@@ -25,36 +28,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def pg_conninfo(dbname: str = "postgres") -> str:
-    """Return a libpq connection string from the PG* variables (defaults: this machine's)."""
-    host = os.environ.get("PGHOST", "127.0.0.1")
-    port = os.environ.get("PGPORT", "5432")
-    user = os.environ.get("PGUSER", "postgres")
-    return f"host={host} port={port} user={user} dbname={dbname}"
-
-
-def pg_url(dbname: str) -> str:
-    """Return a SQLAlchemy URL for a database on the test PostgreSQL."""
-    host = os.environ.get("PGHOST", "127.0.0.1")
-    port = os.environ.get("PGPORT", "5432")
-    user = os.environ.get("PGUSER", "postgres")
-    return f"postgresql://{user}@{host}:{port}/{dbname}"
-
-
-def create_pg_database() -> str:
-    """Create an empty database for one server and return its name."""
-    name = "smssync_e2e_" + secrets.token_hex(6)
-    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def drop_pg_database(name: str) -> None:
-    """Drop a database made by create_pg_database, closing what still uses it."""
-    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Server:

@@ -15,7 +15,7 @@ from smssync.store import open_store
 from smssync.store.postgres import PostgresStore, engine_url
 from smssync.store.schema import metadata
 from smssync.store.sqlite import SqliteStore
-from tests.conftest import pg_url
+from tests.pg import pg_url
 
 
 def engine_for(store_url: str) -> str:

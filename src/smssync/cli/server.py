@@ -18,7 +18,7 @@ from rich.table import Table
 
 from smssync.addresses import normalize_recipient
 from smssync.errors import SmssyncError
-from smssync.messages import AckMode
+from smssync.messages import WIRE_KEY_FIELDS, AckMode
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.server.exchanges import new_outbound
 from smssync.server.health import health
@@ -431,15 +431,7 @@ def device_set(name: str, as_json: bool, keys: tuple[str, ...], **params: Any) -
 
 
 def _parse_keys(pairs: tuple[str, ...]) -> dict[str, str]:
-    wire_to_field = {
-        "secret": "secret",
-        "from": "from_addr",
-        "message": "content",
-        "sent_timestamp": "sent_timestamp",
-        "sent_to": "sent_to",
-        "message_id": "message_id",
-        "device_id": "device_id",
-    }
+    wire_to_field = WIRE_KEY_FIELDS
     changes: dict[str, str] = {}
     for pair in pairs:
         field, sep, name = pair.partition("=")

@@ -13,17 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from smssync.errors import ConfigError
-from smssync.messages import BodyFormat, KeyMap
+from smssync.messages import WIRE_KEY_FIELDS, BodyFormat, KeyMap
 
-_WIRE_KEYS = {
-    "secret": "secret",
-    "from": "from_addr",
-    "message": "content",
-    "sent_timestamp": "sent_timestamp",
-    "sent_to": "sent_to",
-    "message_id": "message_id",
-    "device_id": "device_id",
-}
+_WIRE_KEYS = WIRE_KEY_FIELDS
 
 
 class _Section(BaseModel):
