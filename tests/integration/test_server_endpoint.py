@@ -240,7 +240,7 @@ class FailingStore:
 
 async def test_storage_failure_is_503_so_the_phone_retries(store: Store) -> None:
     await add(store, "a", secret="s")
-    app = create_app(Settings(), FailingStore(store))  # type: ignore[arg-type]
+    app = create_app(Settings(), FailingStore(store))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://sms"

@@ -232,10 +232,16 @@ def _candidates(
     )
     found: list[Row[Any, Any, Any, Any, Any]] = []
     for where in sources:
+        # device_id and status are fixed within one source, so ordering by them changes
+        # nothing, but PostgreSQL only walks the index in order when the ORDER BY names its
+        # leading columns: it does not treat "device_id IS NULL" as a constant, and otherwise
+        # sorted the whole queue (1 s per poll with 1M queued).
         query = (
             select(*columns)
             .where(where)
-            .order_by(outbound.c.claim_rank, outbound.c.id)
+            .order_by(
+                outbound.c.device_id, outbound.c.status, outbound.c.claim_rank, outbound.c.id
+            )
             .limit(limit)
         )
         found.extend(conn.execute(dialects.skip_locked(conn, query)))
