@@ -74,6 +74,8 @@ class Gateway:
                 secret_in_sent=config.tasks.secret_in_sent,
                 transport=transport,
                 on_contact=self._on_contact,
+                # Uploads, plus a task poll and a results exchange alongside them.
+                connections=config.forward.concurrency + 2,
             )
             for url in config.enabled_urls
         }
