@@ -239,9 +239,7 @@ def _candidates(
         query = (
             select(*columns)
             .where(where)
-            .order_by(
-                outbound.c.device_id, outbound.c.status, outbound.c.claim_rank, outbound.c.id
-            )
+            .order_by(outbound.c.device_id, outbound.c.status, outbound.c.claim_rank, outbound.c.id)
             .limit(limit)
         )
         found.extend(conn.execute(dialects.skip_locked(conn, query)))
