@@ -278,3 +278,25 @@ async def test_hostile_bytes_are_stored_or_refused_never_500(
         headers=JSON,
     )
     assert e7.status_code == 200
+
+
+async def test_not_delivered_alone_counts_only_after_a_reported_send(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    _, _, url = await add(store, "a")
+    sent, open_ = await queue(store, "a", "one", "two")
+    await poll(client, url)
+    await ack(client, url, [sent, open_])
+    report = {"message_result": [{"uuid": sent, "sent_result_code": -1}]}
+    await client.post(f"{url}?task=result&secret=s", content=json.dumps(report), headers=JSON)
+    only_delivery = {
+        "message_result": [
+            {"uuid": sent, "delivered_result_code": 0},
+            {"uuid": open_, "delivered_result_code": 0},
+        ]
+    }
+    await client.post(
+        f"{url}?task=result&secret=s", content=json.dumps(only_delivery), headers=JSON
+    )
+    assert await status_of(store, sent) == "undelivered"
+    assert await status_of(store, open_) == "accepted"  # the App's default, not a report

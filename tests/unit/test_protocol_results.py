@@ -150,7 +150,7 @@ def test_sent_code_from_unknown_texts() -> None:
         (MessageResult("u", None, SENT_TEXTS[3]), "failed", f"3: {SENT_TEXTS[3]}", None),
         (MessageResult("u"), None, None, None),
         (MessageResult("u", delivered_code=-1), None, None, "delivered"),
-        (MessageResult("u", delivered_code=0), None, None, None),
+        (MessageResult("u", delivered_code=0), None, None, "undelivered"),
     ],
 )
 def test_outcome_table(

@@ -139,7 +139,9 @@ def outcome(result: MessageResult, zone: tzinfo) -> SendOutcome:
         if result.delivered_code == -1:
             # A delivery report proves the send even when the send itself was not reported.
             delivered = OutboundStatus.DELIVERED
-        elif result.delivered_code == 0 and status is OutboundStatus.SENT:
+        elif result.delivered_code == 0 and status in (OutboundStatus.SENT, None):
+            # Without a sent code the store decides: only a message already sent can be
+            # undelivered (S-33).
             delivered = OutboundStatus.UNDELIVERED
     return SendOutcome(
         status=status,

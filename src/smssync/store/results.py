@@ -148,6 +148,14 @@ def record_results(
         for target, at in steps:
             if target is None or not _may_become(entry["_status"], target):
                 continue
+            if (
+                target is S.UNDELIVERED
+                and outcome.status is None
+                and entry["_status"] is not S.SENT
+            ):
+                # "Not delivered" alone is also the App's default when no report came: it
+                # means something only for a message already reported sent (S-33).
+                continue
             entry.update(_status=target, changed=True)
             if target is S.SENT:
                 entry["_sent_at"] = maybe_us(at) or now_us
