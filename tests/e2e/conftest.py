@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -35,9 +34,3 @@ def http() -> Iterator[httpx.Client]:
     """A plain HTTP client, like a phone's."""
     with httpx.Client(timeout=30, headers={"user-agent": "SMSSync-Android/v3.1.1"}) as client:
         yield client
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Path:
-    """A scratch folder."""
-    return tmp_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import uuid
@@ -18,6 +19,7 @@ from smssync.protocol.tasks import build_inbound_reply, build_send_reply, build_
 from smssync.protocol.timestamps import parse_epoch_or_iso
 from smssync.server.context import ServerContext
 from smssync.store.base import Claimed, Device, NewInbound, NewOutbound
+from smssync.store.integration import InboundPlan
 
 log = logging.getLogger("smssync.server")
 
@@ -103,27 +105,33 @@ async def incoming(ctx: ServerContext, device: Device, sms: IncomingSms, now: da
     """Store an incoming SMS exactly once; reply from the server when the device wants it."""
     record = inbound_record(ctx, device, sms, now)
     plan = None if ctx.hooks is None else await ctx.hooks.plan(device, record, now)
+    text = device.settings.auto_reply
+    if text and device.settings.reply_from_server and looks_numeric(record.from_addr):
+        # Only a phone number can be answered; M-PESA cannot (and must not be asked to).
+        # The reply is queued in the transaction that stores the SMS, like a rule's.
+        reply = new_outbound(record.from_addr, text, device.name, now)
+        plan = plan or InboundPlan(device=device.name)
+        plan = dataclasses.replace(plan, replies=(*plan.replies, reply))
     if plan is None:
         created, _ = await ctx.store.record_inbound(record)
     else:
-        # Rules and webhooks apply only to a new SMS, in the transaction that stores it.
+        # Rules, replies and webhooks apply only to a new SMS, in the transaction that
+        # stores it.
         created, _ = await ctx.store.record_inbound_routed(record, plan, now)
         if created and ctx.hooks is not None:
             ctx.hooks.wake.set()
     if not created or not device.settings.reply_from_server:
         # A duplicate gets success and nothing piggybacked (S-10, S-25).
         return build_inbound_reply([])
-    text = device.settings.auto_reply
-    if text and looks_numeric(record.from_addr):
-        # Only a phone number can be answered; M-PESA cannot (and must not be asked to).
-        await ctx.store.enqueue([new_outbound(record.from_addr, text, device.name, now)])
     claimed = await ctx.store.claim_outbound(
         device.id, device.settings.batch_limit, now, piggyback=True
     )
     return build_inbound_reply(_task_messages(claimed))
 
 
-def new_outbound(to_addr: str, content: str, device: str | None, now: datetime) -> NewOutbound:
+def new_outbound(
+    to_addr: str, content: str, device: str | None, now: datetime, priority: int = 0
+) -> NewOutbound:
     """Build a queued message with a fresh UUID v4 (S-21) and its segment count."""
     return NewOutbound(
         message_id=str(uuid.uuid4()),
@@ -132,6 +140,7 @@ def new_outbound(to_addr: str, content: str, device: str | None, now: datetime) 
         segments=count_segments(content),
         device=device,
         created_at=now,
+        priority=priority,
     )
 
 

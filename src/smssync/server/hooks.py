@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from datetime import datetime
 
 from smssync.addresses import looks_numeric
-from smssync.gsm.segments import count_segments
+from smssync.server.exchanges import new_outbound
 from smssync.store.base import Device, NewInbound, NewOutbound, Store
 from smssync.store.integration import Event, HookConfig, InboundPlan, Rule, RuleKind
 
@@ -77,15 +76,7 @@ class Hooks:
         if rule is not None and rule.auto_reply and looks_numeric(record.from_addr):
             # Only a phone number can be answered, and from the phone that received it.
             replies.append(
-                NewOutbound(
-                    message_id=str(uuid.uuid4()),
-                    to_addr=record.from_addr,
-                    content=rule.auto_reply,
-                    segments=count_segments(rule.auto_reply),
-                    device=device.name,
-                    created_at=now,
-                    priority=REPLY_PRIORITY,
-                )
+                new_outbound(record.from_addr, rule.auto_reply, device.name, now, REPLY_PRIORITY)
             )
         return InboundPlan(
             device=device.name,
