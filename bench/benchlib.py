@@ -132,6 +132,10 @@ def tail(path: Path, lines: int = 40) -> str:
         return ""
 
 
+#: What uvicorn logs when a worker's startup is complete.
+READY = "Application startup complete."
+
+
 class SmssyncServer:
     """One ``smssync serve`` on a fresh store (SQLite in a folder, or a PostgreSQL URL)."""
 
@@ -186,6 +190,13 @@ class SmssyncServer:
                 start_new_session=True,
             )
         wait_http(self.base + "/smssync", self.proc, self.logfile)
+        # Every worker listens on a socket of its own once its startup is complete: load
+        # sent before that would all land on the first one (keep-alive keeps it there).
+        deadline = time.monotonic() + 60
+        while self.logfile.read_text(errors="replace").count(READY) < self.workers:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"not every worker started\n{tail(self.logfile)}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         """Stop the server."""

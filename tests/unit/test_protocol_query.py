@@ -151,3 +151,22 @@ def test_userinfo_round_trips_to_basic_header(user: str, password: str) -> None:
     _, header = split_userinfo(f"https://{userinfo}@h/x")
     assert header is not None
     assert parse_basic_auth(header) == (user, password)
+
+
+# Text built from what form bodies hold: plain characters, escapes (valid, broken, any case),
+# plus signs and backslashes, which the fast decoder must treat as urllib does.
+_FORM_PIECES = st.one_of(
+    st.text(max_size=4),
+    st.sampled_from(["%", "+", "\\", "\\x", "%2", "%zz", "%5C", "%25", "%2B", "%u0041"]),
+    st.integers(0, 255).map(lambda b: f"%{b:02X}"),
+    st.integers(0, 255).map(lambda b: f"%{b:02x}"),
+)
+
+
+@given(st.lists(_FORM_PIECES, max_size=12).map("".join), st.sampled_from(["utf-8", "latin-1"]))
+def test_form_decoding_matches_urllib(text: str, encoding: str) -> None:
+    from urllib.parse import unquote_plus
+
+    from smssync.protocol.query import form_decode
+
+    assert form_decode(f"k={text}", encoding)["k"] == unquote_plus(text, encoding, "replace")

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smssync.addresses import normalize_recipient
-from smssync.errors import SmssyncError
+from smssync.errors import ConfigError, SmssyncError
 from smssync.messages import WIRE_KEY_FIELDS, AckMode
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.server.exchanges import new_outbound
@@ -204,18 +204,30 @@ def serve(get_path: str | None, **params: Any) -> None:
         print_setup(settings, *created)
     import uvicorn
 
+    from smssync.server import workers
+
     os.environ.update(settings.to_env())
-    uvicorn.run(
-        "smssync.server.app:factory",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
+    config: dict[str, Any] = {
+        "app": "smssync.server.app:factory",
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
         # The access log would print task queries, which carry secrets.
-        access_log=False,
-        log_level="info",
-        timeout_graceful_shutdown=5,
-    )
+        "access_log": False,
+        # Nothing reads the client's address, so X-Forwarded-* need no parsing per request.
+        "proxy_headers": False,
+        "log_level": "info",
+        "timeout_graceful_shutdown": 5,
+    }
+    if settings.workers == 1:
+        uvicorn.run(**config)
+        return
+    try:
+        status = workers.run(config, settings.workers)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    if status:
+        raise SystemExit(status)
 
 
 def _safe_url(settings: Settings) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 from urllib.parse import unquote, unquote_plus
 
 from smssync.errors import ProtocolError
@@ -40,10 +41,30 @@ def form_decode(text: str, encoding: str = "utf-8") -> dict[str, str]:
         if not part:
             continue
         raw_key, _, raw_value = part.partition("=")
-        key = unquote_plus(raw_key, encoding, "replace")
+        key = _unquote(raw_key, encoding)
         if key not in fields:
-            fields[key] = unquote_plus(raw_value, encoding, "replace")
+            fields[key] = _unquote(raw_value, encoding)
     return fields
+
+
+def _unquote(text: str, encoding: str) -> str:
+    """``unquote_plus(text, encoding, "replace")``, at a fraction of its cost.
+
+    It is the hottest call of every incoming SMS. Most keys and many values need no
+    decoding; an ASCII value with escapes becomes ``\\xNN`` escapes that the C codec used by
+    pickle decodes in one call (a backslash of the text is escaped first). Anything else (a
+    ``%`` without two hex digits, raw non-ASCII text) takes urllib's way.
+    """
+    if "%" not in text:
+        return text.replace("+", " ") if "+" in text else text
+    if text.isascii():
+        escaped = text.replace("+", " ").replace("\\", "\\\\").replace("%", "\\x")
+        try:
+            raw: bytes = codecs.escape_decode(escaped.encode("ascii"))[0]
+            return raw.decode(encoding, "replace")
+        except (ValueError, LookupError):
+            pass
+    return unquote_plus(text, encoding, "replace")
 
 
 def without_nul(fields: dict[str, str]) -> dict[str, str]:

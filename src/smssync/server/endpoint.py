@@ -2,14 +2,18 @@
 
 Dispatch is by method and the query's ``task`` first, then by the body (S-1); the device is
 identified before the body is validated, so an unauthenticated caller learns nothing.
+
+Every phone request lands here, so this is plain ASGI: it answers before Starlette's router
+and exception middleware, and without Starlette's Request and Response objects. Under wrk
+those cost more CPU per incoming SMS than parsing and storing it (py-spy, cProfile).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime
 
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -26,47 +30,107 @@ from smssync.store.base import Device
 
 log = logging.getLogger("smssync.server")
 
+_CONTENT_TYPE = (b"content-type", replies.CONTENT_TYPE.encode())
+#: Methods allowed per ``task`` (None: no task, an upload).
+_ALLOWED = {
+    None: ("POST", "PUT"),
+    "send": ("GET",),
+    "sent": ("POST",),
+    "result": ("GET", "POST"),
+}
+
 
 class TooLarge(Exception):
     """The body is over the size limit."""
 
 
-def reply(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """Wrap an encoded SMSsync reply (S-16)."""
-    return Response(body, status, headers={"content-type": replies.CONTENT_TYPE, **(headers or {})})
+class Disconnected(Exception):
+    """The client hung up before its body arrived; nobody is left to answer."""
 
 
-def fail(status: int, error: str, headers: dict[str, str] | None = None) -> Response:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    """A status, an encoded SMSsync reply (S-16) and extra headers."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+    async def __call__(self, send: Send) -> None:
+        headers = [_CONTENT_TYPE, (b"content-length", str(len(self.body)).encode()), *self.headers]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def reply(body: bytes) -> Answer:
+    """Answer 200 with an encoded SMSsync reply."""
+    return Answer(200, body)
+
+
+def failure(status: int, error: str, headers: dict[str, str] | None = None) -> Answer:
     """Answer with the S-20 failure body."""
-    return reply(replies.failure(error), status, headers)
+    extra = tuple((k.encode(), v.encode()) for k, v in (headers or {}).items())
+    return Answer(status, replies.failure(error), extra)
 
 
-async def read_body(request: Request) -> bytes:
+def fail(status: int, error: str) -> Response:
+    """The S-20 failure body as a Starlette Response, for the application's own handlers."""
+    return Response(replies.failure(error), status, media_type=replies.CONTENT_TYPE)
+
+
+@dataclasses.dataclass(slots=True)
+class SyncRequest:
+    """What the exchanges read of an HTTP request: taken from the ASGI scope once."""
+
+    method: str
+    query: dict[str, str]
+    token: str | None
+    content_length: str | None = None
+    content_type: str | None = None
+    authorization: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def of(cls, scope: Scope, token: str | None) -> SyncRequest:
+        # Everything after the first "?" as sent (S-2).
+        query = parse_query(scope.get("query_string", b"").decode("utf-8", "replace"))
+        request = cls(scope["method"], query, token)
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                request.content_length = value.decode("latin-1")
+            elif name == b"content-type":
+                request.content_type = value.decode("latin-1")
+            elif name == b"authorization":
+                request.authorization = value.decode("latin-1")
+            elif name == b"user-agent":
+                request.user_agent = value.decode("latin-1")
+        return request
+
+
+async def read_body(request: SyncRequest, receive: Receive) -> bytes:
     """Read the body, refusing more than MAX_BODY_BYTES before reading it all (S-3)."""
-    declared = request.headers.get("content-length")
+    declared = request.content_length
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise TooLarge()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Disconnected()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise TooLarge()
         chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def raw_query(request: Request) -> str:
-    """Return everything after the first ``?`` as sent (S-2)."""
-    raw: bytes = request.scope.get("query_string", b"")
-    return raw.decode("utf-8", "replace")
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class SyncEndpoint:
     """ASGI middleware answering the Sync URL paths before Starlette's router sees them.
 
-    Every phone request lands here, so it skips the router and the exception middleware:
-    under wrk they cost about a quarter of the server's CPU per incoming SMS (py-spy).
     Other paths (the API, the dashboard) go on to the application.
     """
 
@@ -76,73 +140,68 @@ class SyncEndpoint:
         self.prefix = path + "/d/"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if path == self.path:
-                token = None
-            elif path.startswith(self.prefix) and "/" not in path[len(self.prefix) :]:
-                token = path[len(self.prefix) :]
-            else:
-                await self.app(scope, receive, send)
-                return
-            request = Request(scope, receive)
-            request.scope["path_params"] = {"token": token} if token else {}
-            try:
-                response = await sync_endpoint(request)
-            except Exception:
-                # Never a traceback to the client (S-20); the log keeps it for the operator.
-                # The path may hold a device's token: log it masked.
-                shown = self.prefix + "***" if token else path
-                log.exception("unhandled error on %s %s", request.method, shown)
-                response = fail(500, "internal error")
-            await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        path: str = scope["path"]
+        if path == self.path:
+            token = None
+        elif path.startswith(self.prefix) and "/" not in path[len(self.prefix) :]:
+            token = path[len(self.prefix) :]
+        else:
+            await self.app(scope, receive, send)
+            return
+        try:
+            answer = await sync_endpoint(scope["app"].state.ctx, scope, receive, token)
+        except Disconnected:
+            return
+        except Exception:
+            # Never a traceback to the client (S-20); the log keeps it for the operator.
+            # The path may hold a device's token: log it masked.
+            shown = self.prefix + "***" if token else path
+            log.exception("unhandled error on %s %s", scope["method"], shown)
+            answer = failure(500, "internal error")
+        await answer(send)
 
 
-async def sync_endpoint(request: Request) -> Response:
+async def sync_endpoint(
+    ctx: ServerContext, scope: Scope, receive: Receive, token: str | None
+) -> Answer:
     """Answer one SMSsync exchange."""
-    ctx: ServerContext = request.app.state.ctx
     try:
-        return await _dispatch(ctx, request)
+        return await _dispatch(ctx, SyncRequest.of(scope, token), receive)
     except Unauthorized as exc:
         headers = {"www-authenticate": 'Basic realm="smssync"'} if exc.basic_failed else None
-        return fail(401 if exc.basic_failed else 403, "unauthorized", headers)
+        return failure(401 if exc.basic_failed else 403, "unauthorized", headers)
     except TooLarge:
-        return fail(413, "body too large")
+        return failure(413, "body too large")
     except NotFound:
         # The device was removed while its credentials were still cached.
-        return fail(403, "unauthorized")
+        return failure(403, "unauthorized")
     except StoreError as exc:
         # The App retries on anything but success, so a 503 loses nothing (S-13).
         log.warning("store failed (%s); answered 503", type(exc).__name__)
-        return fail(503, "storage unavailable, retry later", {"retry-after": "5"})
+        return failure(503, "storage unavailable, retry later", {"retry-after": "5"})
 
 
-async def _dispatch(ctx: ServerContext, request: Request) -> Response:
-    query = parse_query(raw_query(request))
+async def _dispatch(ctx: ServerContext, request: SyncRequest, receive: Receive) -> Answer:
+    query = request.query
     task = query.get("task")
     method = request.method
-    token = request.path_params.get("token")
     if method == "GET" and task is None:
         # A health probe (v2.x @20): no auth, no side effects (S-37).
         return reply(replies.success())
-    if task is not None and task not in ("send", "sent", "result"):
-        return fail(400, f"unknown task {task!r}")
-    allowed = {
-        None: ("POST", "PUT"),
-        "send": ("GET",),
-        "sent": ("POST",),
-        "result": ("GET", "POST"),
-    }[task]
+    allowed = _ALLOWED.get(task)
+    if allowed is None:
+        return failure(400, f"unknown task {task!r}")
     if method not in allowed:
-        return fail(
+        return failure(
             405, f"method {method} not allowed for this task", {"allow": ", ".join(allowed)}
         )
-    body = await read_body(request) if method in ("POST", "PUT") else b""
-    device = await identify(ctx.directory, ctx.key, token, request.headers.get("authorization"))
+    body = await read_body(request, receive) if method in ("POST", "PUT") else b""
+    device = await identify(ctx.directory, ctx.key, request.token, request.authorization)
     now = datetime.now(UTC)
-    user_agent = request.headers.get("user-agent")
+    user_agent = request.user_agent
     if task is None:
         return await _post(ctx, request, device, body, now, user_agent)
     if task == "sent":
@@ -158,19 +217,19 @@ async def _dispatch(ctx: ServerContext, request: Request) -> Response:
     try:
         return reply(await exchanges.result_report(ctx, device, body, now))
     except ProtocolError as exc:
-        return fail(400, exc.message)
+        return failure(400, exc.message)
 
 
 async def _post(
     ctx: ServerContext,
-    request: Request,
+    request: SyncRequest,
     device: Device | None,
     body: bytes,
     now: datetime,
     user_agent: str | None,
-) -> Response:
+) -> Answer:
     try:
-        fields = parse_fields(body, request.headers.get("content-type"))
+        fields = parse_fields(body, request.content_type)
         problem = None
     except ProtocolError as exc:
         fields, problem = {}, exc.message
@@ -180,12 +239,12 @@ async def _post(
     if device is None:
         raise Unauthorized()
     if problem is not None:
-        return fail(400, problem)
+        return failure(400, problem)
     await ctx.store.touch_device(device.id, now, user_agent)
     try:
         return reply(await exchanges.post(ctx, device, fields, now))
     except ProtocolError as exc:
-        return fail(400, exc.message)
+        return failure(400, exc.message)
 
 
 async def _sent(
@@ -195,7 +254,7 @@ async def _sent(
     body: bytes,
     now: datetime,
     user_agent: str | None,
-) -> Response:
+) -> Answer:
     # Credentials first (S-1): a bad body from a wrong secret is a 403, not a 400.
     device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"))
     try:
@@ -203,7 +262,7 @@ async def _sent(
     except ProtocolError as exc:
         if device is None:
             raise Unauthorized() from None
-        return fail(400, exc.message)
+        return failure(400, exc.message)
     if device is None:
         # Lease binding: only the poller was told these uuids (S-26, S-29).
         uuids = [u for u in listed if u]

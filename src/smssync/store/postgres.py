@@ -38,6 +38,9 @@ def engine_url(url: str) -> str:
 class PostgresStore(SqlStore):
     """The Store on a PostgreSQL database."""
 
+    #: One batch of incoming SMS forms while another commits.
+    batches_in_flight = 2
+
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         super().__init__()
         self.url = engine_url(url)

@@ -18,6 +18,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 
 from smssync.errors import StoreError, StoreUnavailable
-from smssync.store import migrate
+from smssync.store import inbox, migrate
+from smssync.store.base import NewInbound
 from smssync.store.sqlstore import Job, P, SqlStore, T, translate
 
 log = logging.getLogger("smssync.store")
@@ -44,6 +46,8 @@ class _WriteJob:
     args: tuple[Any, ...]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    #: Runs on the driver's connection outside any transaction (``_write_direct``).
+    direct: bool = False
 
 
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -63,8 +67,8 @@ def _settle_all(settlements: list[_Settlement]) -> None:
         _settle(future, value, error)
 
 
-def _is_busy(error: sa_exc.OperationalError) -> bool:
-    text = str(error.orig).lower()
+def _is_busy(error: sa_exc.OperationalError | sqlite3.OperationalError) -> bool:
+    text = str(error.orig if isinstance(error, sa_exc.OperationalError) else error).lower()
     return "locked" in text or "busy" in text
 
 
@@ -171,6 +175,22 @@ class SqliteStore(SqlStore):
         self._jobs.put(_WriteJob(functools.partial(job, **kwargs), args, loop, future))
         return await future
 
+    async def _write_direct(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sqlite3_connection, *args)`` in the writer, outside a transaction.
+
+        For a job whose every statement is atomic and durable by itself (autocommit); it
+        still runs under the write lock, after the batch's transaction.
+        """
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_WriteJob(fn, args, loop, future, direct=True))
+        return await future
+
+    async def _record_inbound_many(self, messages: list[NewInbound]) -> list[tuple[bool, int]]:
+        return await self._write_direct(inbox.record_inbound_autocommit, messages)
+
     def _run_writer(self) -> None:
         if self._writer_engine is None:
             return
@@ -196,7 +216,7 @@ class SqliteStore(SqlStore):
                 # poll with sleeps of up to 100 ms instead.
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
-                    outcomes = self._run_batch(conn, batch)
+                    outcomes = self._run_all(conn, batch)
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
                 # One wake-up per event loop for the whole batch, not one per job.
@@ -208,6 +228,38 @@ class SqliteStore(SqlStore):
                         loop.call_soon_threadsafe(_settle_all, settlements)
                     except RuntimeError:  # the caller's loop is closed; nobody is waiting
                         pass
+
+    def _run_all(
+        self, conn: Connection, batch: list[_WriteJob]
+    ) -> list[tuple[Any, BaseException | None]]:
+        """The transactional jobs in one transaction, then each direct job; in batch order."""
+        outcomes: list[tuple[Any, BaseException | None]] = [(None, None)] * len(batch)
+        in_transaction = [i for i, job in enumerate(batch) if not job.direct]
+        if in_transaction:
+            done = self._run_batch(conn, [batch[i] for i in in_transaction])
+            for i, outcome in zip(in_transaction, done, strict=True):
+                outcomes[i] = outcome
+        for i, job in enumerate(batch):
+            if job.direct:
+                outcomes[i] = self._run_direct(conn, job)
+        return outcomes
+
+    def _run_direct(self, conn: Connection, job: _WriteJob) -> tuple[Any, BaseException | None]:
+        dbapi = conn.connection.driver_connection
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return job.fn(dbapi, *job.args), None
+            except sqlite3.OperationalError as error:
+                if _is_busy(error) and attempt < WRITE_ATTEMPTS:
+                    log.warning("database is locked; retrying (attempt %d)", attempt)
+                    time.sleep(0.05 * attempt)
+                    continue
+                return None, StoreUnavailable(f"database unavailable: {error}")
+            except sqlite3.Error as error:
+                return None, StoreError(f"database error: {error}")
+            except Exception as error:
+                return None, translate(error)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _run_batch(
         self, conn: Connection, batch: list[_WriteJob]

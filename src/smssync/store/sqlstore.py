@@ -23,6 +23,7 @@ from smssync.store.base import (
     NewOutbound,
     Outbound,
 )
+from smssync.store.batching import GroupCommit
 from smssync.store.integration import (
     ApiKey,
     Delivery,
@@ -61,9 +62,15 @@ def translate(error: Exception) -> Exception:
 class SqlStore(abc.ABC):
     """Every Store verb, built from the shared Core queries; subclasses run transactions."""
 
+    #: Group commits of incoming SMS that may run at once in one process.
+    batches_in_flight = 1
+
     def __init__(self) -> None:
         self._key: bytes | None = None
         self._touched: dict[int, tuple[datetime, str | None]] = {}
+        self._inbound = GroupCommit(
+            self._record_inbound_many, inbox.MAX_ROWS, self.batches_in_flight
+        )
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -156,8 +163,14 @@ class SqlStore(abc.ABC):
         return await self._read(devices.recent_events, device, limit)
 
     async def record_inbound(self, message: NewInbound) -> tuple[bool, int]:
-        """Store an incoming SMS unless (device, dedupe_key) exists: (created, id) (S-10)."""
-        return await self._write(inbox.record_inbound, message)
+        """Store an incoming SMS unless (device, dedupe_key) exists: (created, id) (S-10).
+
+        Concurrent calls share one statement and one commit (group commit, see ``batching``).
+        """
+        return await self._inbound(message)
+
+    async def _record_inbound_many(self, messages: list[NewInbound]) -> list[tuple[bool, int]]:
+        return await self._write(inbox.record_inbound_many, messages)
 
     async def inbound(
         self, device: str | None = None, limit: int = 1000, after_id: int = 0

@@ -1,0 +1,39 @@
+"""Incoming SMS under group commit: many at once, duplicates inside and across batches."""
+
+from __future__ import annotations
+
+import asyncio
+
+from smssync.store.base import Store
+
+from .store_helpers import device, incoming
+
+
+async def test_concurrent_sms_share_batches_and_keep_their_ids(store: Store) -> None:
+    a = await device(store, "a")
+    b = await device(store, "b")
+    await store.record_inbound(incoming(a.id, "old"))
+    # Duplicates within one batch (same device and key), across devices (not duplicates)
+    # and of a row stored before.
+    keys = [(a.id, f"k{i % 40}") for i in range(120)] + [(b.id, "k1"), (a.id, "old")]
+    results = await asyncio.gather(*(store.record_inbound(incoming(d, k)) for d, k in keys))
+    stored = {(m.device, m.message_id): m.id for m in await store.inbound(limit=1000)}
+    assert len(stored) == 42
+    names = {a.id: "a", b.id: "b"}
+    for (device_id, key), (_, row_id) in zip(keys, results, strict=True):
+        assert stored[(names[device_id], key)] == row_id  # every caller gets the stored row
+    created = [k for k, (new, _) in zip(keys, results, strict=True) if new]
+    assert sorted(created) == sorted(set(keys) - {(a.id, "old")})  # each new key once
+
+
+async def test_a_bad_sms_fails_alone(store: Store) -> None:
+    a = await device(store, "a")
+    good = [incoming(a.id, f"g{i}") for i in range(5)]
+    bad = incoming(a.id + 1000, "no such device")  # violates the foreign key
+    results = await asyncio.gather(
+        *(store.record_inbound(m) for m in [*good[:3], bad, *good[3:]]), return_exceptions=True
+    )
+    assert isinstance(results[3], Exception)
+    assert all(isinstance(r, tuple) and r[0] for r in results[:3] + results[4:])
+    stored = {m.message_id for m in await store.inbound()}
+    assert stored == {m.message_id for m in good}
