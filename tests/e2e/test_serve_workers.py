@@ -102,6 +102,8 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
 
 
 def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
     first = Server(tmp_path / "a", workers=1)
     first.start()
     try:
