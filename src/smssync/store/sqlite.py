@@ -168,11 +168,15 @@ class SqliteStore(SqlStore):
             raise translate(error) from error
 
     async def _write(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        result: T = await self._submit(functools.partial(job, **kwargs), args, direct=False)
+        return result
+
+    async def _submit(self, fn: Any, args: tuple[Any, ...], *, direct: bool) -> Any:
         if self._writer is None:
             raise StoreError("the store is not open")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_WriteJob(functools.partial(job, **kwargs), args, loop, future))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put(_WriteJob(fn, args, loop, future, direct=direct))
         return await future
 
     async def _write_direct(self, fn: Callable[..., T], *args: Any) -> T:
@@ -181,12 +185,8 @@ class SqliteStore(SqlStore):
         For a job whose every statement is atomic and durable by itself (autocommit); it
         still runs under the write lock, after the batch's transaction.
         """
-        if self._writer is None:
-            raise StoreError("the store is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_WriteJob(fn, args, loop, future, direct=True))
-        return await future
+        result: T = await self._submit(fn, args, direct=True)
+        return result
 
     async def _record_inbound_many(self, messages: list[NewInbound]) -> list[tuple[bool, int]]:
         return await self._write_direct(inbox.record_inbound_autocommit, messages)
