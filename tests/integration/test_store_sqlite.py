@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +19,7 @@ from sqlalchemy import Connection
 
 from smssync.errors import Conflict, StoreUnavailable
 from smssync.store.base import Credentials, DeviceSettings
+from smssync.store.integration import InboundPlan
 from smssync.store.sqlite import SqliteStore
 from tests.integration.store_helpers import T0, device, incoming
 
@@ -44,8 +48,79 @@ async def test_every_connection_is_wal_and_synchronous_full(tmp_path: Path) -> N
         expected = (2, "wal", 1, 10_000)
         assert await store._write(pragmas) == expected
         assert await store._read(pragmas) == expected
+        # Incoming SMS commit on the event loop without waiting for the disk, and are
+        # answered only after the store flushes the WAL (tested below).
+        await store.record_inbound(incoming((await device(store, "a")).id))
+        assert store._loop_conn is not None
+        names = ("synchronous", "journal_mode", "foreign_keys", "busy_timeout")
+        loop_pragmas = [store._loop_conn.execute(f"PRAGMA {n}").fetchone()[0] for n in names]
+        assert loop_pragmas == [1, "wal", 1, 0]
     finally:
         await store.close()
+
+
+class FlushSpy:
+    """Wraps os.fdatasync: at each flush, how many stored SMS another connection sees."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.visible: list[int] = []
+        self.real = os.fdatasync
+
+    def __call__(self, fd: int) -> None:
+        with contextlib.closing(sqlite3.connect(self.path)) as conn:
+            self.visible.append(conn.execute("SELECT count(*) FROM inbound").fetchone()[0])
+        self.real(fd)
+
+
+@pytest.fixture
+def flushes(sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> FlushSpy:
+    spy = FlushSpy(sqlite_store.path)
+    monkeypatch.setattr(os, "fdatasync", spy)
+    return spy
+
+
+async def test_an_sms_is_answered_after_a_flush_that_follows_its_commit(
+    sqlite_store: SqliteStore, flushes: FlushSpy
+) -> None:
+    a = await device(sqlite_store, "a")
+    assert await sqlite_store.record_inbound(incoming(a.id, "k1")) == (True, 1)
+    assert flushes.visible == [1]
+    # A retry finds the row and is answered after a flush too: the first attempt's commit
+    # may belong to another worker whose flush has not finished.
+    assert await sqlite_store.record_inbound(incoming(a.id, "k1")) == (False, 1)
+    assert flushes.visible == [1, 1]
+
+
+async def test_a_routed_duplicate_and_a_listing_wait_for_a_flush(
+    sqlite_store: SqliteStore, flushes: FlushSpy
+) -> None:
+    a = await device(sqlite_store, "a")
+    await sqlite_store.record_inbound(incoming(a.id, "k1"))
+    del flushes.visible[:]
+    routed = await sqlite_store.record_inbound_routed(
+        incoming(a.id, "k1"), InboundPlan(device="a"), T0
+    )
+    assert routed == (False, 1) and flushes.visible == [1]
+    assert [m.message_id for m in await sqlite_store.inbound()] == ["k1"]
+    assert flushes.visible == [1, 1]
+
+
+async def test_a_taken_write_lock_sends_incoming_sms_to_the_writer_thread(
+    sqlite_store: SqliteStore,
+) -> None:
+    a = await device(sqlite_store, "a")
+    lock_path = sqlite_store.path.with_name(sqlite_store.path.name + ".write-lock")
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as another process's writer would
+        pending = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k1")))
+        started = time.monotonic()
+        await asyncio.sleep(0.3)
+        # The event loop kept running all along; the SMS waits in the writer thread.
+        assert time.monotonic() - started < 1.0 and not pending.done()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    assert await asyncio.wait_for(pending, 10) == (True, 1)
+    assert [m.message_id for m in await sqlite_store.inbound()] == ["k1"]
 
 
 WRITER = """
@@ -53,6 +128,7 @@ import asyncio, os, signal, sys
 from datetime import UTC, datetime
 from smssync.store.sqlite import SqliteStore
 from smssync.store.base import Credentials, DeviceSettings
+from smssync.store.integration import InboundPlan
 from tests.integration.store_helpers import incoming
 
 async def main():

@@ -170,3 +170,31 @@ def test_form_decoding_matches_urllib(text: str, encoding: str) -> None:
     from smssync.protocol.query import form_decode
 
     assert form_decode(f"k={text}", encoding)["k"] == unquote_plus(text, encoding, "replace")
+
+
+def _form_decode_by_piece(text: str, encoding: str) -> dict[str, str]:
+    """The plain reading of S-2: split on "&", then "=", then decode each piece."""
+    from urllib.parse import unquote_plus
+
+    fields: dict[str, str] = {}
+    for part in text.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            fields.setdefault(
+                unquote_plus(key, encoding, "replace"), unquote_plus(value, encoding, "replace")
+            )
+    return fields
+
+
+# Whole bodies: pieces as above, raw and escaped separators, and broken UTF-8 next to them.
+_BODY_PIECES = st.one_of(
+    _FORM_PIECES,
+    st.sampled_from(["&", "=", "%26", "%3D", "%3d", "%E2", "%E2%82", "%F0%9F", "k", "key="]),
+)
+
+
+@given(st.lists(_BODY_PIECES, max_size=20).map("".join), st.sampled_from(["utf-8", "latin-1"]))
+def test_form_bodies_decode_as_piece_by_piece(text: str, encoding: str) -> None:
+    from smssync.protocol.query import form_decode
+
+    assert form_decode(text, encoding) == _form_decode_by_piece(text, encoding)

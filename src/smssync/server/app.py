@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -12,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 
 from smssync.server.api.app import ApiPrefix, create_api
 from smssync.server.apikeys import KeyCache
@@ -25,6 +27,19 @@ from smssync.store import open_store
 from smssync.store.base import Store
 
 log = logging.getLogger("smssync.server")
+
+
+class SmssyncApp(Starlette):
+    """Starlette, except that phone requests are answered before its middleware runs."""
+
+    def __init__(self, sync: SyncEndpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sync = sync
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and await self.sync.answer(self.state.ctx, scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -66,12 +81,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     api = create_api()
     routes: list[BaseRoute] = []
-    return Starlette(
+    return SmssyncApp(
+        SyncEndpoint(settings.sync_path),
         routes=routes,
-        middleware=[
-            Middleware(SyncEndpoint, path=settings.sync_path),
-            Middleware(ApiPrefix, api=api),
-        ],
+        middleware=[Middleware(ApiPrefix, api=api)],
         lifespan=lifespan,
         exception_handlers={HTTPException: not_found, Exception: crashed},
     )

@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from smssync.errors import NotFound, ProtocolError, StoreError
 from smssync.messages import KeyMap
@@ -92,8 +92,9 @@ class SyncRequest:
 
     @classmethod
     def of(cls, scope: Scope, token: str | None) -> SyncRequest:
-        # Everything after the first "?" as sent (S-2).
-        query = parse_query(scope.get("query_string", b"").decode("utf-8", "replace"))
+        # Everything after the first "?" as sent (S-2); an upload (E1) usually has none.
+        raw: bytes = scope.get("query_string", b"")
+        query = parse_query(raw.decode("utf-8", "replace")) if raw else {}
         request = cls(scope["method"], query, token)
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -129,32 +130,29 @@ async def read_body(request: SyncRequest, receive: Receive) -> bytes:
 
 
 class SyncEndpoint:
-    """ASGI middleware answering the Sync URL paths before Starlette's router sees them.
+    """The Sync URL paths: the base path, and ``/d/TOKEN`` under it (S-6).
 
-    Other paths (the API, the dashboard) go on to the application.
+    The application calls ``answer`` before Starlette's own middleware sees the request
+    (``app.SmssyncApp``): that middleware wraps every ``send`` of every phone request.
     """
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
-        self.app = app
+    def __init__(self, path: str) -> None:
         self.path = path
         self.prefix = path + "/d/"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def answer(self, ctx: ServerContext, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer a request to a Sync URL path; False, having sent nothing, for other paths."""
         path: str = scope["path"]
         if path == self.path:
             token = None
         elif path.startswith(self.prefix) and "/" not in path[len(self.prefix) :]:
             token = path[len(self.prefix) :]
         else:
-            await self.app(scope, receive, send)
-            return
+            return False
         try:
-            answer = await sync_endpoint(scope["app"].state.ctx, scope, receive, token)
+            answer = await sync_endpoint(ctx, scope, receive, token)
         except Disconnected:
-            return
+            return True
         except Exception:
             # Never a traceback to the client (S-20); the log keeps it for the operator.
             # The path may hold a device's token: log it masked.
@@ -162,6 +160,7 @@ class SyncEndpoint:
             log.exception("unhandled error on %s %s", scope["method"], shown)
             answer = failure(500, "internal error")
         await answer(send)
+        return True
 
 
 async def sync_endpoint(

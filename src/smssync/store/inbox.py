@@ -40,6 +40,10 @@ _PLACEHOLDERS = {"sqlite": "?", "postgresql": "%s"}
 MAX_ROWS = 256
 
 _Key = tuple[int, str]
+#: An incoming SMS as the INSERT binds it, in ``_COLUMNS`` order (``row_of``).
+InboundRow = tuple[object, ...]
+#: ``flags`` of most SMS: nothing looked wrong.
+_NO_FLAGS = "[]"
 
 
 @functools.lru_cache(maxsize=2 * MAX_ROWS)
@@ -67,7 +71,13 @@ def _existing_sql(dialect: str) -> str:
     return f"SELECT id FROM inbound WHERE device_id = {mark} AND dedupe_key = {mark}"
 
 
-def _row(message: NewInbound) -> tuple[object, ...]:
+def row_of(message: NewInbound) -> InboundRow:
+    """Return the values the INSERT binds for one SMS.
+
+    The store builds them on the event loop's thread, not in the writer: Python work in the
+    writer thread waits for the GIL at every step, and under load it cost several times
+    what it costs on the loop (measured: 21 µs against 4 µs per SMS).
+    """
     return (
         message.device_id,
         message.dedupe_key,
@@ -80,18 +90,19 @@ def _row(message: NewInbound) -> tuple[object, ...]:
         to_us(message.sent_at),
         message.device_label,
         to_us(message.received_at),
-        json.dumps(list(message.flags)),
+        json.dumps(list(message.flags)) if message.flags else _NO_FLAGS,
         RECEIVED,
     )
 
 
 def record_inbound(conn: Connection, message: NewInbound) -> tuple[bool, int]:
     """Insert unless (device, dedupe_key) exists: (created, id) (S-10)."""
-    return record_inbound_many(conn, [message])[0]
+    return record_inbound_many(conn, [row_of(message)])[0]
 
 
-def record_inbound_many(conn: Connection, messages: list[NewInbound]) -> list[tuple[bool, int]]:
-    """Insert each SMS unless (device, dedupe_key) exists: (created, id) for each, in order.
+def record_inbound_many(conn: Connection, rows: list[InboundRow]) -> list[tuple[bool, int]]:
+    """Insert each SMS (``row_of``) unless (device, dedupe_key) exists: (created, id) for
+    each, in order.
 
     This is the hottest write of the server (every incoming SMS), and group commit hands it
     many SMS at once (``batching``): one multi-row statement on the driver's cursor, as
@@ -103,7 +114,7 @@ def record_inbound_many(conn: Connection, messages: list[NewInbound]) -> list[tu
     insert = _insert_sqlite if dialect == "sqlite" else _insert_postgresql
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        return _record(cursor, messages, insert, _existing_sql(dialect))
+        return _record(cursor, rows, insert, _existing_sql(dialect))
     except conn.dialect.loaded_dbapi.Error as error:
         # Wrapped as SQLAlchemy would, so busy and integrity errors are recognised upstream.
         raise sa_exc.DBAPIError.instance(
@@ -119,35 +130,40 @@ def record_inbound_many(conn: Connection, messages: list[NewInbound]) -> list[tu
 
 
 def record_inbound_autocommit(
-    dbapi: sqlite3.Connection, messages: list[NewInbound]
+    dbapi: sqlite3.Connection, rows: list[InboundRow]
 ) -> list[tuple[bool, int]]:
-    """SQLite's writer, outside any transaction: the INSERT commits by itself.
+    """SQLite, outside any transaction: the INSERT commits by itself.
 
     ``record_inbound_many`` in a transaction takes BEGIN and COMMIT besides the INSERT, and
-    Python's sqlite3 releases the GIL around each: on a busy server every one of them then
-    waits for the event loop thread to hand the GIL back. A lone multi-row INSERT is atomic
-    and durable on its own (synchronous=FULL), so here the whole write is one call. The
-    caller holds the write lock that every smssync writer takes (see ``sqlite``).
+    Python's sqlite3 releases the GIL around each: in a thread on a busy server every one of
+    them then waits for the event loop thread to hand the GIL back. A lone multi-row INSERT
+    is atomic on its own, so here the whole write is one call. The caller holds the write
+    lock that every smssync writer takes and makes the commit durable before it answers
+    (see ``SqliteStore._record_inbound_many``).
     """
-    if len(messages) > MAX_ROWS:
+    if len(rows) > MAX_ROWS:
         raise ValueError(f"at most {MAX_ROWS} SMS at once")
     cursor = dbapi.cursor()
     try:
-        return _record(cursor, messages, _insert_sqlite, _existing_sql("sqlite"))
+        return _record(cursor, rows, _insert_sqlite, _existing_sql("sqlite"))
     finally:
         cursor.close()
 
 
+def _key(row: InboundRow) -> _Key:
+    return row[0], row[1]  # type: ignore[return-value]  # device_id, dedupe_key
+
+
 def _record(
     cursor: Any,
-    messages: list[NewInbound],
-    insert: Callable[[Any, list[NewInbound]], dict[_Key, int]],
+    rows: list[InboundRow],
+    insert: Callable[[Any, list[InboundRow]], dict[_Key, int]],
     existing_sql: str,
 ) -> list[tuple[bool, int]]:
     first: dict[_Key, int] = {}
-    for index, message in enumerate(messages):
-        first.setdefault((message.device_id, message.dedupe_key), index)
-    unique = [messages[index] for index in first.values()]
+    for index, row in enumerate(rows):
+        first.setdefault(_key(row), index)
+    unique = [rows[index] for index in first.values()]
     created: dict[_Key, int] = {}
     for start in range(0, len(unique), MAX_ROWS):
         created.update(insert(cursor, unique[start : start + MAX_ROWS]))
@@ -159,20 +175,18 @@ def _record(
             raise StoreError("incoming SMS neither inserted nor found")
         ids[key] = int(found[0])
     results: list[tuple[bool, int]] = []
-    for index, message in enumerate(messages):
-        key = (message.device_id, message.dedupe_key)
+    for index, row in enumerate(rows):
+        key = _key(row)
         results.append((key in created and first[key] == index, ids[key]))
     return results
 
 
-def _insert_postgresql(cursor: Any, chunk: list[NewInbound]) -> dict[_Key, int]:
-    cursor.execute(
-        _insert_sql("postgresql", len(chunk)), [value for m in chunk for value in _row(m)]
-    )
+def _insert_postgresql(cursor: Any, chunk: list[InboundRow]) -> dict[_Key, int]:
+    cursor.execute(_insert_sql("postgresql", len(chunk)), [value for r in chunk for value in r])
     return {(device_id, key): int(row_id) for row_id, device_id, key in cursor.fetchall()}
 
 
-def _insert_sqlite(cursor: Any, chunk: list[NewInbound]) -> dict[_Key, int]:
+def _insert_sqlite(cursor: Any, chunk: list[InboundRow]) -> dict[_Key, int]:
     """Insert without RETURNING; the ids follow from the last one.
 
     Python's sqlite3 releases the GIL around every step, and RETURNING takes one step per
@@ -183,14 +197,14 @@ def _insert_sqlite(cursor: Any, chunk: list[NewInbound]) -> dict[_Key, int]:
     other in VALUES order, and no other smssync writer runs meanwhile (SQLite's write lock,
     or the write-lock file): the ``n`` rows inserted hold the last ``n`` ids.
     """
-    cursor.execute(_insert_sql("sqlite", len(chunk)), [v for m in chunk for v in _row(m)])
+    cursor.execute(_insert_sql("sqlite", len(chunk)), [v for r in chunk for v in r])
     inserted, last = cursor.rowcount, cursor.lastrowid
     if inserted == len(chunk):
-        return {(m.device_id, m.dedupe_key): last - inserted + 1 + i for i, m in enumerate(chunk)}
+        return {_key(r): last - inserted + 1 + i for i, r in enumerate(chunk)}
     if inserted <= 0:
         return {}
     # Some were duplicates (a phone's retry): read the ids back to tell which rows are new.
-    cursor.execute(_IDS_SQLITE, (json.dumps([[m.device_id, m.dedupe_key] for m in chunk]),))
+    cursor.execute(_IDS_SQLITE, (json.dumps([_key(r) for r in chunk]),))
     (found,) = cursor.fetchone()
     return {
         (device_id, key): row_id

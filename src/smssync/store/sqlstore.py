@@ -167,10 +167,10 @@ class SqlStore(abc.ABC):
 
         Concurrent calls share one statement and one commit (group commit, see ``batching``).
         """
-        return await self._inbound(message)
+        return await self._inbound(inbox.row_of(message))
 
-    async def _record_inbound_many(self, messages: list[NewInbound]) -> list[tuple[bool, int]]:
-        return await self._write(inbox.record_inbound_many, messages)
+    async def _record_inbound_many(self, rows: list[inbox.InboundRow]) -> list[tuple[bool, int]]:
+        return await self._write(inbox.record_inbound_many, rows)
 
     async def inbound(
         self, device: str | None = None, limit: int = 1000, after_id: int = 0
