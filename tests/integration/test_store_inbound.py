@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from smssync.errors import StoreUnavailable
+from smssync.store import open_store
 from smssync.store.base import Store
+from tests.pg import pg_admin, pg_url
 
 from .store_helpers import device, incoming
 
@@ -37,3 +42,23 @@ async def test_a_bad_sms_fails_alone(store: Store) -> None:
     assert all(isinstance(r, tuple) and r[0] for r in results[:3] + results[4:])
     stored = {m.message_id for m in await store.inbound()}
     assert stored == {m.message_id for m in good}
+
+
+@pytest.mark.postgres
+async def test_postgres_reconnects_after_losing_its_connections(pg_database: str) -> None:
+    store = open_store(pg_url(pg_database))
+    await store.open()
+    try:
+        a = await device(store, "a")
+        assert (await store.record_inbound(incoming(a.id, "k1")))[0]
+        # The server drops every connection of this database (a restart, a failover).
+        pg_admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{pg_database}'"
+        )
+        with pytest.raises(StoreUnavailable):  # the phone hears 503 and retries
+            await store.record_inbound(incoming(a.id, "k2"))
+        assert await store.record_inbound(incoming(a.id, "k2")) == (True, 2)
+        assert [m.message_id for m in await store.inbound()] == ["k1", "k2"]
+    finally:
+        await store.close()

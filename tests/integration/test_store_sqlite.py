@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
@@ -60,16 +61,23 @@ async def test_every_connection_is_wal_and_synchronous_full(tmp_path: Path) -> N
 
 
 class FlushSpy:
-    """Wraps os.fdatasync: at each flush, how many stored SMS another connection sees."""
+    """Wraps os.fdatasync: at each flush, how many stored SMS another connection sees, and
+    that the file flushed is the database's WAL; ``fail`` makes the next flush fail."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.visible: list[int] = []
         self.real = os.fdatasync
+        self.fail = False
 
     def __call__(self, fd: int) -> None:
+        flushed = os.readlink(f"/proc/self/fd/{fd}")
+        assert flushed == os.path.realpath(self.path) + "-wal"
         with contextlib.closing(sqlite3.connect(self.path)) as conn:
             self.visible.append(conn.execute("SELECT count(*) FROM inbound").fetchone()[0])
+        if self.fail:
+            self.fail = False
+            raise OSError(errno.EIO, "injected")
         self.real(fd)
 
 
@@ -225,3 +233,35 @@ async def test_write_gives_up_with_store_unavailable(sqlite_store: SqliteStore) 
         holder.join()
     # Once the other writer is gone the store works again.
     assert (await device(sqlite_store, "a")).name == "a"
+
+
+async def test_a_failed_flush_answers_no_success_until_restart(
+    sqlite_store: SqliteStore, flushes: FlushSpy
+) -> None:
+    a = await device(sqlite_store, "a")
+    flushes.fail = True
+    with pytest.raises(StoreUnavailable):
+        await sqlite_store.record_inbound(incoming(a.id, "k1"))
+    # The SMS is committed, but whether the disk holds it is unknown: neither the phone's
+    # retry nor anything new may hear success, though the next flush would succeed.
+    for key in ("k1", "k2"):
+        with pytest.raises(StoreUnavailable):
+            await sqlite_store.record_inbound(incoming(a.id, key))
+
+
+async def test_the_wal_flushed_is_the_real_one_behind_a_symbolic_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real / "s.db")
+    store = SqliteStore(tmp_path / "link")
+    await store.open()
+    spy = FlushSpy(tmp_path / "link")  # checks the flushed file is real/s.db-wal
+    monkeypatch.setattr(os, "fdatasync", spy)
+    try:
+        a = await device(store, "a")
+        assert await store.record_inbound(incoming(a.id, "k1")) == (True, 1)
+        assert spy.visible == [1]
+    finally:
+        await store.close()

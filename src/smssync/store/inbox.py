@@ -160,20 +160,54 @@ def _record(
     insert: Callable[[Any, list[InboundRow]], dict[_Key, int]],
     existing_sql: str,
 ) -> list[tuple[bool, int]]:
-    first: dict[_Key, int] = {}
-    for index, row in enumerate(rows):
-        first.setdefault(_key(row), index)
-    unique = [rows[index] for index in first.values()]
+    first, unique = _first_of_each(rows)
     created: dict[_Key, int] = {}
     for start in range(0, len(unique), MAX_ROWS):
         created.update(insert(cursor, unique[start : start + MAX_ROWS]))
     ids = dict(created)
     for key in first.keys() - created.keys():
         cursor.execute(existing_sql, key)
-        found = cursor.fetchone()
-        if found is None:  # the insert skipped it, so it exists: say so rather than guess
-            raise StoreError("incoming SMS neither inserted nor found")
-        ids[key] = int(found[0])
+        ids[key] = _found(cursor.fetchone())
+    return _answers(rows, first, created, ids)
+
+
+async def record_inbound_async(conn: Any, rows: list[InboundRow]) -> list[tuple[bool, int]]:
+    """PostgreSQL, on an autocommit ``psycopg.AsyncConnection``: ``record_inbound_many``
+    without a thread. One batch (at most ``MAX_ROWS``) is one INSERT that commits by itself,
+    one round trip; the ids of duplicates are read afterwards, as they never change."""
+    if len(rows) > MAX_ROWS:
+        raise ValueError(f"at most {MAX_ROWS} SMS at once")
+    first, unique = _first_of_each(rows)
+    async with conn.cursor() as cursor:
+        await cursor.execute(
+            _insert_sql("postgresql", len(unique)), [value for r in unique for value in r]
+        )
+        created = {(d, key): int(row_id) for row_id, d, key in await cursor.fetchall()}
+        ids = dict(created)
+        for key in first.keys() - created.keys():
+            await cursor.execute(_existing_sql("postgresql"), key)
+            ids[key] = _found(await cursor.fetchone())
+    return _answers(rows, first, created, ids)
+
+
+def _first_of_each(rows: list[InboundRow]) -> tuple[dict[_Key, int], list[InboundRow]]:
+    """Index of the first row of each key, and those rows: the only ones inserted."""
+    first: dict[_Key, int] = {}
+    for index, row in enumerate(rows):
+        first.setdefault(_key(row), index)
+    return first, [rows[index] for index in first.values()]
+
+
+def _found(row: Any) -> int:
+    if row is None:  # the insert skipped it, so it exists: say so rather than guess
+        raise StoreError("incoming SMS neither inserted nor found")
+    return int(row[0])
+
+
+def _answers(
+    rows: list[InboundRow], first: dict[_Key, int], created: dict[_Key, int], ids: dict[_Key, int]
+) -> list[tuple[bool, int]]:
+    """(created, id) per row: a row is created when it is the first of a new key."""
     results: list[tuple[bool, int]] = []
     for index, row in enumerate(rows):
         key = _key(row)

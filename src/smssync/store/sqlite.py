@@ -72,12 +72,15 @@ def _settle_all(settlements: list[_Settlement]) -> None:
         _settle(future, value, error)
 
 
+#: Commits of the loop's connection between two checkpoints (about 1000 pages of WAL, as
+#: SQLite's own automatic checkpoint, at a dozen pages per batch of SMS).
+CHECKPOINT_EVERY = 80
+
+
 def _fdatasync(path: Path) -> None:
     # Opened each time: a fd kept open would miss a WAL that SQLite deleted and made anew.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return  # no WAL: every commit is in the database file, synced by its checkpoint
+    # It cannot be missing while the loop's connection is open: a missing WAL is an error.
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fdatasync(fd)
     finally:
@@ -113,8 +116,14 @@ class SqliteStore(SqlStore):
         #: Incoming SMS written on the event loop's thread (``_insert_on_loop``).
         self._loop_conn: sqlite3.Connection | None = None
         self._loop_lock: Any = None
-        #: The thread that flushes the WAL for answers (``_flush_wal``).
+        self._wal_path = Path()
+        #: The thread that flushes the WAL for answers (``_flush_wal``), and its record.
         self._flusher: ThreadPoolExecutor | None = None
+        self._flush_failed: str | None = None
+        #: The thread that checkpoints for the loop's connection, and when.
+        self._checkpointer: ThreadPoolExecutor | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
+        self._commits_since_checkpoint = 0
         #: FULL and EXTRA promise that whatever is answered survives a power cut.
         self._flush = synchronous.upper() in ("FULL", "EXTRA", "2", "3")
 
@@ -155,10 +164,12 @@ class SqliteStore(SqlStore):
         self._reader_engine = self._engine("BEGIN", self.readers)
         self._read_pool = ThreadPoolExecutor(self.readers, thread_name_prefix="smssync-read")
         self._flusher = ThreadPoolExecutor(1, thread_name_prefix="smssync-flush")
+        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="smssync-checkpoint")
         self._writer = threading.Thread(target=self._run_writer, name="smssync-write", daemon=True)
         self._writer.start()
         try:
             await self._write(migrate.upgrade)
+            self._open_loop_connection()
         except BaseException:
             await self.close()
             raise
@@ -172,9 +183,10 @@ class SqliteStore(SqlStore):
         if self._read_pool is not None:
             self._read_pool.shutdown(wait=True)
             self._read_pool = None
-        if self._flusher is not None:
-            self._flusher.shutdown(wait=True)
-            self._flusher = None
+        for pool in (self._flusher, self._checkpointer):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._flusher = self._checkpointer = None
         if self._loop_conn is not None:
             self._loop_conn.close()
             self._loop_conn = None
@@ -235,10 +247,9 @@ class SqliteStore(SqlStore):
         commit. The phone is answered only after that flush: what it is told is stored
         survives a power cut, as with FULL. A duplicate is answered after a flush too, so a
         retry that finds the first attempt's row never hears success before that row is
-        durable. SQLite's automatic checkpoint (every 1000 pages of WAL) runs on the loop
-        too, a few milliseconds at a time. Measured under wrk, paired runs of
-        ``smssync serve --workers 2`` on one machine: 25 to 45% more SMS per second than
-        the writer thread.
+        durable. Checkpoints run on a thread of their own (``_checkpoint``). Measured under
+        wrk, paired runs of ``smssync serve --workers 2`` on one machine: 25 to 45% more SMS
+        per second than the writer thread.
 
         When the write lock is taken (another process commits, the CLI, a long transaction),
         the batch goes to the writer thread instead: the event loop never waits for it.
@@ -251,35 +262,54 @@ class SqliteStore(SqlStore):
 
     def _insert_on_loop(self, rows: list[inbox.InboundRow]) -> list[tuple[bool, int]] | None:
         """Run the INSERT now if the write lock is free; None when it is not."""
-        if self._loop_conn is None:
-            try:
-                self._loop_lock = self.path.with_name(self.path.name + ".write-lock").open("a")
-                self._loop_conn = self._loop_connection()
-            except (OSError, sqlite3.Error) as error:
-                raise StoreUnavailable(f"database unavailable: {error}") from error
+        conn, lock = self._loop_conn, self._loop_lock
+        if conn is None or lock is None:
+            raise StoreError("the store is not open")
         try:
-            fcntl.flock(self._loop_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return None
+        except OSError as error:
+            raise StoreUnavailable(f"database unavailable: {error}") from error
+        before = conn.total_changes
         try:
-            return inbox.record_inbound_autocommit(self._loop_conn, rows)
+            return inbox.record_inbound_autocommit(conn, rows)
         except sqlite3.OperationalError as error:
-            if _is_busy(error):  # a writer that does not take our lock (sqlite3 shell)
+            # Busy before the commit (a writer that does not take our lock, such as the
+            # sqlite3 shell): the writer thread waits for it. Busy after it, while reading
+            # back the ids of duplicates: the SMS are stored, and the phone's retry says so.
+            if _is_busy(error) and conn.total_changes == before:
                 return None
             raise StoreUnavailable(f"database unavailable: {error}") from error
         except sqlite3.Error as error:
             raise StoreError(f"database error: {error}") from error
         finally:
-            fcntl.flock(self._loop_lock, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            self._commits_since_checkpoint += conn.total_changes != before
 
-    def _loop_connection(self) -> sqlite3.Connection:
+    def _open_loop_connection(self) -> None:
+        """Open the loop's connection and note where its WAL is (``_flush_wal``)."""
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        # No busy wait on the event loop: a busy database sends the batch to the writer.
-        for pragma in ("busy_timeout=0", "journal_mode=WAL", "foreign_keys=ON"):
-            conn.execute(f"PRAGMA {pragma}").close()
-        synchronous = "NORMAL" if self._flush else self.synchronous
-        conn.execute(f"PRAGMA synchronous={synchronous}").close()
-        return conn
+        try:
+            # No busy wait on the event loop: a busy database sends the batch to the writer.
+            # Checkpoints wait for the disk, so they run elsewhere (``_checkpoint``).
+            for pragma in ("busy_timeout=0", "foreign_keys=ON", "wal_autocheckpoint=0"):
+                conn.execute(f"PRAGMA {pragma}").close()
+            synchronous = "NORMAL" if self._flush else self.synchronous
+            conn.execute(f"PRAGMA synchronous={synchronous}").close()
+            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+            if mode != "wal":
+                raise StoreError(f"the database is in journal mode {mode}, not wal")
+            # SQLite resolves symbolic links: its WAL sits beside the real file.
+            [(_, _, main_file)] = [
+                r for r in conn.execute("PRAGMA database_list") if r[1] == "main"
+            ]
+        except BaseException:
+            conn.close()
+            raise
+        self._wal_path = Path(main_file + "-wal")
+        self._loop_conn = conn
+        self._loop_lock = self.path.with_name(self.path.name + ".write-lock").open("a")
 
     async def record_inbound_routed(
         self, message: NewInbound, plan: InboundPlan, now: datetime
@@ -309,13 +339,49 @@ class SqliteStore(SqlStore):
         return found
 
     async def _flush_wal(self) -> None:
-        """Make every commit so far durable (fdatasync of the WAL), on the flush thread."""
+        """Make every commit so far durable (fdatasync of the WAL), on the flush thread.
+
+        A failed flush is final until restart: Linux reports a writeback error once and may
+        then count the lost pages as clean, so a later flush could succeed over data that
+        never reached the disk (as PostgreSQL, which stops on a failed fsync).
+        """
         if not self._flush:
             return
         if self._flusher is None:
             raise StoreError("the store is not open")
-        wal = self.path.with_name(self.path.name + "-wal")
-        await asyncio.get_running_loop().run_in_executor(self._flusher, _fdatasync, wal)
+        if self._flush_failed is not None:
+            raise StoreUnavailable(self._flush_failed)
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._flusher, _fdatasync, self._wal_path
+            )
+        except OSError as error:
+            self._flush_failed = f"flushing the WAL failed ({error}); restart the server"
+            log.error("%s", self._flush_failed)
+            raise StoreUnavailable(self._flush_failed) from error
+        if self._commits_since_checkpoint >= CHECKPOINT_EVERY and self._checkpointing is None:
+            self._commits_since_checkpoint = 0
+            self._checkpointing = self._start_checkpoint()
+
+    def _start_checkpoint(self) -> asyncio.Future[None]:
+        """Start a PASSIVE checkpoint on its own thread; it never blocks writers."""
+        future = asyncio.get_running_loop().run_in_executor(self._checkpointer, self._checkpoint)
+        future.add_done_callback(self._checkpoint_done)
+        return future
+
+    def _checkpoint_done(self, future: asyncio.Future[None]) -> None:
+        self._checkpointing = None
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("WAL checkpoint failed: %s", future.exception())
+
+    def _checkpoint(self) -> None:
+        # The loop's connection does not checkpoint by itself; this keeps the WAL short.
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=0").close()
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+        finally:
+            conn.close()
 
     def _run_writer(self) -> None:
         if self._writer_engine is None:
