@@ -141,12 +141,9 @@ class SqliteStore(SqlStore):
         def configure(dbapi: sqlite3.Connection, record: Any) -> None:
             # Let SQLAlchemy's BEGIN below, not the sqlite3 module, open transactions.
             dbapi.isolation_level = None
-            for pragma in (
-                f"busy_timeout={self.busy_timeout_ms}",
-                "journal_mode=WAL",
-                f"synchronous={self.synchronous}",
-                "foreign_keys=ON",
-            ):
+            dbapi.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}").close()
+            self._set_wal(dbapi)
+            for pragma in (f"synchronous={self.synchronous}", "foreign_keys=ON"):
                 dbapi.execute(f"PRAGMA {pragma}").close()
 
         @event.listens_for(engine, "begin")
@@ -154,6 +151,20 @@ class SqliteStore(SqlStore):
             conn.exec_driver_sql(begin)
 
         return engine
+
+    def _set_wal(self, dbapi: sqlite3.Connection) -> None:
+        # Turning a new file to WAL takes an exclusive lock, and when several connections
+        # open it at once SQLite answers "locked" at once, without its busy handler (two
+        # readers that both want the write lock would wait for each other): so wait here.
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                dbapi.execute("PRAGMA journal_mode=WAL").close()
+                return
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     async def open(self) -> None:
         """Create the file if needed, migrate it and start the writer thread."""
@@ -387,7 +398,13 @@ class SqliteStore(SqlStore):
         if self._writer_engine is None:
             return
         lock_path = self.path.with_name(self.path.name + ".write-lock")
-        with self._writer_engine.connect() as conn, lock_path.open("a") as lock:
+        try:
+            conn = self._writer_engine.connect()
+        except Exception as error:
+            # Nobody may wait forever for a writer that never started.
+            self._fail_jobs(translate(error))
+            return
+        with conn, lock_path.open("a") as lock:
             stopping = False
             while not stopping:
                 first = self._jobs.get()
@@ -420,6 +437,17 @@ class SqliteStore(SqlStore):
                         loop.call_soon_threadsafe(_settle_all, settlements)
                     except RuntimeError:  # the caller's loop is closed; nobody is waiting
                         pass
+
+    def _fail_jobs(self, error: BaseException) -> None:
+        """Fail every queued job, and any queued later, until the store closes."""
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                job.loop.call_soon_threadsafe(_settle, job.future, None, error)
+            except RuntimeError:  # the caller's loop is closed; nobody is waiting
+                pass
 
     def _run_all(
         self, conn: Connection, batch: list[_WriteJob]
