@@ -265,3 +265,11 @@ async def test_the_wal_flushed_is_the_real_one_behind_a_symbolic_link(
         assert spy.visible == [1]
     finally:
         await store.close()
+
+
+async def test_a_database_that_cannot_be_opened_fails_open_at_once(tmp_path: Path) -> None:
+    (tmp_path / "s.db").mkdir()  # a folder where the file should be
+    store = SqliteStore(tmp_path / "s.db")
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(store.open(), 30)  # the writer thread fails, not hangs
+    await store.close()
