@@ -36,24 +36,21 @@ def percent_encode(text: str, safe: frozenset[int], space_as_plus: bool = False)
 def form_decode(text: str, encoding: str = "utf-8") -> dict[str, str]:
     """Decode ``a=1&b=`` pairs: ``+`` and ``%20`` are spaces, blank values kept (a key without
     ``=`` too), the first occurrence of a repeated key wins (S-2, S-4)."""
-    if encoding == "utf-8" and "%26" not in text and "%3D" not in text and "%3d" not in text:
-        # Nothing decodes to a separator (UTF-8 sequences hold no byte below 0x80, and an
-        # escape never spans a raw "&" or "="), so the whole text decodes in one call and
-        # splits afterwards, as each piece alone would have: an incomplete sequence ends
-        # at the separator either way. Every body the App sends takes this way.
+    # When nothing decodes to a separator (UTF-8 sequences hold no byte below 0x80, and an
+    # escape never spans a raw "&" or "="), the whole text decodes in one call and splits
+    # afterwards, as each piece alone would have: an incomplete sequence ends at the
+    # separator either way. Every body the App sends takes this way.
+    whole = encoding == "utf-8" and "%26" not in text and "%3D" not in text and "%3d" not in text
+    if whole:
         text = _unquote(text, encoding)
-        encoding = ""
     fields: dict[str, str] = {}
     for part in text.split("&"):
         if not part:
             continue
         raw_key, _, raw_value = part.partition("=")
-        if not encoding:  # decoded already
-            fields.setdefault(raw_key, raw_value)
-            continue
-        key = _unquote(raw_key, encoding)
+        key = raw_key if whole else _unquote(raw_key, encoding)
         if key not in fields:
-            fields[key] = _unquote(raw_value, encoding)
+            fields[key] = raw_value if whole else _unquote(raw_value, encoding)
     return fields
 
 

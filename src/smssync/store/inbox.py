@@ -141,8 +141,6 @@ def record_inbound_autocommit(
     lock that every smssync writer takes and makes the commit durable before it answers
     (see ``SqliteStore._record_inbound_many``).
     """
-    if len(rows) > MAX_ROWS:
-        raise ValueError(f"at most {MAX_ROWS} SMS at once")
     cursor = dbapi.cursor()
     try:
         return _record(cursor, rows, _insert_sqlite, _existing_sql("sqlite"))
@@ -161,9 +159,7 @@ def _record(
     existing_sql: str,
 ) -> list[tuple[bool, int]]:
     first, unique = _first_of_each(rows)
-    created: dict[_Key, int] = {}
-    for start in range(0, len(unique), MAX_ROWS):
-        created.update(insert(cursor, unique[start : start + MAX_ROWS]))
+    created = insert(cursor, unique)
     ids = dict(created)
     for key in first.keys() - created.keys():
         cursor.execute(existing_sql, key)
@@ -175,14 +171,12 @@ async def record_inbound_async(conn: Any, rows: list[InboundRow]) -> list[tuple[
     """PostgreSQL, on an autocommit ``psycopg.AsyncConnection``: ``record_inbound_many``
     without a thread. One batch (at most ``MAX_ROWS``) is one INSERT that commits by itself,
     one round trip; the ids of duplicates are read afterwards, as they never change."""
-    if len(rows) > MAX_ROWS:
-        raise ValueError(f"at most {MAX_ROWS} SMS at once")
     first, unique = _first_of_each(rows)
     async with conn.cursor() as cursor:
         await cursor.execute(
             _insert_sql("postgresql", len(unique)), [value for r in unique for value in r]
         )
-        created = {(d, key): int(row_id) for row_id, d, key in await cursor.fetchall()}
+        created = _returned_ids(await cursor.fetchall())
         ids = dict(created)
         for key in first.keys() - created.keys():
             await cursor.execute(_existing_sql("postgresql"), key)
@@ -191,7 +185,10 @@ async def record_inbound_async(conn: Any, rows: list[InboundRow]) -> list[tuple[
 
 
 def _first_of_each(rows: list[InboundRow]) -> tuple[dict[_Key, int], list[InboundRow]]:
-    """Index of the first row of each key, and those rows: the only ones inserted."""
+    """Index of the first row of each key, and those rows: the only ones inserted, in one
+    statement (group commit never hands over more than ``MAX_ROWS``)."""
+    if len(rows) > MAX_ROWS:
+        raise ValueError(f"at most {MAX_ROWS} SMS at once")
     first: dict[_Key, int] = {}
     for index, row in enumerate(rows):
         first.setdefault(_key(row), index)
@@ -215,9 +212,14 @@ def _answers(
     return results
 
 
+def _returned_ids(returned: list[Any]) -> dict[_Key, int]:
+    """The ids of PostgreSQL's ``RETURNING id, device_id, dedupe_key``, by key."""
+    return {(device_id, key): int(row_id) for row_id, device_id, key in returned}
+
+
 def _insert_postgresql(cursor: Any, chunk: list[InboundRow]) -> dict[_Key, int]:
     cursor.execute(_insert_sql("postgresql", len(chunk)), [value for r in chunk for value in r])
-    return {(device_id, key): int(row_id) for row_id, device_id, key in cursor.fetchall()}
+    return _returned_ids(cursor.fetchall())
 
 
 def _insert_sqlite(cursor: Any, chunk: list[InboundRow]) -> dict[_Key, int]:

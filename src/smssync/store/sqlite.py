@@ -152,6 +152,11 @@ class SqliteStore(SqlStore):
 
         return engine
 
+    @property
+    def _lock_path(self) -> Path:
+        """The file every smssync writer of this database locks (see ``_run_writer``)."""
+        return self.path.with_name(self.path.name + ".write-lock")
+
     def _set_wal(self, dbapi: sqlite3.Connection) -> None:
         # Turning a new file to WAL takes an exclusive lock, and when several connections
         # open it at once SQLite answers "locked" at once, without its busy handler (two
@@ -320,7 +325,7 @@ class SqliteStore(SqlStore):
             raise
         self._wal_path = Path(main_file + "-wal")
         self._loop_conn = conn
-        self._loop_lock = self.path.with_name(self.path.name + ".write-lock").open("a")
+        self._loop_lock = self._lock_path.open("a")
 
     async def record_inbound_routed(
         self, message: NewInbound, plan: InboundPlan, now: datetime
@@ -397,14 +402,13 @@ class SqliteStore(SqlStore):
     def _run_writer(self) -> None:
         if self._writer_engine is None:
             return
-        lock_path = self.path.with_name(self.path.name + ".write-lock")
         try:
             conn = self._writer_engine.connect()
         except Exception as error:
             # Nobody may wait forever for a writer that never started.
             self._fail_jobs(translate(error))
             return
-        with conn, lock_path.open("a") as lock:
+        with conn, self._lock_path.open("a") as lock:
             stopping = False
             while not stopping:
                 first = self._jobs.get()
