@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy import Connection
 
 from smssync.errors import Conflict, StoreUnavailable
+from smssync.store import inbox
+from smssync.store import sqlite as sqlite_module
 from smssync.store.base import Credentials, DeviceSettings
 from smssync.store.integration import InboundPlan
 from smssync.store.sqlite import SqliteStore
@@ -273,3 +275,51 @@ async def test_a_database_that_cannot_be_opened_fails_open_at_once(tmp_path: Pat
     with pytest.raises(StoreUnavailable):
         await asyncio.wait_for(store.open(), 30)  # the writer thread fails, not hangs
     await store.close()
+
+
+async def test_flushes_asked_for_during_a_flush_share_the_next_one(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = await device(sqlite_store, "a")
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+    real = os.fdatasync
+
+    def slow_first(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            started.set()
+            release.wait(10)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow_first)
+    first = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k0")))
+    await asyncio.to_thread(started.wait, 10)
+    # Three listings that see k0 while its flush runs: none of them may ride on that flush,
+    # which may have started before k0's commit for all they know.
+    later = [asyncio.ensure_future(sqlite_store.inbound()) for _ in range(3)]
+    flusher = sqlite_store._flusher
+    assert flusher is not None
+    while flusher._jobs.qsize() < 3:
+        await asyncio.sleep(0.01)
+    assert not any(f.done() for f in later)
+    release.set()
+    assert await first == (True, 1)
+    assert [len(found) for found in await asyncio.gather(*later)] == [1, 1, 1]
+    assert len(calls) == 2  # the first flush, then one for the three that waited
+
+
+async def test_the_event_loop_waits_briefly_for_the_write_lock(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = await device(sqlite_store, "a")
+    rows = [inbox.row_of(incoming(a.id, "k1"))]
+    with sqlite_store._lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as another worker's INSERT
+        monkeypatch.setattr(sqlite_module, "LOOP_LOCK_WAIT", 0.05)
+        # Held longer than the wait: the batch is for the writer thread (None).
+        assert sqlite_store._insert_on_loop(rows) is None
+        monkeypatch.setattr(sqlite_module, "LOOP_LOCK_WAIT", 10.0)
+        threading.Timer(0.1, fcntl.flock, (lock, fcntl.LOCK_UN)).start()
+        # Released during the wait: the INSERT runs on the loop.
+        assert sqlite_store._insert_on_loop(rows) == [(True, 1)]

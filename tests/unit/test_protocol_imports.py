@@ -24,6 +24,7 @@ ALLOWED_STDLIB = {
     "dataclasses",
     "datetime",
     "enum",
+    "functools",
     "hmac",
     "json",
     "re",

@@ -154,9 +154,10 @@ def test_userinfo_round_trips_to_basic_header(user: str, password: str) -> None:
 
 
 # Text built from what form bodies hold: plain characters, escapes (valid, broken, any case),
-# plus signs and backslashes, which the fast decoder must treat as urllib does.
+# plus signs and backslashes, which the fast decoder must treat as urllib does. A raw "&"
+# separates fields, so one value never holds it.
 _FORM_PIECES = st.one_of(
-    st.text(max_size=4),
+    st.text(st.characters(blacklist_characters="&"), max_size=4),
     st.sampled_from(["%", "+", "\\", "\\x", "%2", "%zz", "%5C", "%25", "%2B", "%u0041"]),
     st.integers(0, 255).map(lambda b: f"%{b:02X}"),
     st.integers(0, 255).map(lambda b: f"%{b:02x}"),

@@ -204,7 +204,7 @@ def serve(get_path: str | None, **params: Any) -> None:
         print_setup(settings, *created)
     import uvicorn
 
-    from smssync.server import workers
+    from smssync.server import uvicorn_http, workers
 
     os.environ.update(settings.to_env())
     config: dict[str, Any] = {
@@ -216,6 +216,7 @@ def serve(get_path: str | None, **params: Any) -> None:
         "access_log": False,
         # Nothing reads the client's address, so X-Forwarded-* need no parsing per request.
         "proxy_headers": False,
+        "http": uvicorn_http.PROTOCOL,
         "log_level": "info",
         "timeout_graceful_shutdown": 5,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import NoReturn
@@ -33,8 +34,12 @@ def detect_format(raw: bytes) -> BodyFormat:
     return BodyFormat.FORM
 
 
+@functools.lru_cache(maxsize=64)
 def _charset(content_type: str | None) -> str:
-    """Return the codec named by the charset parameter, UTF-8 when absent or unusable."""
+    """Return the codec named by the charset parameter, UTF-8 when absent or unusable.
+
+    Remembered: every request asks, and a server hears few distinct Content-Type values.
+    """
     match = _CHARSET.search(content_type or "")
     if match:
         try:

@@ -76,7 +76,8 @@ def _unquote(text: str, encoding: str) -> str:
 
 def without_nul(fields: dict[str, str]) -> dict[str, str]:
     """Replace NUL characters by U+FFFD: PostgreSQL text cannot hold them, and no SMS has one."""
-    if not any("\x00" in k or "\x00" in v for k, v in fields.items()):
+    # One search over all the text in C: this runs for every request.
+    if "\x00" not in "".join(fields) and "\x00" not in "".join(fields.values()):
         return fields
     return {k.replace("\x00", "\ufffd"): v.replace("\x00", "\ufffd") for k, v in fields.items()}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import uuid
@@ -29,8 +30,15 @@ MAX_MESSAGE_ID = 255
 
 def device_zone(device: Device) -> tzinfo:
     """Return the device's zone for zone-less timestamps (S-34), UTC if unknown."""
+    return _zone(device.settings.timezone)
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(name: str) -> tzinfo:
+    # Every incoming SMS asks; ZoneInfo's own cache still costs a lookup and a failed
+    # name an exception each time.
     try:
-        return zoneinfo.ZoneInfo(device.settings.timezone)
+        return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return UTC
 
