@@ -148,3 +148,6 @@ class SendOutcome:
     delivered: OutboundStatus | None
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
+    #: The report's timestamps as the phone wrote them, parsed or not (S-34).
+    sent_timestamp_raw: str | None = None
+    delivered_timestamp_raw: str | None = None

@@ -49,6 +49,9 @@ class Settings:
     webhook_timeout_s: int = 10
     #: How often device liveness is checked for device.online/offline events.
     liveness_check_s: int = 5
+    #: Alert once on a message still ``accepted`` this many hours after its device accepted
+    #: it, since the App never reports a send whose E5 reply it lost (S-30); 0: never.
+    accepted_alert_h: int = 24
 
     @property
     def store_url(self) -> str:
@@ -114,6 +117,8 @@ class Settings:
                 raise ConfigError(f"{name}: must be at least 1")
         if self.liveness_check_s < 1:
             raise ConfigError("liveness_check_s: must be at least 1")
+        if self.accepted_alert_h < 0:
+            raise ConfigError("accepted_alert_h: must be 0 (no alerts) or more")
         if self.workers < 1:
             raise ConfigError("workers: must be at least 1")
         if not self.sync_path.startswith("/") or self.sync_path.endswith("/"):

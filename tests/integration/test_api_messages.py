@@ -71,6 +71,15 @@ async def test_send_one_and_read_its_history(
     message = read.json()["message"]
     assert message["priority"] == 5
     assert [h["status"] for h in message["history"]] == ["queued", "dispatched"]
+    assert message["sent_at"] is None and message["sent_timestamp_raw"] is None
+    # The phone reports it sent, in its own words (S-34): shown as written and as a time.
+    report = [{"uuid": queued["uuid"], "sent_result_code": -1, "sent_timestamp": "1487658999000"}]
+    posted = await api_client.post(f"{url}?task=result", json={"message_result": report})
+    assert posted.status_code == 200, posted.text
+    read = await api_client.get(f"/api/v1/messages/{queued['uuid']}", headers=bearer(keys["read"]))
+    message = read.json()["message"]
+    assert message["status"] == "sent" and message["sent_timestamp_raw"] == "1487658999000"
+    assert message["sent_at"].startswith("2017-02-21T06:36:39")
 
 
 async def test_bulk_reports_bad_numbers_and_queues_the_rest(
@@ -228,6 +237,7 @@ async def test_devices_and_inbox(
     assert device["name"] == "p1" and device["health"] == "online"
     [sms] = (await api_client.get("/api/v1/inbox", headers=read)).json()["messages"]
     assert sms["from"] == "+254700000009" and sms["body"] == "hi"
+    assert sms["sent_timestamp_raw"] is None  # the upload had none
 
 
 async def test_revoked_key_is_refused(

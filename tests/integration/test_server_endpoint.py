@@ -181,6 +181,35 @@ async def test_results_for_other_devices_are_ignored(
     assert await status_of(store, mid) == "delivered"
 
 
+async def test_result_timestamps_are_read_in_the_device_zone_and_kept_raw(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    _, _, url = await add(store, "a", timezone="Africa/Nairobi")
+    [mid] = await queue(store, "a", "one")
+    await poll(client, url)
+    # The App's locale form with U+202F before PM (Android 13+), and a delivery time that
+    # parses as nothing: the report is still applied (S-34).
+    sent_raw = "Feb 21, 2017 3:36:40\u202fPM"
+    body = {
+        "message_result": [
+            {
+                "uuid": mid,
+                "sent_result_code": -1,
+                "delivered_result_code": -1,
+                "sent_timestamp": sent_raw,
+                "delivered_timestamp": "not a time",
+            }
+        ]
+    }
+    reply = await client.post(f"{url}?task=result&secret=s", content=json.dumps(body), headers=JSON)
+    assert reply.json() == {"payload": {"success": True, "error": None}}
+    [message] = await store.outbound(message_id=mid)
+    assert message.status.value == "delivered"
+    assert message.sent_at == datetime(2017, 2, 21, 12, 36, 40, tzinfo=UTC)  # 15:36 in Nairobi
+    assert (message.sent_timestamp_raw, message.delivered_timestamp_raw) == (sent_raw, "not a time")
+    assert message.delivered_at is not None and message.delivered_at.year >= 2026
+
+
 async def test_pacing_limits_segments_per_minute(store: Store, client: httpx.AsyncClient) -> None:
     _, _, url = await add(store, "a", segments_per_minute=5)
     mids = await queue(store, "a", *[f"m{i}" for i in range(8)])

@@ -118,6 +118,40 @@ async def test_record_results_never_goes_backwards(store: Store) -> None:
     ]
 
 
+async def test_results_keep_the_phones_timestamps_as_written(store: Store) -> None:
+    a, ids = await dispatched(store, 2)
+    phone_time = at(3)
+    reported = SendOutcome(
+        S.SENT,
+        None,
+        S.DELIVERED,
+        sent_at=phone_time,
+        delivered_at=None,  # did not parse
+        sent_timestamp_raw="Feb 21, 2017 3:36:40\u202fPM",
+        delivered_timestamp_raw="sometime",
+    )
+    assert await store.record_results(a, [(ids[0], reported)], at(5)) == 1
+    [message] = await store.outbound(message_id=ids[0])
+    assert (message.sent_at, message.sent_timestamp_raw) == (
+        phone_time,
+        reported.sent_timestamp_raw,
+    )
+    # An unparseable time is kept as written, and the report's own time stands in (S-34).
+    assert (message.delivered_at, message.delivered_timestamp_raw) == (at(5), "sometime")
+    # A later report of a step already taken changes neither.
+    again = SendOutcome(S.SENT, None, None, sent_at=at(9), sent_timestamp_raw="other")
+    assert await store.record_results(a, [(ids[0], again)], at(9)) == 0
+    [message] = await store.outbound(message_id=ids[0])
+    assert message.sent_timestamp_raw == reported.sent_timestamp_raw
+    # A message without results has none.
+    [other] = await store.outbound(message_id=ids[1])
+    assert (other.sent_at, other.sent_timestamp_raw, other.delivered_timestamp_raw) == (
+        None,
+        None,
+        None,
+    )
+
+
 async def test_late_result_replaces_delivery_unknown(store: Store) -> None:
     a, ids = await dispatched(store, 2)
     assert await store.awaiting_results(a, at(99_999), 10, 5, 60) == []

@@ -55,6 +55,9 @@ def test_example_8_7_outcome_derives_code_3_and_ignores_delivery() -> None:
         delivered=None,
         sent_at=datetime(2017, 2, 21, 12, 36, 40, tzinfo=UTC),
         delivered_at=None,
+        # Kept as the App wrote it (S-34); the delivery is ignored, so is its time.
+        sent_timestamp_raw="Feb 21, 2017 3:36:40 PM",
+        delivered_timestamp_raw=None,
     )
 
 
@@ -81,6 +84,8 @@ def test_example_8_7_gateway_default_body() -> None:
         OutboundStatus.DELIVERED,
         sent,
         sent + timedelta(seconds=12),
+        result.sent_timestamp,
+        result.delivered_timestamp,
     )
 
 

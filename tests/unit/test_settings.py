@@ -48,3 +48,15 @@ def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
 
 def test_secret_prints_masked() -> None:
     assert "hunter2" not in repr(Secret("hunter2"))
+
+
+def test_accepted_alert_hours() -> None:
+    assert Settings.from_env({}).accepted_alert_h == 24
+    assert Settings.from_env({"SMSSYNC_ACCEPTED_ALERT_H": "0"}).accepted_alert_h == 0
+    env = {"SMSSYNC_ACCEPTED_ALERT_H": "6"}
+    assert Settings.from_env(env).accepted_alert_h == 6
+    assert Settings.from_env(env, accepted_alert_h=2).accepted_alert_h == 2
+    with pytest.raises(ConfigError, match="accepted_alert_h"):
+        Settings.from_env({"SMSSYNC_ACCEPTED_ALERT_H": "-1"})
+    with pytest.raises(ConfigError, match="SMSSYNC_ACCEPTED_ALERT_H"):
+        Settings.from_env({"SMSSYNC_ACCEPTED_ALERT_H": "a day"})

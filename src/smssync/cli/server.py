@@ -179,6 +179,14 @@ def register(group: click.Group) -> None:
     help="Server processes.",
 )
 @click.option(
+    "--accepted-alert-h",
+    envvar=_env("accepted_alert_h"),
+    show_envvar=True,
+    type=click.IntRange(min=0),
+    default=Settings.accepted_alert_h,
+    help="Hours an SMS may stay accepted without a result before an alert (0: none).",
+)
+@click.option(
     "--get",
     "get_path",
     default=None,

@@ -151,4 +151,6 @@ def outcome(result: MessageResult, zone: tzinfo) -> SendOutcome:
         delivered_at=(
             parse_result_timestamp(result.delivered_timestamp, zone) if delivered else None
         ),
+        sent_timestamp_raw=result.sent_timestamp,
+        delivered_timestamp_raw=result.delivered_timestamp if delivered else None,
     )

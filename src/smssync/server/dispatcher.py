@@ -1,8 +1,9 @@
-"""Background work of a server process: sending webhooks and watching device liveness.
+"""Background work of a server process: sending webhooks, watching device liveness and
+alerting on messages stuck ``accepted`` (S-30).
 
-Every worker process runs both. The store's atomic claims make that safe: a delivery is
-taken by one process at a time, and a liveness transition is recorded (and announced) by
-the one process whose conditional update lands.
+Every worker process runs all three. The store's atomic claims make that safe: a delivery
+is taken by one process at a time, and a liveness transition or a stuck message is recorded
+(and announced) by the one process whose conditional update lands.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from smssync import __version__, webhooks
 from smssync.errors import SmssyncError
 from smssync.server.hooks import Hooks
 from smssync.settings import Settings
-from smssync.store.base import Store
+from smssync.store.base import Store, StuckMessage
 from smssync.store.integration import Delivery, DeliveryOutcome
 
 log = logging.getLogger("smssync.webhooks")
+alerts_log = logging.getLogger("smssync.alerts")
 
 #: Deliveries sent concurrently by one process (each from a different lane).
 BATCH = 50
@@ -31,6 +33,10 @@ BATCH = 50
 MAX_DELAY = timedelta(hours=1)
 #: How often an idle dispatcher looks for due retries or other processes' events.
 IDLE_S = 1.0
+#: How often each process looks for messages stuck ``accepted``: the threshold is in hours.
+STUCK_CHECK_S = 60.0
+#: Most stuck messages one sweep marks, so that its transaction stays short.
+STUCK_BATCH = 500
 
 
 def next_attempt(settings: Settings, delivery: Delivery, now: datetime) -> datetime | None:
@@ -123,13 +129,44 @@ async def watch_liveness(settings: Settings, store: Store, hooks: Hooks) -> None
         await asyncio.sleep(settings.liveness_check_s)
 
 
+async def sweep_stuck(settings: Settings, store: Store, now: datetime) -> list[StuckMessage]:
+    """Alert once on messages ``accepted`` longer than ``accepted_alert_h`` (S-30)."""
+    stuck = await store.alert_stuck(now, settings.accepted_alert_h * 3600, STUCK_BATCH)
+    if stuck:
+        # Counts only: the uuids are in the device events and message.stuck webhooks.
+        alerts_log.warning(
+            "%d message(s) accepted by their device over %d h ago without a result "
+            "(lost task=sent reply?); see the device events",
+            len(stuck),
+            settings.accepted_alert_h,
+        )
+    return stuck
+
+
+async def watch_stuck(settings: Settings, store: Store, hooks: Hooks) -> None:
+    """Sweep for stuck ``accepted`` messages until cancelled."""
+    while True:
+        try:
+            stuck = await sweep_stuck(settings, store, datetime.now(UTC))
+        except SmssyncError as exc:
+            alerts_log.warning("stuck-message check failed: %s", exc.message)
+            stuck = []
+        if stuck:
+            hooks.wake.set()
+        # A full batch means a backlog, whose next batch goes at once.
+        if len(stuck) < STUCK_BATCH:
+            await asyncio.sleep(STUCK_CHECK_S)
+
+
 @contextlib.asynccontextmanager
 async def background(settings: Settings, store: Store, hooks: Hooks) -> AsyncIterator[None]:
-    """Run the dispatcher and the liveness watch for the life of the server."""
+    """Run the dispatcher and the watches for the life of the server."""
     tasks = [
         asyncio.create_task(Dispatcher(settings, store, hooks).run(), name="smssync-webhooks"),
         asyncio.create_task(watch_liveness(settings, store, hooks), name="smssync-liveness"),
     ]
+    if settings.accepted_alert_h > 0:
+        tasks.append(asyncio.create_task(watch_stuck(settings, store, hooks), name="smssync-stuck"))
     try:
         yield
     finally:

@@ -181,6 +181,22 @@ class Outbound:
     callback_url: str | None = None
     #: The row id, which orders messages and makes cursors.
     seq: int = 0
+    #: When the phone reported it sent and delivered (the report's time when its timestamp
+    #: did not parse), and those timestamps as the phone wrote them (S-34).
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    sent_timestamp_raw: str | None = None
+    delivered_timestamp_raw: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StuckMessage:
+    """An outgoing SMS its device accepted long ago without reporting a result (S-30)."""
+
+    message_id: str
+    #: None when the device has been removed since.
+    device: str | None
+    accepted_at: datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,3 +395,11 @@ class Store(Protocol):
     async def check_liveness(self, now: datetime) -> list[tuple[str, bool]]:
         """Record devices that went online or offline, with their events, exactly once
         across processes; return the transitions."""
+
+    async def alert_stuck(
+        self, now: datetime, older_than_s: int, limit: int = 500
+    ) -> list[StuckMessage]:
+        """S-30: mark up to ``limit`` messages ``accepted`` at least ``older_than_s`` ago
+        and not alerted yet, with a device event per device and ``message.stuck`` for
+        their receivers, in one transaction and once across processes; return them,
+        oldest first."""

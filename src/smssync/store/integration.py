@@ -30,6 +30,8 @@ class Event(enum.StrEnum):
     FAILED = "message.failed"
     DELIVERED = "message.delivered"
     UNDELIVERED = "message.undelivered"
+    #: Still ``accepted`` long after its device accepted it: probably never sent (S-30).
+    STUCK = "message.stuck"
     DEVICE_OFFLINE = "device.offline"
     DEVICE_ONLINE = "device.online"
 

@@ -182,6 +182,25 @@ def emit_device(conn: Connection, device: str, online: bool, now_us: int) -> Non
     )
 
 
+def emit_message_events(
+    conn: Connection, event: Event, messages: list[tuple[RowMap, dict[str, Any]]], now_us: int
+) -> None:
+    """Write one event per (HOOK_COLUMNS row, data) to subscribed endpoints and to the
+    message's status callback, in the message's lanes as ``emit_status_changes`` does."""
+    targets = [row for row in endpoints(conn) if subscribed(row, event)] if messages else []
+    rows: list[dict[str, Any]] = []
+    for message, data in messages:
+        for target in targets:
+            lane = f"e{target['id']}:{message['uuid']}"
+            rows.append(_delivery(target["id"], None, target["url"], event, lane, data, now_us))
+        if message["callback_url"] and message["api_key_id"] is not None:
+            lane = f"k{message['api_key_id']}:{message['uuid']}"
+            key_id = message["api_key_id"]
+            url = message["callback_url"]
+            rows.append(_delivery(None, key_id, url, event, lane, data, now_us))
+    insert(conn, rows)
+
+
 def any_due(conn: Connection, now_us: int) -> bool:
     """Tell whether some pending delivery is due (cheap: the state index)."""
     d = webhook_deliveries

@@ -5,15 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, or_, select, update
 
 from smssync.errors import Conflict, NotFound
 from smssync.messages import FINAL_STATUSES, AckMode, OutboundStatus, SendOutcome
 from smssync.store import dialects, outbox
-from smssync.store.base import HistoryEntry, Outbound
+from smssync.store.base import HistoryEntry, Outbound, StuckMessage
+from smssync.store.devices import record_event
+from smssync.store.integration import Event
 from smssync.store.outbox import HOOK_COLUMNS
 from smssync.store.queue import add_history, chunks
-from smssync.store.rows import RowMap, history_of, maybe_us, outbound_of, settings_of, to_us
+from smssync.store.rows import (
+    RowMap,
+    from_us,
+    history_of,
+    maybe_us,
+    outbound_of,
+    settings_of,
+    to_us,
+)
 from smssync.store.schema import devices, outbound, outbound_history
 
 S = OutboundStatus
@@ -137,6 +147,8 @@ def record_results(
                 "_reason": None,
                 "_sent_at": None,
                 "_delivered_at": None,
+                "_sent_raw": None,
+                "_delivered_raw": None,
                 "changed": False,
             }
     history: list[dict[str, Any]] = []
@@ -144,8 +156,11 @@ def record_results(
         entry = state.get(uuid)
         if entry is None:
             continue
-        steps = [(outcome.status, outcome.sent_at), (outcome.delivered, outcome.delivered_at)]
-        for target, at in steps:
+        steps = [
+            (outcome.status, outcome.sent_at, outcome.sent_timestamp_raw),
+            (outcome.delivered, outcome.delivered_at, outcome.delivered_timestamp_raw),
+        ]
+        for target, at, raw in steps:
             if target is None or not _may_become(entry["_status"], target):
                 continue
             if (
@@ -157,10 +172,12 @@ def record_results(
                 # means something only for a message already reported sent (S-33).
                 continue
             entry.update(_status=target, changed=True)
+            # The time is the phone's when it parses, else when the report came; the raw
+            # text is kept either way (S-34).
             if target is S.SENT:
-                entry["_sent_at"] = maybe_us(at) or now_us
+                entry.update(_sent_at=maybe_us(at) or now_us, _sent_raw=raw)
             elif target is S.DELIVERED:
-                entry["_delivered_at"] = maybe_us(at) or now_us
+                entry.update(_delivered_at=maybe_us(at) or now_us, _delivered_raw=raw)
             if target in (S.FAILED, S.UNDELIVERED) and outcome.reason:
                 entry["_reason"] = outcome.reason
             detail = outcome.reason if target in (S.FAILED, S.UNDELIVERED) else None
@@ -181,6 +198,12 @@ def record_results(
                 reason=func.coalesce(bindparam("_reason"), outbound.c.reason),
                 sent_at=func.coalesce(bindparam("_sent_at"), outbound.c.sent_at),
                 delivered_at=func.coalesce(bindparam("_delivered_at"), outbound.c.delivered_at),
+                sent_timestamp_raw=func.coalesce(
+                    bindparam("_sent_raw"), outbound.c.sent_timestamp_raw
+                ),
+                delivered_timestamp_raw=func.coalesce(
+                    bindparam("_delivered_raw"), outbound.c.delivered_timestamp_raw
+                ),
             ),
             changed,
         )
@@ -277,3 +300,89 @@ def queue_depths(conn: Connection) -> dict[str | None, int]:
         .group_by(devices.c.name)
     )
     return {name: int(count) for name, count in rows}
+
+
+#: When a message became ``accepted``: its history entry. Today ``updated_at`` holds the same
+#: moment while the message stays accepted, but any later write to the row could move it. A
+#: message is accepted at most once, since nothing takes it back to ``dispatched``.
+ACCEPTED_AT = (
+    select(func.max(outbound_history.c.at))
+    .where(
+        outbound_history.c.outbound_id == outbound.c.id,
+        outbound_history.c.status == S.ACCEPTED.value,
+    )
+    .scalar_subquery()
+)
+#: The ``reason`` of a message.stuck event.
+STUCK_REASON = "accepted by the device, no result reported since"
+
+
+def _not_alerted() -> tuple[ColumnElement[bool], ...]:
+    return (outbound.c.status == S.ACCEPTED.value, outbound.c.accepted_alert_at.is_(None))
+
+
+def any_stuck(conn: Connection, now: datetime, older_than_s: int) -> bool:
+    """Tell whether some message awaits an S-30 alert (cheap: the status index)."""
+    cutoff_us = to_us(now) - older_than_s * 1_000_000
+    query = select(outbound.c.id).where(*_not_alerted(), ACCEPTED_AT <= cutoff_us).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def alert_stuck(
+    conn: Connection, now: datetime, older_than_s: int, limit: int
+) -> list[StuckMessage]:
+    """Mark and announce, once, messages accepted ``older_than_s`` ago without a result
+    (S-30): the App never reports a send whose E5 reply it lost."""
+    now_us = to_us(now)
+    cutoff_us = now_us - older_than_s * 1_000_000
+    rows = conn.execute(
+        select(
+            *HOOK_COLUMNS,
+            outbound.c.device_id,
+            devices.c.name.label("device_name"),
+            ACCEPTED_AT.label("accepted_at"),
+        )
+        .outerjoin(devices, devices.c.id == outbound.c.device_id)
+        .where(*_not_alerted(), ACCEPTED_AT <= cutoff_us)
+        .order_by(outbound.c.id)
+        .limit(limit)
+    ).all()
+    marked: set[int] = set()
+    for part in chunks([row.id for row in rows]):
+        # Conditional, like the liveness record: of processes sweeping at once only the one
+        # whose update lands alerts (PostgreSQL re-checks the condition once the other's row
+        # lock is released), and a result committed meanwhile wins over the alert.
+        marked.update(
+            conn.execute(
+                update(outbound)
+                .where(outbound.c.id.in_(part), *_not_alerted())
+                .values(accepted_alert_at=now_us)
+                .returning(outbound.c.id)
+            ).scalars()
+        )
+    stuck = [row for row in rows if row.id in marked]
+    by_device: dict[int, list[str]] = {}
+    for row in stuck:
+        if row.device_id is not None:
+            by_device.setdefault(row.device_id, []).append(row.uuid)
+    for device_id, uuids in by_device.items():
+        # One event per device and sweep, so that a backlog does not push the phone's own
+        # alerts out of the recent-events view.
+        detail = {"count": len(uuids), "uuids": uuids, "older_than_s": older_than_s}
+        record_event(conn, device_id, "message_stuck", detail, now)
+    events = [
+        (
+            row._mapping,
+            {
+                "uuid": row.uuid,
+                "to": row.to_addr,
+                "status": S.ACCEPTED.value,
+                "device": row.device_name,
+                "reason": STUCK_REASON,
+                "accepted_at": outbox.iso(row.accepted_at),
+            },
+        )
+        for row in stuck
+    ]
+    outbox.emit_message_events(conn, Event.STUCK, events, now_us)
+    return [StuckMessage(row.uuid, row.device_name, from_us(row.accepted_at)) for row in stuck]

@@ -113,6 +113,10 @@ def outbound_of(row: RowMap, history: list[HistoryEntry]) -> Outbound:
         expires_at=maybe_dt(row.get("expires_at")),
         callback_url=row.get("callback_url"),
         seq=row["id"],
+        sent_at=maybe_dt(row.get("sent_at")),
+        delivered_at=maybe_dt(row.get("delivered_at")),
+        sent_timestamp_raw=row.get("sent_timestamp_raw"),
+        delivered_timestamp_raw=row.get("delivered_timestamp_raw"),
     )
 
 

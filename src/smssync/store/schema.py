@@ -109,6 +109,11 @@ outbound = Table(
     Column("send_at", BigInteger, nullable=True),
     Column("callback_url", Text, nullable=True),
     Column("api_key_id", Integer, nullable=True),
+    # The timestamps of the result reports as the phone wrote them (0003, S-34), and when
+    # an alert said the message stays accepted without a result (0003, S-30).
+    Column("sent_timestamp_raw", Text, nullable=True),
+    Column("delivered_timestamp_raw", Text, nullable=True),
+    Column("accepted_alert_at", BigInteger, nullable=True),
     # Claim walks the queue in id order, globally or for one device.
     Index(None, "status", "id"),
     Index(None, "device_id", "status", "id"),

@@ -22,6 +22,7 @@ from smssync.store.base import (
     NewInbound,
     NewOutbound,
     Outbound,
+    StuckMessage,
 )
 from smssync.store.batching import GroupCommit
 from smssync.store.integration import (
@@ -330,3 +331,13 @@ class SqlStore(abc.ABC):
         if not changes:
             return []
         return await self._write(outbox.record_liveness, changes, now_us)
+
+    async def alert_stuck(
+        self, now: datetime, older_than_s: int, limit: int = 500
+    ) -> list[StuckMessage]:
+        """S-30: mark and announce, once across processes, messages long ``accepted``."""
+        # A read first, as for liveness: the usual answer is "none", which then costs no
+        # turn of the single SQLite writer.
+        if not await self._read(results.any_stuck, now, older_than_s):
+            return []
+        return await self._write(results.alert_stuck, now, older_than_s, limit)

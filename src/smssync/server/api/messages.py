@@ -61,6 +61,10 @@ def message_out(message: Outbound) -> MessageOut:
         reason=message.reason,
         created_at=message.created_at,
         updated_at=message.updated_at,
+        sent_at=message.sent_at,
+        delivered_at=message.delivered_at,
+        sent_timestamp_raw=message.sent_timestamp_raw,
+        delivered_timestamp_raw=message.delivered_timestamp_raw,
         history=[
             {"at": h.at, "status": h.status, "detail": h.detail}  # type: ignore[misc]
             for h in message.history
@@ -79,6 +83,7 @@ def inbound_out(message: Inbound) -> InboundOut:
         body=message.content,
         message_id=message.message_id,
         sent_at=message.sent_at,
+        sent_timestamp_raw=message.sent_timestamp_raw,
         received_at=message.received_at,
         flags=list(message.flags),
         tags=list(message.tags),

@@ -80,6 +80,14 @@ class MessageOut(BaseModel):
     reason: str | None
     created_at: datetime
     updated_at: datetime
+    sent_at: datetime | None = Field(
+        None, description="When the phone sent it (the report's time if the phone's did not parse)."
+    )
+    delivered_at: datetime | None = Field(None, description="When it was delivered, likewise.")
+    sent_timestamp_raw: str | None = Field(None, description="The phone's sent time, as reported.")
+    delivered_timestamp_raw: str | None = Field(
+        None, description="The phone's delivery time, as reported."
+    )
     history: list[HistoryItem]
 
 
@@ -125,6 +133,7 @@ class InboundOut(BaseModel):
     body: str
     message_id: str | None
     sent_at: datetime
+    sent_timestamp_raw: str | None = Field(None, description="sent_timestamp as the phone sent it.")
     received_at: datetime
     flags: list[str]
     tags: list[str]
@@ -162,7 +171,7 @@ class WebhookRequest(Strict):
     """``POST /webhooks``."""
 
     url: Url
-    events: Annotated[list[Event], Field(min_length=1, max_length=7)] | None = Field(
+    events: Annotated[list[Event], Field(min_length=1, max_length=len(Event))] | None = Field(
         None, description="Default: every event."
     )
 
