@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, inspect
+from sqlalchemy import Connection, create_engine, inspect, text
 
 from smssync.errors import ConfigError
 from smssync.store import open_store
@@ -96,3 +97,54 @@ async def test_unreachable_postgres_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         await store.open()
     await store.close()
+
+
+def test_0003_subscribes_all_event_endpoints_and_marks_accepted_messages(store_url: str) -> None:
+    from alembic import command
+
+    from smssync.store.migrate import alembic_config
+
+    engine = create_engine(engine_for(store_url))
+    before = [
+        "message.received",
+        "message.sent",
+        "message.failed",
+        "message.delivered",
+        "message.undelivered",
+        "device.offline",
+        "device.online",
+    ]
+    message = (
+        "INSERT INTO outbound (uuid, pinned, to_addr, content, segments, status, created_at, "
+        "updated_at, result_listings, claim_rank) "
+        "VALUES (:uuid, false, '+1', 'x', 1, :status, 1, 1, 0, 0)"
+    )
+    try:
+        with engine.begin() as conn:
+            # The test database may come migrated already (PostgreSQL's template): down to
+            # 0002 first, which runs 0003's downgrade too.
+            command.upgrade(alembic_config(conn), "head")
+            command.downgrade(alembic_config(conn), "0002")
+            for events in (before, ["message.sent"]):
+                conn.execute(
+                    text(
+                        "INSERT INTO webhook_endpoints (url, events, secret, created_at) "
+                        "VALUES ('http://x', :events, 's', 1)"
+                    ),
+                    {"events": json.dumps(events)},
+                )
+            for uuid, status in (("a", "accepted"), ("q", "queued"), ("s", "sent")):
+                conn.execute(text(message), {"uuid": uuid, "status": status})
+            command.upgrade(alembic_config(conn), "head")
+            lists = conn.execute(text("SELECT events FROM webhook_endpoints ORDER BY id"))
+            assert [json.loads(e) for (e,) in lists] == [
+                [*before, "message.stuck"],  # it asked for "all"
+                ["message.sent"],
+            ]
+            marked = conn.execute(
+                text("SELECT uuid, accepted_alert_at IS NOT NULL FROM outbound ORDER BY uuid")
+            )
+            # What was accepted before the upgrade is not alerted on after it.
+            assert [tuple(row) for row in marked] == [("a", True), ("q", False), ("s", False)]
+    finally:
+        engine.dispose()

@@ -152,6 +152,36 @@ async def test_results_keep_the_phones_timestamps_as_written(store: Store) -> No
     )
 
 
+async def test_failed_undelivered_and_late_reports_keep_their_raw_timestamps(store: Store) -> None:
+    a, ids = await dispatched(store, 3)
+    failed = SendOutcome(S.FAILED, "3: no pdu", None, sent_timestamp_raw="Feb 21, 2017 3:36:40 PM")
+    undelivered = SendOutcome(
+        S.SENT, None, S.UNDELIVERED, sent_timestamp_raw="1", delivered_timestamp_raw="2"
+    )
+    assert await store.record_results(a, [(ids[0], failed), (ids[1], undelivered)], at(5)) == 2
+    [first] = await store.outbound(message_id=ids[0])
+    [second] = await store.outbound(message_id=ids[1])
+    assert (first.status, first.sent_timestamp_raw) == (S.FAILED, "Feb 21, 2017 3:36:40 PM")
+    assert (second.status, second.sent_timestamp_raw, second.delivered_timestamp_raw) == (
+        S.UNDELIVERED,
+        "1",
+        "2",
+    )
+    # Given up on (delivery_unknown), then a late full report: its delivery applies, and the
+    # raw times it carries are kept although the sent step is past.
+    assert await store.awaiting_results(a, at(99_999), 10, 5, 60) == []
+    late = SendOutcome(
+        S.SENT, None, S.DELIVERED, sent_timestamp_raw="3", delivered_timestamp_raw="4"
+    )
+    assert await store.record_results(a, [(ids[2], late)], at(100_000)) == 1
+    [third] = await store.outbound(message_id=ids[2])
+    assert (third.status, third.sent_timestamp_raw, third.delivered_timestamp_raw) == (
+        S.DELIVERED,
+        "3",
+        "4",
+    )
+
+
 async def test_late_result_replaces_delivery_unknown(store: Store) -> None:
     a, ids = await dispatched(store, 2)
     assert await store.awaiting_results(a, at(99_999), 10, 5, 60) == []

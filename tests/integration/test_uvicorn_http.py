@@ -140,3 +140,16 @@ async def test_a_response_before_connection_close_arrives_whole() -> None:
         head, _, body = everything.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") and body == b"echo:hi"
         writer.close()
+
+
+async def test_a_client_that_half_closes_after_its_request_gets_the_whole_answer() -> None:
+    # The client's EOF closes the connection in the next turn's I/O: the answer must be
+    # sent before that (uvicorn alone sends each write at once). Once lost, 4 times in 5.
+    async with serving() as port:
+        for _ in range(20):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi")
+            writer.write_eof()
+            everything = await asyncio.wait_for(reader.read(), 10)
+            assert everything.endswith(b"\r\n\r\necho:hi"), everything
+            writer.close()

@@ -4,9 +4,10 @@ uvicorn writes a response's status line and headers as soon as the application s
 ``http.response.start``, and the body on ``http.response.body``: two ``send`` syscalls and two
 TCP segments for every answer to a phone, and two wake-ups of the client. Measured under wrk
 (``bench/ingest.py``), that second write cost the server about 10% of its requests per second.
-Here every write made during one turn of the event loop is joined and sent at the end of that
-turn, before the loop waits for I/O again: a small response leaves in one piece, and nothing
-waits longer than the code that is running already.
+Here writes are held until the response is complete, and sent then in one write; what a
+response that is not complete yet (a stream) wrote is sent at the end of the event loop's
+turn, before the loop waits for I/O again. Anything that ends the connection (close, the
+client's EOF) sends what is held first, so no byte waits longer than the code running already.
 
 ``smssync serve`` passes this class to uvicorn as its ``http`` protocol.
 """
@@ -22,8 +23,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 class CoalescingTransport:
     """A transport whose writes of one event-loop turn reach the socket as one write.
 
-    Everything but ``write``, ``close`` and ``get_write_buffer_size`` is the wrapped
-    transport's own, so flow control (pause and resume) and ``get_extra_info`` work unchanged.
+    Everything but the writes, ``close`` and ``get_write_buffer_size`` is the wrapped
+    transport's own, so flow control (pause and resume) and ``get_extra_info`` work unchanged;
+    ``abort`` drops what is held, as it drops the wrapped transport's buffer.
     """
 
     __slots__ = ("_loop", "_pending", "_transport")
@@ -41,16 +43,28 @@ class CoalescingTransport:
         else:
             self._pending.append(bytes(data))
 
+    def writelines(self, chunks: Any) -> None:
+        """Queue each chunk, as ``write`` does."""
+        for chunk in chunks:
+            self.write(chunk)
+
     def flush(self) -> None:
         """Hand what was written so far to the socket, in one write."""
         pending, self._pending = self._pending, None
         if pending and not self._transport.is_closing():
             self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
+    def write_eof(self) -> None:
+        """Flush, then half-close."""
+        self.flush()
+        self._transport.write_eof()
+
     def close(self) -> None:
         """Flush, then close: a response followed by ``connection: close`` is not lost."""
-        self.flush()
-        self._transport.close()
+        try:
+            self.flush()
+        finally:
+            self._transport.close()
 
     def get_write_buffer_size(self) -> int:
         """Bytes not yet sent, here and in the wrapped transport."""
@@ -65,8 +79,22 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol on a ``CoalescingTransport``."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        wrapped: Any = CoalescingTransport(transport, self.loop)
+        self.coalescing = CoalescingTransport(transport, self.loop)
+        wrapped: Any = self.coalescing
         super().connection_made(wrapped)
+
+    def on_response_complete(self) -> None:
+        # The last write of a response: send it now, not at the end of the turn. A client
+        # that half-closed after its request would otherwise have its connection closed
+        # (eof_received, in the next turn's I/O) before the flush.
+        self.coalescing.flush()
+        super().on_response_complete()
+
+    def eof_received(self) -> None:
+        # The transport closes itself after this: send what is held first, as the wrapped
+        # transport sends its own buffer before it closes.
+        self.coalescing.flush()
+        super().eof_received()
 
 
 #: What ``smssync serve`` gives uvicorn as ``http`` (an import string: workers unpickle it).

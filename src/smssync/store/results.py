@@ -156,11 +156,9 @@ def record_results(
         entry = state.get(uuid)
         if entry is None:
             continue
-        steps = [
-            (outcome.status, outcome.sent_at, outcome.sent_timestamp_raw),
-            (outcome.delivered, outcome.delivered_at, outcome.delivered_timestamp_raw),
-        ]
-        for target, at, raw in steps:
+        steps = [(outcome.status, outcome.sent_at), (outcome.delivered, outcome.delivered_at)]
+        applied = False
+        for target, at in steps:
             if target is None or not _may_become(entry["_status"], target):
                 continue
             if (
@@ -172,16 +170,22 @@ def record_results(
                 # means something only for a message already reported sent (S-33).
                 continue
             entry.update(_status=target, changed=True)
-            # The time is the phone's when it parses, else when the report came; the raw
-            # text is kept either way (S-34).
+            applied = True
+            # The time is the phone's when it parses, else when the report came.
             if target is S.SENT:
-                entry.update(_sent_at=maybe_us(at) or now_us, _sent_raw=raw)
+                entry["_sent_at"] = maybe_us(at) or now_us
             elif target is S.DELIVERED:
-                entry.update(_delivered_at=maybe_us(at) or now_us, _delivered_raw=raw)
+                entry["_delivered_at"] = maybe_us(at) or now_us
             if target in (S.FAILED, S.UNDELIVERED) and outcome.reason:
                 entry["_reason"] = outcome.reason
             detail = outcome.reason if target in (S.FAILED, S.UNDELIVERED) else None
             history.append({"outbound_id": entry["_id"], "status": target.value, "detail": detail})
+        if applied:
+            # The timestamps as the phone wrote them, parsed or not, whatever the outcome
+            # (S-34): of the first report that changed the message, as a report that changes
+            # nothing is a repeat.
+            entry["_sent_raw"] = entry["_sent_raw"] or outcome.sent_timestamp_raw
+            entry["_delivered_raw"] = entry["_delivered_raw"] or outcome.delivered_timestamp_raw
     changed = [
         {k: (v.value if isinstance(v, S) else v) for k, v in e.items() if k != "changed"}
         for e in state.values()
@@ -199,10 +203,10 @@ def record_results(
                 sent_at=func.coalesce(bindparam("_sent_at"), outbound.c.sent_at),
                 delivered_at=func.coalesce(bindparam("_delivered_at"), outbound.c.delivered_at),
                 sent_timestamp_raw=func.coalesce(
-                    bindparam("_sent_raw"), outbound.c.sent_timestamp_raw
+                    outbound.c.sent_timestamp_raw, bindparam("_sent_raw")
                 ),
                 delivered_timestamp_raw=func.coalesce(
-                    bindparam("_delivered_raw"), outbound.c.delivered_timestamp_raw
+                    outbound.c.delivered_timestamp_raw, bindparam("_delivered_raw")
                 ),
             ),
             changed,

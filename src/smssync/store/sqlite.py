@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -88,6 +88,27 @@ def _fdatasync(path: Path) -> None:
         os.close(fd)
 
 
+J = TypeVar("J")
+
+
+def _take_waiting(jobs: queue.SimpleQueue[J | None], first: J, limit: int) -> tuple[list[J], bool]:
+    """``first`` and the jobs already waiting behind it, at most ``limit`` in all; True when
+    the stop mark (None) was among them."""
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            break
+        if job is None:
+            return batch, True
+        batch.append(job)
+    return batch, False
+
+
+#: Most flush requests one fdatasync answers (any number could; this bounds a list).
+FLUSH_JOBS = 1024
+
 _FlushJob = tuple[asyncio.AbstractEventLoop, "asyncio.Future[OSError | None]", Path]
 
 
@@ -102,6 +123,8 @@ class _Flusher:
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[_FlushJob | None] = queue.SimpleQueue()
+        #: Files whose flush failed, and how: touched by the thread alone.
+        self._failed: dict[Path, OSError] = {}
         self._thread = threading.Thread(target=self._run, name="smssync-flush", daemon=True)
         self._thread.start()
 
@@ -127,31 +150,36 @@ class _Flusher:
                 return
             # Every job waiting now committed before the flush below starts: one flush of
             # each file serves them all.
-            jobs = [first]
-            while True:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                jobs.append(job)
+            jobs, stopping = _take_waiting(self._jobs, first, FLUSH_JOBS)
             errors: dict[Path, OSError | None] = {}
             for _, _, path in jobs:
                 if path not in errors:
-                    try:
-                        _fdatasync(path)
-                        errors[path] = None
-                    except OSError as failed:
-                        errors[path] = failed
-                    except Exception as failed:  # the thread must live on: callers wait
-                        errors[path] = OSError(errno.EIO, f"flush failed: {failed!r}")
+                    errors[path] = self._flush_once(path)
             for loop, future, path in jobs:
                 try:
                     loop.call_soon_threadsafe(_settle, future, errors[path], None)
-                except RuntimeError:  # the caller's loop is closed; nobody is waiting
+                except Exception:  # the caller's loop is closed; nobody is waiting
                     pass
+
+    def _flush_once(self, path: Path) -> OSError | None:
+        """fdatasync ``path``, unless a flush of it failed before: that failure stands.
+
+        Linux reports a writeback error once, so a later flush of the same file may succeed
+        over pages that never reached the disk; the jobs queued behind a failed flush, which
+        the event loop has not heard of yet, must fail too.
+        """
+        failed = self._failed.get(path)
+        if failed is not None:
+            return failed
+        try:
+            _fdatasync(path)
+            return None
+        except OSError as error:
+            failed = error
+        except Exception as error:  # the thread must live on: callers wait for it
+            failed = OSError(errno.EIO, f"flush failed: {error!r}")
+        self._failed[path] = failed
+        return failed
 
 
 #: How long the event loop waits for the write lock before the batch goes to the writer
@@ -504,16 +532,7 @@ class SqliteStore(SqlStore):
                 first = self._jobs.get()
                 if first is None:
                     break
-                batch = [first]
-                while len(batch) < GROUP_COMMIT:
-                    try:
-                        job = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is None:
-                        stopping = True
-                        break
-                    batch.append(job)
+                batch, stopping = _take_waiting(self._jobs, first, GROUP_COMMIT)
                 # Writers of other processes on the same file (uvicorn --workers) queue on this
                 # lock, which the kernel hands over at once; SQLite's own busy handler would
                 # poll with sleeps of up to 100 ms instead.
