@@ -355,3 +355,27 @@ async def test_flushes_queued_behind_a_failed_one_fail_too(
     with pytest.raises(StoreUnavailable):
         await listing
     assert len(calls) == 1
+
+
+async def test_the_loop_does_not_wait_for_its_own_writer_thread(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = await device(sqlite_store, "a")
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_job(conn: Connection) -> None:
+        inside.set()
+        release.wait(10)  # a long transaction of this process's writer, under the lock
+
+    writing = asyncio.ensure_future(sqlite_store._write(slow_job))
+    await asyncio.to_thread(inside.wait, 10)
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    rows = [inbox.row_of(incoming(a.id, "k1"))]
+    assert sqlite_store._insert_on_loop(rows) is None  # for the writer thread, at once
+    assert waits == []
+    monkeypatch.undo()
+    pending = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k1")))
+    release.set()
+    await writing
+    assert await asyncio.wait_for(pending, 10) == (True, 1)

@@ -244,6 +244,9 @@ class SqliteStore(SqlStore):
         #: The thread that checkpoints for the loop's connection, and when.
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpointing: asyncio.Future[None] | None = None
+        #: The writer thread is taking or holding the write lock (read on the event loop; a
+        #: stale value only costs a wait or a trip to the writer, never correctness).
+        self._writer_busy = False
         self._commits_since_checkpoint = 0
         #: FULL and EXTRA promise that whatever is answered survives a power cut.
         self._flush = synchronous.upper() in ("FULL", "EXTRA", "2", "3")
@@ -405,7 +408,9 @@ class SqliteStore(SqlStore):
         conn, lock = self._loop_conn, self._loop_lock
         if conn is None or lock is None:
             raise StoreError("the store is not open")
-        if not _try_lock(lock):
+        # This process's own writer thread commits with a flush under the lock, which often
+        # takes longer than the wait: then the batch goes straight to the writer's queue.
+        if self._writer_busy or not _try_lock(lock):
             return None
         before = conn.total_changes
         try:
@@ -536,11 +541,13 @@ class SqliteStore(SqlStore):
                 # Writers of other processes on the same file (uvicorn --workers) queue on this
                 # lock, which the kernel hands over at once; SQLite's own busy handler would
                 # poll with sleeps of up to 100 ms instead.
+                self._writer_busy = True
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
                     outcomes = self._run_all(conn, batch)
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
+                    self._writer_busy = False
                 # One wake-up per event loop for the whole batch, not one per job.
                 by_loop: dict[asyncio.AbstractEventLoop, list[_Settlement]] = {}
                 for job, (value, failure) in zip(batch, outcomes, strict=True):
