@@ -115,7 +115,7 @@ def emit_status_changes(
     """Write message.sent/failed/delivered/undelivered for the history just appended."""
     changes = [h for h in history if h["status"] in STATUS_EVENTS]
     callbacks = any(hooks[h["outbound_id"]]["callback_url"] for h in changes)
-    targets = [e for e in endpoints(conn)] if changes else []
+    targets = endpoints(conn) if changes else []
     if not changes or not (targets or callbacks):
         return
     device = conn.execute(select(devices.c.name).where(devices.c.id == device_id)).scalar()
@@ -130,24 +130,25 @@ def emit_status_changes(
             "device": device,
             "reason": change["detail"],
         }
-        for target in targets:
-            if subscribed(target, event):
-                lane = f"e{target['id']}:{message['uuid']}"
-                rows.append(_delivery(target["id"], None, target["url"], event, lane, data, now_us))
-        if message["callback_url"] and message["api_key_id"] is not None:
-            lane = f"k{message['api_key_id']}:{message['uuid']}"
-            rows.append(
-                _delivery(
-                    None,
-                    message["api_key_id"],
-                    message["callback_url"],
-                    event,
-                    lane,
-                    data,
-                    now_us,
-                )
-            )
+        rows.extend(_message_deliveries(targets, message, event, data, now_us))
     insert(conn, rows)
+
+
+def _message_deliveries(
+    targets: list[RowMap], message: RowMap, event: Event, data: dict[str, Any], now_us: int
+) -> list[dict[str, Any]]:
+    """One message event for each subscribed endpoint and for the message's status callback,
+    each in a lane of its own per message, so one message's events arrive in order."""
+    rows = [
+        _delivery(t["id"], None, t["url"], event, f"e{t['id']}:{message['uuid']}", data, now_us)
+        for t in targets
+        if subscribed(t, event)
+    ]
+    key_id, url = message["api_key_id"], message["callback_url"]
+    if url and key_id is not None:
+        lane = f"k{key_id}:{message['uuid']}"
+        rows.append(_delivery(None, key_id, url, event, lane, data, now_us))
+    return rows
 
 
 def emit_received(
@@ -185,20 +186,16 @@ def emit_device(conn: Connection, device: str, online: bool, now_us: int) -> Non
 def emit_message_events(
     conn: Connection, event: Event, messages: list[tuple[RowMap, dict[str, Any]]], now_us: int
 ) -> None:
-    """Write one event per (HOOK_COLUMNS row, data) to subscribed endpoints and to the
-    message's status callback, in the message's lanes as ``emit_status_changes`` does."""
-    targets = [row for row in endpoints(conn) if subscribed(row, event)] if messages else []
-    rows: list[dict[str, Any]] = []
-    for message, data in messages:
-        for target in targets:
-            lane = f"e{target['id']}:{message['uuid']}"
-            rows.append(_delivery(target["id"], None, target["url"], event, lane, data, now_us))
-        if message["callback_url"] and message["api_key_id"] is not None:
-            lane = f"k{message['api_key_id']}:{message['uuid']}"
-            key_id = message["api_key_id"]
-            url = message["callback_url"]
-            rows.append(_delivery(None, key_id, url, event, lane, data, now_us))
-    insert(conn, rows)
+    """Write one event per (HOOK_COLUMNS row, data), as ``emit_status_changes`` does."""
+    targets = endpoints(conn) if messages else []
+    insert(
+        conn,
+        [
+            row
+            for message, data in messages
+            for row in _message_deliveries(targets, message, event, data, now_us)
+        ],
+    )
 
 
 def any_due(conn: Connection, now_us: int) -> bool:

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import errno
 import fcntl
 import functools
 import logging
-import os
 import queue
 import sqlite3
 import threading
@@ -26,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -34,8 +32,10 @@ from sqlalchemy import exc as sa_exc
 from smssync.errors import StoreError, StoreUnavailable
 from smssync.store import inbox, migrate
 from smssync.store.base import Inbound, NewInbound
+from smssync.store.batching import take_waiting
 from smssync.store.integration import InboundPlan
 from smssync.store.sqlstore import Job, P, SqlStore, T, translate
+from smssync.store.walflush import WalFlusher
 
 log = logging.getLogger("smssync.store")
 
@@ -76,110 +76,6 @@ def _settle_all(settlements: list[_Settlement]) -> None:
 #: Commits of the loop's connection between two checkpoints (about 1000 pages of WAL, as
 #: SQLite's own automatic checkpoint, at a dozen pages per batch of SMS).
 CHECKPOINT_EVERY = 80
-
-
-def _fdatasync(path: Path) -> None:
-    # Opened each time: a fd kept open would miss a WAL that SQLite deleted and made anew.
-    # It cannot be missing while the loop's connection is open: a missing WAL is an error.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-
-
-J = TypeVar("J")
-
-
-def _take_waiting(jobs: queue.SimpleQueue[J | None], first: J, limit: int) -> tuple[list[J], bool]:
-    """``first`` and the jobs already waiting behind it, at most ``limit`` in all; True when
-    the stop mark (None) was among them."""
-    batch = [first]
-    while len(batch) < limit:
-        try:
-            job = jobs.get_nowait()
-        except queue.Empty:
-            break
-        if job is None:
-            return batch, True
-        batch.append(job)
-    return batch, False
-
-
-#: Most flush requests one fdatasync answers (any number could; this bounds a list).
-FLUSH_JOBS = 1024
-
-_FlushJob = tuple[asyncio.AbstractEventLoop, "asyncio.Future[OSError | None]", Path]
-
-
-class _Flusher:
-    """One thread that runs ``_fdatasync`` for event loops, and wakes each loop when done.
-
-    Not a ThreadPoolExecutor: its futures, conditions and callbacks ran Python code on both
-    sides for every flush, each step waiting for the GIL that the busy event loop holds.
-    Here the thread waits in C (``SimpleQueue.get``), flushes, and makes one call into the
-    loop; measured under wrk, 5 to 10% less CPU per incoming SMS.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[_FlushJob | None] = queue.SimpleQueue()
-        #: Files whose flush failed, and how: touched by the thread alone.
-        self._failed: dict[Path, OSError] = {}
-        self._thread = threading.Thread(target=self._run, name="smssync-flush", daemon=True)
-        self._thread.start()
-
-    async def flush(self, path: Path) -> None:
-        """fdatasync ``path`` on the thread; raise its OSError here."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[OSError | None] = loop.create_future()
-        self._jobs.put((loop, future, path))
-        error = await future
-        if error is not None:
-            raise error
-
-    def close(self) -> None:
-        """Finish the flushes asked for, then stop the thread."""
-        self._jobs.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._jobs.get()
-            if first is None:
-                return
-            # Every job waiting now committed before the flush below starts: one flush of
-            # each file serves them all.
-            jobs, stopping = _take_waiting(self._jobs, first, FLUSH_JOBS)
-            errors: dict[Path, OSError | None] = {}
-            for _, _, path in jobs:
-                if path not in errors:
-                    errors[path] = self._flush_once(path)
-            for loop, future, path in jobs:
-                try:
-                    loop.call_soon_threadsafe(_settle, future, errors[path], None)
-                except Exception:  # the caller's loop is closed; nobody is waiting
-                    pass
-
-    def _flush_once(self, path: Path) -> OSError | None:
-        """fdatasync ``path``, unless a flush of it failed before: that failure stands.
-
-        Linux reports a writeback error once, so a later flush of the same file may succeed
-        over pages that never reached the disk; the jobs queued behind a failed flush, which
-        the event loop has not heard of yet, must fail too.
-        """
-        failed = self._failed.get(path)
-        if failed is not None:
-            return failed
-        try:
-            _fdatasync(path)
-            return None
-        except OSError as error:
-            failed = error
-        except Exception as error:  # the thread must live on: callers wait for it
-            failed = OSError(errno.EIO, f"flush failed: {error!r}")
-        self._failed[path] = failed
-        return failed
 
 
 #: How long the event loop waits for the write lock before the batch goes to the writer
@@ -237,10 +133,8 @@ class SqliteStore(SqlStore):
         #: Incoming SMS written on the event loop's thread (``_insert_on_loop``).
         self._loop_conn: sqlite3.Connection | None = None
         self._loop_lock: Any = None
-        self._wal_path = Path()
-        #: The thread that flushes the WAL for answers (``_flush_wal``), and its record.
-        self._flusher: _Flusher | None = None
-        self._flush_failed: str | None = None
+        #: The thread that flushes the WAL for answers (``_flush_wal``).
+        self._flusher: WalFlusher | None = None
         #: The thread that checkpoints for the loop's connection, and when.
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpointing: asyncio.Future[None] | None = None
@@ -303,7 +197,6 @@ class SqliteStore(SqlStore):
         self._writer_engine = self._engine("BEGIN IMMEDIATE", 1)
         self._reader_engine = self._engine("BEGIN", self.readers)
         self._read_pool = ThreadPoolExecutor(self.readers, thread_name_prefix="smssync-read")
-        self._flusher = _Flusher()
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="smssync-checkpoint")
         self._writer = threading.Thread(target=self._run_writer, name="smssync-write", daemon=True)
         self._writer.start()
@@ -448,7 +341,7 @@ class SqliteStore(SqlStore):
         except BaseException:
             conn.close()
             raise
-        self._wal_path = Path(main_file + "-wal")
+        self._flusher = WalFlusher(Path(main_file + "-wal"))
         self._loop_conn = conn
         self._loop_lock = self._lock_path.open("a")
 
@@ -480,24 +373,14 @@ class SqliteStore(SqlStore):
         return found
 
     async def _flush_wal(self) -> None:
-        """Make every commit so far durable (fdatasync of the WAL), on the flush thread.
-
-        A failed flush is final until restart: Linux reports a writeback error once and may
-        then count the lost pages as clean, so a later flush could succeed over data that
-        never reached the disk (as PostgreSQL, which stops on a failed fsync).
-        """
+        """Make every commit so far durable (fdatasync of the WAL) on the flush thread, and
+        start a checkpoint when one is due; StoreUnavailable for good once a flush failed
+        (``walflush``)."""
         if not self._flush:
             return
         if self._flusher is None:
             raise StoreError("the store is not open")
-        if self._flush_failed is not None:
-            raise StoreUnavailable(self._flush_failed)
-        try:
-            await self._flusher.flush(self._wal_path)
-        except OSError as error:
-            self._flush_failed = f"flushing the WAL failed ({error}); restart the server"
-            log.error("%s", self._flush_failed)
-            raise StoreUnavailable(self._flush_failed) from error
+        await self._flusher.flush()
         if self._commits_since_checkpoint >= CHECKPOINT_EVERY and self._checkpointing is None:
             self._commits_since_checkpoint = 0
             self._checkpointing = self._start_checkpoint()
@@ -537,7 +420,7 @@ class SqliteStore(SqlStore):
                 first = self._jobs.get()
                 if first is None:
                     break
-                batch, stopping = _take_waiting(self._jobs, first, GROUP_COMMIT)
+                batch, stopping = take_waiting(self._jobs, first, GROUP_COMMIT)
                 # Writers of other processes on the same file (uvicorn --workers) queue on this
                 # lock, which the kernel hands over at once; SQLite's own busy handler would
                 # poll with sleeps of up to 100 ms instead.
