@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Connection
 
 from smssync.errors import Conflict, StoreUnavailable
-from smssync.store import inbox
+from smssync.store import inbox, walflush
 from smssync.store import sqlite as sqlite_module
 from smssync.store.base import Credentials, DeviceSettings
 from smssync.store.integration import InboundPlan
@@ -63,31 +63,40 @@ async def test_every_connection_is_wal_and_synchronous_full(tmp_path: Path) -> N
 
 
 class FlushSpy:
-    """Wraps os.fdatasync: at each flush, how many stored SMS another connection sees, and
-    that the file flushed is the database's WAL; ``fail`` makes the next flush fail."""
+    """Wraps the flusher's fdatasync: at each flush, how many stored SMS another connection
+    sees, and that the file flushed is the database's WAL; ``fail`` makes the next flush
+    fail, ``error`` says how (an OSError, or what caio raises for a failed operation)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, real: walflush.Sync) -> None:
         self.path = path
         self.visible: list[int] = []
-        self.real = os.fdatasync
+        self.real = real
         self.fail = False
+        self.error: Exception = OSError(errno.EIO, "injected")
 
-    def __call__(self, fd: int) -> None:
+    async def __call__(self, fd: int) -> None:
         flushed = os.readlink(f"/proc/self/fd/{fd}")
         assert flushed == os.path.realpath(self.path) + "-wal"
         with contextlib.closing(sqlite3.connect(self.path)) as conn:
             self.visible.append(conn.execute("SELECT count(*) FROM inbound").fetchone()[0])
         if self.fail:
             self.fail = False
-            raise OSError(errno.EIO, "injected")
-        self.real(fd)
+            raise self.error
+        await self.real(fd)
+
+
+def spy_on_flushes(store: SqliteStore) -> FlushSpy:
+    """Wrap the open store's fdatasync in a FlushSpy."""
+    flusher = store._flusher
+    assert flusher is not None
+    spy = FlushSpy(store.path, flusher.sync)
+    flusher.sync = spy
+    return spy
 
 
 @pytest.fixture
-def flushes(sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> FlushSpy:
-    spy = FlushSpy(sqlite_store.path)
-    monkeypatch.setattr(os, "fdatasync", spy)
-    return spy
+def flushes(sqlite_store: SqliteStore) -> FlushSpy:
+    return spy_on_flushes(sqlite_store)
 
 
 async def test_an_sms_is_answered_after_a_flush_that_follows_its_commit(
@@ -237,11 +246,14 @@ async def test_write_gives_up_with_store_unavailable(sqlite_store: SqliteStore) 
     assert (await device(sqlite_store, "a")).name == "a"
 
 
+@pytest.mark.parametrize(
+    "error", [OSError(errno.EIO, "injected"), SystemError("Input/output error")], ids=repr
+)
 async def test_a_failed_flush_answers_no_success_until_restart(
-    sqlite_store: SqliteStore, flushes: FlushSpy
+    sqlite_store: SqliteStore, flushes: FlushSpy, error: Exception
 ) -> None:
     a = await device(sqlite_store, "a")
-    flushes.fail = True
+    flushes.fail, flushes.error = True, error  # caio reports a failed fsync as SystemError
     with pytest.raises(StoreUnavailable):
         await sqlite_store.record_inbound(incoming(a.id, "k1"))
     # The SMS is committed, but whether the disk holds it is unknown: neither the phone's
@@ -249,19 +261,17 @@ async def test_a_failed_flush_answers_no_success_until_restart(
     for key in ("k1", "k2"):
         with pytest.raises(StoreUnavailable):
             await sqlite_store.record_inbound(incoming(a.id, key))
+    assert len(flushes.visible) == 1
 
 
-async def test_the_wal_flushed_is_the_real_one_behind_a_symbolic_link(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_wal_flushed_is_the_real_one_behind_a_symbolic_link(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "link").symlink_to(real / "s.db")
     store = SqliteStore(tmp_path / "link")
     await store.open()
-    spy = FlushSpy(tmp_path / "link")  # checks the flushed file is real/s.db-wal
-    monkeypatch.setattr(os, "fdatasync", spy)
     try:
+        spy = spy_on_flushes(store)  # checks the flushed file is real/s.db-wal
         a = await device(store, "a")
         assert await store.record_inbound(incoming(a.id, "k1")) == (True, 1)
         assert spy.visible == [1]
@@ -278,29 +288,29 @@ async def test_a_database_that_cannot_be_opened_fails_open_at_once(tmp_path: Pat
 
 
 async def test_flushes_asked_for_during_a_flush_share_the_next_one(
-    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: SqliteStore,
 ) -> None:
     a = await device(sqlite_store, "a")
-    started, release = threading.Event(), threading.Event()
+    flusher = sqlite_store._flusher
+    assert flusher is not None
+    started, release = asyncio.Event(), asyncio.Event()
     calls: list[int] = []
-    real = os.fdatasync
+    real = flusher.sync
 
-    def slow_first(fd: int) -> None:
+    async def slow_first(fd: int) -> None:
         calls.append(fd)
         if len(calls) == 1:
             started.set()
-            release.wait(10)
-        real(fd)
+            await release.wait()
+        await real(fd)
 
-    monkeypatch.setattr(os, "fdatasync", slow_first)
+    flusher.sync = slow_first
     first = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k0")))
-    await asyncio.to_thread(started.wait, 10)
+    await asyncio.wait_for(started.wait(), 10)
     # Three listings that see k0 while its flush runs: none of them may ride on that flush,
     # which may have started before k0's commit for all they know.
     later = [asyncio.ensure_future(sqlite_store.inbound()) for _ in range(3)]
-    flusher = sqlite_store._flusher
-    assert flusher is not None
-    while flusher._jobs.qsize() < 3:
+    while len(flusher._waiting) < 3:
         await asyncio.sleep(0.01)
     assert not any(f.done() for f in later)
     release.set()
@@ -325,28 +335,26 @@ async def test_the_event_loop_waits_briefly_for_the_write_lock(
         assert sqlite_store._insert_on_loop(rows) == [(True, 1)]
 
 
-async def test_flushes_queued_behind_a_failed_one_fail_too(
-    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_flushes_queued_behind_a_failed_one_fail_too(sqlite_store: SqliteStore) -> None:
     a = await device(sqlite_store, "a")
-    started, release = threading.Event(), threading.Event()
+    flusher = sqlite_store._flusher
+    assert flusher is not None
+    started, release = asyncio.Event(), asyncio.Event()
     calls: list[int] = []
 
-    def fails_once(fd: int) -> None:
+    async def fails_once(fd: int) -> None:
         calls.append(fd)
         if len(calls) == 1:
             started.set()
-            release.wait(10)
+            await release.wait()
             raise OSError(errno.EIO, "injected")
         # Later calls succeed, as Linux's do once it has reported the lost pages.
 
-    monkeypatch.setattr(os, "fdatasync", fails_once)
+    flusher.sync = fails_once
     first = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k0")))
-    await asyncio.to_thread(started.wait, 10)
-    listing = asyncio.ensure_future(sqlite_store.inbound())  # sees k0, queues a flush
-    flusher = sqlite_store._flusher
-    assert flusher is not None
-    while flusher._jobs.qsize() < 1:
+    await asyncio.wait_for(started.wait(), 10)
+    listing = asyncio.ensure_future(sqlite_store.inbound())  # sees k0, waits for a flush
+    while len(flusher._waiting) < 1:
         await asyncio.sleep(0.01)
     release.set()
     with pytest.raises(StoreUnavailable):

@@ -133,7 +133,7 @@ class SqliteStore(SqlStore):
         #: Incoming SMS written on the event loop's thread (``_insert_on_loop``).
         self._loop_conn: sqlite3.Connection | None = None
         self._loop_lock: Any = None
-        #: The thread that flushes the WAL for answers (``_flush_wal``).
+        #: Flushes the WAL for answers (``_flush_wal``); None unless synchronous is FULL+.
         self._flusher: WalFlusher | None = None
         #: The thread that checkpoints for the loop's connection, and when.
         self._checkpointer: ThreadPoolExecutor | None = None
@@ -202,7 +202,9 @@ class SqliteStore(SqlStore):
         self._writer.start()
         try:
             await self._write(migrate.upgrade)
-            self._open_loop_connection()
+            wal = self._open_loop_connection()
+            if self._flush:
+                self._flusher = await WalFlusher.open(wal)
         except BaseException:
             await self.close()
             raise
@@ -217,7 +219,7 @@ class SqliteStore(SqlStore):
             self._read_pool.shutdown(wait=True)
             self._read_pool = None
         if self._flusher is not None:
-            self._flusher.close()
+            await self._flusher.close()
             self._flusher = None
         if self._checkpointer is not None:
             self._checkpointer.shutdown(wait=True)
@@ -321,8 +323,8 @@ class SqliteStore(SqlStore):
             fcntl.flock(lock, fcntl.LOCK_UN)
             self._commits_since_checkpoint += conn.total_changes != before
 
-    def _open_loop_connection(self) -> None:
-        """Open the loop's connection and note where its WAL is (``_flush_wal``)."""
+    def _open_loop_connection(self) -> Path:
+        """Open the loop's connection; return where its WAL is (``_flush_wal``)."""
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             # No busy wait on the event loop: a busy database sends the batch to the writer.
@@ -341,9 +343,9 @@ class SqliteStore(SqlStore):
         except BaseException:
             conn.close()
             raise
-        self._flusher = WalFlusher(Path(main_file + "-wal"))
         self._loop_conn = conn
         self._loop_lock = self._lock_path.open("a")
+        return Path(main_file + "-wal")
 
     async def record_inbound_routed(
         self, message: NewInbound, plan: InboundPlan, now: datetime
@@ -373,14 +375,12 @@ class SqliteStore(SqlStore):
         return found
 
     async def _flush_wal(self) -> None:
-        """Make every commit so far durable (fdatasync of the WAL) on the flush thread, and
-        start a checkpoint when one is due; StoreUnavailable for good once a flush failed
-        (``walflush``)."""
-        if not self._flush:
-            return
-        if self._flusher is None:
-            raise StoreError("the store is not open")
-        await self._flusher.flush()
+        """Make every commit so far durable (fdatasync of the WAL, ``walflush``), and start
+        a checkpoint when one is due; StoreUnavailable for good once a flush failed."""
+        if self._flush:
+            if self._flusher is None:
+                raise StoreError("the store is not open")
+            await self._flusher.flush()
         if self._commits_since_checkpoint >= CHECKPOINT_EVERY and self._checkpointing is None:
             self._commits_since_checkpoint = 0
             self._checkpointing = self._start_checkpoint()
