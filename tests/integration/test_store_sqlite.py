@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection
@@ -319,20 +320,35 @@ async def test_flushes_asked_for_during_a_flush_share_the_next_one(
     assert len(calls) == 2  # the first flush, then one for the three that waited
 
 
-async def test_the_event_loop_waits_briefly_for_the_write_lock(
+def spy_on_writer_thread(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record the jobs handed to the writer thread outside a transaction (``_write_direct``)."""
+    handed: list[object] = []
+    real = store._write_direct
+
+    async def spy(fn: Any, *args: Any) -> Any:
+        handed.append(fn)
+        return await real(fn, *args)
+
+    monkeypatch.setattr(store, "_write_direct", spy)
+    return handed
+
+
+async def test_a_batch_waits_for_the_write_lock_while_the_loop_runs_on(
     sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a = await device(sqlite_store, "a")
-    rows = [inbox.row_of(incoming(a.id, "k1"))]
+    handed = spy_on_writer_thread(sqlite_store, monkeypatch)
+    monkeypatch.setattr(sqlite_module, "LOOP_LOCK_WAIT", 10.0)
     with sqlite_store._lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # as another worker's INSERT
-        monkeypatch.setattr(sqlite_module, "LOOP_LOCK_WAIT", 0.05)
-        # Held longer than the wait: the batch is for the writer thread (None).
-        assert sqlite_store._insert_on_loop(rows) is None
-        monkeypatch.setattr(sqlite_module, "LOOP_LOCK_WAIT", 10.0)
-        threading.Timer(0.1, fcntl.flock, (lock, fcntl.LOCK_UN)).start()
-        # Released during the wait: the INSERT runs on the loop.
-        assert sqlite_store._insert_on_loop(rows) == [(True, 1)]
+        pending = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k1")))
+        started = time.monotonic()
+        for _ in range(10):  # the event loop serves others while the batch waits
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - started < 1.0 and not pending.done()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        assert await asyncio.wait_for(pending, 10) == (True, 1)
+    assert handed == []  # inserted on the loop once the lock was free
 
 
 async def test_flushes_queued_behind_a_failed_one_fail_too(sqlite_store: SqliteStore) -> None:
@@ -377,13 +393,11 @@ async def test_the_loop_does_not_wait_for_its_own_writer_thread(
 
     writing = asyncio.ensure_future(sqlite_store._write(slow_job))
     await asyncio.to_thread(inside.wait, 10)
-    waits: list[float] = []
-    monkeypatch.setattr(time, "sleep", waits.append)
-    rows = [inbox.row_of(incoming(a.id, "k1"))]
-    assert sqlite_store._insert_on_loop(rows) is None  # for the writer thread, at once
-    assert waits == []
-    monkeypatch.undo()
+    handed = spy_on_writer_thread(sqlite_store, monkeypatch)
+    monkeypatch.setattr(sqlite_module, "LOOP_LOCK_WAIT", 10.0)
     pending = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k1")))
+    await asyncio.sleep(0.1)
+    assert handed == [inbox.record_inbound_autocommit]  # queued for the writer at once
     release.set()
     await writing
     assert await asyncio.wait_for(pending, 10) == (True, 1)
