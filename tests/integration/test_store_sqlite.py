@@ -100,6 +100,19 @@ def flushes(sqlite_store: SqliteStore) -> FlushSpy:
     return spy_on_flushes(sqlite_store)
 
 
+def spy_on_writer_thread(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record the jobs handed to the writer thread outside a transaction (``_write_direct``)."""
+    handed: list[object] = []
+    real = store._write_direct
+
+    async def spy(fn: Any, *args: Any) -> Any:
+        handed.append(fn)
+        return await real(fn, *args)
+
+    monkeypatch.setattr(store, "_write_direct", spy)
+    return handed
+
+
 async def test_an_sms_is_answered_after_a_flush_that_follows_its_commit(
     sqlite_store: SqliteStore, flushes: FlushSpy
 ) -> None:
@@ -127,9 +140,10 @@ async def test_a_routed_duplicate_and_a_listing_wait_for_a_flush(
 
 
 async def test_a_taken_write_lock_sends_incoming_sms_to_the_writer_thread(
-    sqlite_store: SqliteStore,
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a = await device(sqlite_store, "a")
+    handed = spy_on_writer_thread(sqlite_store, monkeypatch)
     lock_path = sqlite_store.path.with_name(sqlite_store.path.name + ".write-lock")
     with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # as another process's writer would
@@ -138,6 +152,7 @@ async def test_a_taken_write_lock_sends_incoming_sms_to_the_writer_thread(
         await asyncio.sleep(0.3)
         # The event loop kept running all along; the SMS waits in the writer thread.
         assert time.monotonic() - started < 1.0 and not pending.done()
+        assert handed == [inbox.record_inbound_autocommit]  # after LOOP_LOCK_WAIT (2 ms)
         fcntl.flock(lock, fcntl.LOCK_UN)
     assert await asyncio.wait_for(pending, 10) == (True, 1)
     assert [m.message_id for m in await sqlite_store.inbound()] == ["k1"]
@@ -320,19 +335,6 @@ async def test_flushes_asked_for_during_a_flush_share_the_next_one(
     assert len(calls) == 2  # the first flush, then one for the three that waited
 
 
-def spy_on_writer_thread(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Record the jobs handed to the writer thread outside a transaction (``_write_direct``)."""
-    handed: list[object] = []
-    real = store._write_direct
-
-    async def spy(fn: Any, *args: Any) -> Any:
-        handed.append(fn)
-        return await real(fn, *args)
-
-    monkeypatch.setattr(store, "_write_direct", spy)
-    return handed
-
-
 async def test_a_batch_waits_for_the_write_lock_while_the_loop_runs_on(
     sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -401,3 +403,28 @@ async def test_the_loop_does_not_wait_for_its_own_writer_thread(
     release.set()
     await writing
     assert await asyncio.wait_for(pending, 10) == (True, 1)
+
+
+async def test_a_store_that_does_not_flush_still_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_EVERY", 2)
+    store = SqliteStore(tmp_path / "n.db", synchronous="NORMAL")
+    await store.open()
+    try:
+        assert store._flusher is None
+        started: list[asyncio.Future[None]] = []
+        real = store._start_checkpoint
+
+        def spy() -> asyncio.Future[None]:
+            started.append(real())
+            return started[-1]
+
+        monkeypatch.setattr(store, "_start_checkpoint", spy)
+        a = await device(store, "a")
+        for key in ("k1", "k2", "k3"):
+            await store.record_inbound(incoming(a.id, key))
+        assert len(started) == 1  # after the second commit
+        await started[0]
+    finally:
+        await store.close()

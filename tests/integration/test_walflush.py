@@ -64,13 +64,27 @@ def fake_aio(monkeypatch: pytest.MonkeyPatch, context: type[RefusingContext]) ->
 
 
 async def test_linux_flushes_in_the_kernel_without_a_thread(
-    wal: Path, fdatasyncs: list[tuple[str, str]]
+    wal: Path, fdatasyncs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert walflush.kernel_aio is not None  # this suite runs on Linux
+    aio = walflush.kernel_aio
+    assert aio is not None  # this suite runs on Linux
+    submitted: list[str] = []
+
+    class Recording(aio.AsyncioContext):  # type: ignore[misc, name-defined]
+        def fdsync(self, fd: int) -> Any:
+            submitted.append(os.readlink(f"/proc/self/fd/{fd}"))
+            return super().fdsync(fd)
+
+    monkeypatch.setattr(walflush, "kernel_aio", type("module", (), {"AsyncioContext": Recording}))
     flusher = await WalFlusher.open(wal)
     try:
+        assert submitted == [str(wal.resolve())]  # the probe at open
+        await flusher.flush()
         await asyncio.gather(*(flusher.flush() for _ in range(5)))
-        assert fdatasyncs == []  # not os.fdatasync: io_submit
+        # One kernel fdatasync of the WAL per flush: the probe, the first, then one for the
+        # five asked for together.
+        assert submitted == [str(wal.resolve())] * 3
+        assert fdatasyncs == []  # not os.fdatasync on a thread
         assert not [t for t in threading.enumerate() if t.name.startswith("smssync-flush")]
     finally:
         await flusher.close()
@@ -99,7 +113,7 @@ async def test_a_kernel_that_cannot_fsync_through_aio_gets_a_thread(
     with caplog.at_level(logging.INFO, "smssync.store"):
         flusher = await WalFlusher.open(wal)
     try:
-        assert "flushing on a thread" in caplog.text
+        assert "flushing the WAL on a thread" in caplog.text
         await flusher.flush()
         assert len(fdatasyncs) == 1
     finally:
@@ -169,9 +183,37 @@ async def test_a_cancelled_flush_fails_its_waiters(wal: Path) -> None:
     await asyncio.wait_for(started.wait(), 10)
     assert flusher._driver is not None
     flusher._driver.cancel()  # as when the loop shuts down
-    with pytest.raises(StoreUnavailable, match="closing"):
+    with pytest.raises(StoreUnavailable, match="closed during a flush"):
         await asyncio.wait_for(waiting, 10)
+    # That flush may still fail in the kernel, unheard: nothing may hear success after it.
+    with pytest.raises(StoreUnavailable, match="closed during a flush"):
+        await flusher.flush()
     await flusher.close()
+
+
+async def test_a_flush_asked_for_while_closing_is_refused_not_left_waiting(wal: Path) -> None:
+    flusher = await WalFlusher.open(wal)
+    started, release = asyncio.Event(), asyncio.Event()
+    real = flusher.sync
+
+    async def slow(fd: int) -> None:
+        started.set()
+        await release.wait()
+        await real(fd)
+
+    flusher.sync = slow
+    first = asyncio.ensure_future(flusher.flush())
+    await asyncio.wait_for(started.wait(), 10)
+    closing = asyncio.ensure_future(flusher.close())
+    await asyncio.sleep(0)
+    with pytest.raises(StoreError, match="not open"):
+        await asyncio.wait_for(flusher.flush(), 10)
+    release.set()
+    await asyncio.wait_for(closing, 10)
+    assert first.done() and first.exception() is None  # asked for before: flushed
+    with pytest.raises(StoreError, match="not open"):
+        await flusher.flush()
+    await flusher.close()  # twice is harmless
 
 
 def test_another_event_loop_is_refused(wal: Path) -> None:

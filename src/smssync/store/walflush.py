@@ -57,42 +57,62 @@ class WalFlusher:
         self._driver: asyncio.Task[None] | None = None
         #: Why a flush failed: set once; every later request fails at once.
         self._failed: str | None = None
-        self._close: Callable[[], None] = lambda: None
+        self._close: Callable[[], None] = _nothing
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path) -> WalFlusher:
         """A flusher for ``path`` on the running loop: kernel AIO when it can fsync the file
         (tried once here), else a thread."""
         loop = asyncio.get_running_loop()
-        if kernel_aio is not None:
-            try:
-                context = kernel_aio.AsyncioContext(max_requests=4, loop=loop)
-            except Exception as error:  # no AIO in this kernel or sandbox
-                log.info("kernel AIO unavailable (%s); flushing on a thread", error)
-            else:
-                flusher = cls(path, loop, context.fdsync)
-                flusher._close = context.close
-                try:
-                    await flusher._fdatasync()
-                except ValueError as error:  # io_submit refused it: no fsync through AIO
-                    context.close()
-                    log.info("kernel AIO cannot fsync here (%s); flushing on a thread", error)
-                except Exception as error:  # the flush itself failed
-                    context.close()
-                    raise StoreUnavailable(f"flushing the WAL failed ({error})") from error
-                else:
-                    return flusher
+        flusher = await cls._open_kernel_aio(path, loop)
+        if flusher is not None:
+            return flusher
         pool = ThreadPoolExecutor(1, thread_name_prefix="smssync-flush")
 
         async def on_thread(fd: int) -> None:
-            await loop.run_in_executor(pool, os.fdatasync, fd)
+            # The thread flushes and closes a copy of the descriptor: the loop closes its own
+            # as soon as this returns, also when cancelled while the thread still runs.
+            await loop.run_in_executor(pool, _fdatasync_and_close, os.dup(fd))
 
         flusher = cls(path, loop, on_thread)
         flusher._close = pool.shutdown
         return flusher
 
+    @classmethod
+    async def _open_kernel_aio(
+        cls, path: Path, loop: asyncio.AbstractEventLoop
+    ) -> WalFlusher | None:
+        if kernel_aio is None:  # not Linux, or caio found no usable AIO in this kernel
+            log.info("kernel AIO unavailable; flushing the WAL on a thread")
+            return None
+        try:
+            context = kernel_aio.AsyncioContext(max_requests=4, loop=loop)
+        except Exception as error:  # io_setup refused (a sandbox, aio-max-nr reached)
+            log.info("kernel AIO unavailable (%s); flushing the WAL on a thread", error)
+            return None
+        flusher = cls(path, loop, context.fdsync)
+        flusher._close = context.close
+        try:
+            await flusher._fdatasync()
+        except (ValueError, OverflowError) as error:
+            # io_submit refused the operation (EINVAL: no fsync through AIO; EAGAIN): it
+            # never ran, so no disk error was reported to it and lost.
+            context.close()
+            log.info("kernel AIO cannot fsync here (%s); flushing the WAL on a thread", error)
+            return None
+        except Exception as error:  # the fsync ran and failed: a thread would not hear of it
+            context.close()
+            raise StoreUnavailable(f"flushing the WAL failed ({error})") from error
+        except BaseException:
+            context.close()
+            raise
+        return flusher
+
     async def flush(self) -> None:
         """Make every commit so far durable; StoreUnavailable once a flush has failed."""
+        if self._closed:
+            raise StoreError("the store is not open")
         if self._failed is not None:
             raise StoreUnavailable(self._failed)
         if asyncio.get_running_loop() is not self.loop:
@@ -105,10 +125,13 @@ class WalFlusher:
         await future
 
     async def close(self) -> None:
-        """Finish the flushes asked for, then release the AIO context or thread."""
-        if self._driver is not None:
+        """Finish the flushes asked for, refuse new ones, then release the AIO context or
+        thread (an operation still in the kernel would never be heard of)."""
+        self._closed = True
+        while self._driver is not None:
             await asyncio.shield(self._driver)
         self._close()
+        self._close = _nothing
 
     async def _drive(self) -> None:
         batch: list[asyncio.Future[None]] = []
@@ -120,9 +143,15 @@ class WalFlusher:
                 await self._flush_once()
                 _settle(batch, self._failed)
                 batch = []
+        except asyncio.CancelledError:
+            # The loop is closing. A flush in the kernel may still fail, and its error
+            # would not be reported to a later one: none may answer success any more.
+            if batch and self._failed is None:
+                self._failed = "the store closed during a flush; restart the server"
+            raise
         finally:
             self._driver = None
-            # Cancelled (the loop is closing): nobody may wait forever for an answer.
+            # Nobody may wait forever for an answer.
             _settle(batch + self._waiting, self._failed or "the store is closing")
             self._waiting = []
 
@@ -148,6 +177,17 @@ class WalFlusher:
             await self.sync(fd)
         finally:
             os.close(fd)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _fdatasync_and_close(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _settle(futures: list[asyncio.Future[None]], failed: str | None) -> None:
