@@ -37,10 +37,10 @@ class WalFlusher:
 
     The fdatasync runs in the kernel (Linux AIO, through caio): the event loop submits it and
     hears of its end through an eventfd, so no thread of ours wakes or waits for the GIL.
-    The thread that did this before (session 4) had to take the GIL, which the busy event
-    loop holds, twice per flush, and each hand-over cost context switches: under wrk, paired
-    runs of ``serve --workers 2`` answered 8 to 23% more SMS per second with the kernel's
-    flush. Where kernel AIO cannot fsync (not Linux, or a kernel before 4.18), a thread does.
+    A thread of ours would take the GIL, which the busy event loop holds, twice per flush,
+    and each hand-over costs context switches: under wrk, paired runs of ``serve --workers
+    2`` answered 8 to 23% more SMS per second with the kernel's flush than with a flush
+    thread. Where kernel AIO cannot fsync (not Linux, a kernel before 4.18), a thread does.
 
     A failed flush is final until restart: Linux reports a writeback error once and may then
     count the lost pages as clean, so a later flush could succeed over data that never
