@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -22,22 +21,6 @@ log = logging.getLogger("smssync.store")
 
 I = TypeVar("I")  # noqa: E741 - an item, as in the typing docs
 R = TypeVar("R")
-J = TypeVar("J")
-
-
-def take_waiting(jobs: queue.SimpleQueue[J | None], first: J, limit: int) -> tuple[list[J], bool]:
-    """For a thread that serves a queue in batches: ``first`` and the jobs already waiting
-    behind it, at most ``limit`` in all; True when the stop mark (None) was among them."""
-    batch = [first]
-    while len(batch) < limit:
-        try:
-            job = jobs.get_nowait()
-        except queue.Empty:
-            break
-        if job is None:
-            return batch, True
-        batch.append(job)
-    return batch, False
 
 
 class GroupCommit(Generic[I, R]):

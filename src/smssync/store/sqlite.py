@@ -32,7 +32,6 @@ from sqlalchemy import exc as sa_exc
 from smssync.errors import StoreError, StoreUnavailable
 from smssync.store import inbox, migrate
 from smssync.store.base import Inbound, NewInbound
-from smssync.store.batching import take_waiting
 from smssync.store.integration import InboundPlan
 from smssync.store.sqlstore import Job, P, SqlStore, T, translate
 from smssync.store.walflush import WalFlusher
@@ -71,6 +70,23 @@ _Settlement = tuple["asyncio.Future[Any]", Any, BaseException | None]
 def _settle_all(settlements: list[_Settlement]) -> None:
     for future, value, error in settlements:
         _settle(future, value, error)
+
+
+def _take_waiting(
+    jobs: queue.SimpleQueue[_WriteJob | None], first: _WriteJob, limit: int
+) -> tuple[list[_WriteJob], bool]:
+    """``first`` and the jobs already waiting behind it, at most ``limit`` in all; True when
+    the stop mark (None) was among them."""
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            break
+        if job is None:
+            return batch, True
+        batch.append(job)
+    return batch, False
 
 
 #: Commits of the loop's connection between two checkpoints (about 1000 pages of WAL, as
@@ -271,12 +287,12 @@ class SqliteStore(SqlStore):
         connection (synchronous=NORMAL: the commit writes the WAL without waiting for the
         disk), the write lock is released at once, and then ``_flush_wal`` makes the WAL
         durable (in the kernel, ``walflush``) while the loop serves other requests and the
-        other workers commit. The phone is answered only after that flush: what it is told is stored
-        survives a power cut, as with FULL. A duplicate is answered after a flush too, so a
-        retry that finds the first attempt's row never hears success before that row is
-        durable. Checkpoints run on a thread of their own (``_checkpoint``). Measured under
-        wrk, paired runs of ``smssync serve --workers 2`` on one machine: 25 to 45% more SMS
-        per second than the writer thread.
+        other workers commit. The phone is answered only after that flush: what it is told
+        is stored survives a power cut, as with FULL. A duplicate is answered after a flush
+        too, so a retry that finds the first attempt's row never hears success before that
+        row is durable. Checkpoints run on a thread of their own (``_checkpoint``). Measured
+        under wrk, paired runs of ``smssync serve --workers 2`` on one machine: 25 to 45% more
+        SMS per second than the writer thread.
 
         When the write lock stays taken longer than another worker's INSERT takes (the CLI,
         a long transaction), the batch goes to the writer thread instead.
@@ -433,7 +449,7 @@ class SqliteStore(SqlStore):
                 first = self._jobs.get()
                 if first is None:
                     break
-                batch, stopping = take_waiting(self._jobs, first, GROUP_COMMIT)
+                batch, stopping = _take_waiting(self._jobs, first, GROUP_COMMIT)
                 # Writers of other processes on the same file (uvicorn --workers) queue on this
                 # lock, which the kernel hands over at once; SQLite's own busy handler would
                 # poll with sleeps of up to 100 ms instead.

@@ -93,20 +93,20 @@ class WalFlusher:
             return None
         flusher = cls(path, loop, context.fdsync)
         flusher._close = context.close
+        usable = False
         try:
             await flusher._fdatasync()
+            usable = True
         except (ValueError, OverflowError) as error:
             # io_submit refused the operation (EINVAL: no fsync through AIO; EAGAIN): it
             # never ran, so no disk error was reported to it and lost.
-            context.close()
             log.info("kernel AIO cannot fsync here (%s); flushing the WAL on a thread", error)
             return None
         except Exception as error:  # the fsync ran and failed: a thread would not hear of it
-            context.close()
             raise StoreUnavailable(f"flushing the WAL failed ({error})") from error
-        except BaseException:
-            context.close()
-            raise
+        finally:
+            if not usable:
+                context.close()
         return flusher
 
     async def flush(self) -> None:
