@@ -36,10 +36,15 @@ class SmssyncApp(Starlette):
     def __init__(self, sync: SyncEndpoint, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sync = sync
+        #: ``state.ctx``, kept where every phone request reads it without a failed attribute
+        #: lookup first (Starlette's State answers through ``__getattr__``).
+        self.ctx: ServerContext | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and await self.sync.answer(self.state.ctx, scope, receive, send):
-            return
+        if scope["type"] == "http":
+            ctx = self.ctx if self.ctx is not None else self.state.ctx
+            if await self.sync.answer(ctx, scope, receive, send):
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -64,6 +69,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         )
         # A mounted app's own lifespan does not run: it shares this one's context.
         app.state.ctx = api.state.ctx = ctx
+        if isinstance(app, SmssyncApp):
+            app.ctx = ctx
         try:
             async with background(settings, active, hooks):
                 yield

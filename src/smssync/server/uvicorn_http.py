@@ -66,6 +66,11 @@ class CoalescingTransport:
         finally:
             self._transport.close()
 
+    def is_closing(self) -> bool:
+        """The wrapped transport's own answer (asked after every response: spelled out, as
+        ``__getattr__`` is reached only after a failed lookup has built an AttributeError)."""
+        return self._transport.is_closing()
+
     def get_write_buffer_size(self) -> int:
         """Bytes not yet sent, here and in the wrapped transport."""
         pending = sum(map(len, self._pending)) if self._pending else 0

@@ -6,6 +6,17 @@ one trip to the writer thread per statement. Instead, calls that arrive while a 
 flight wait for the next batch, which runs as one job (one multi-row statement) in one
 transaction: under load many SMS share one flush, and an idle server answers a lone SMS
 without any added delay, since a batch starts as soon as nothing is in flight.
+
+Under load, a batch also waits a moment (at most ``LINGER_S``) for the callers the previous
+batch just answered, as PostgreSQL's ``commit_delay`` waits for sibling transactions. Phones,
+like any client that waits for one answer before it sends the next request, come back a
+round trip after their answer. Without the wait they miss the batch that starts at once, and
+the callers settle into two halves that take turns, each with its own commit and flush: twice
+the batches, each half as big. Measured under wrk (``bench/ingest.py``, 2 workers): batches of
+8 became batches of 10 to 19, with 17% less CPU per SMS and 20% more SMS per second. The wait
+ends as soon as as many callers are back as the last batch answered plus those that waited
+for it; it never applies after a quiet spell longer than ``LINGER_S``, so a lone phone is
+never delayed.
 """
 
 from __future__ import annotations
@@ -19,6 +30,11 @@ from smssync.errors import StoreUnavailable
 
 log = logging.getLogger("smssync.store")
 
+#: Longest wait of a batch for the callers the previous batch answered (seconds). Beyond it a
+#: client is not coming back soon; 1 ms is within the resolution of uvloop's timers, which
+#: round shorter delays down to nothing.
+LINGER_S = 0.001
+
 I = TypeVar("I")  # noqa: E741 - an item, as in the typing docs
 R = TypeVar("R")
 
@@ -31,32 +47,70 @@ class GroupCommit(Generic[I, R]):
     """
 
     def __init__(
-        self, run_many: Callable[[list[I]], Awaitable[list[R]]], limit: int, in_flight: int = 1
+        self,
+        run_many: Callable[[list[I]], Awaitable[list[R]]],
+        limit: int,
+        linger: float = LINGER_S,
     ) -> None:
         self.run_many = run_many
         self.limit = limit
-        #: Batches allowed to run at once (1: the next batch forms while one commits).
-        self.in_flight = in_flight
+        #: Longest wait for the callers of the last batch (0: none).
+        self.linger = linger
         self._pending: list[tuple[I, asyncio.Future[R]]] = []
-        self._running = 0
+        #: A batch is running or waiting (one at a time: the next forms while it commits).
+        self._running = False
+        #: Callers the next batch waits for, until ``_linger_until`` (the loop's clock).
+        self._expected = 0
+        self._linger_until = 0.0
+        #: Set while a batch waits; done when enough callers are pending.
+        self._gathered: asyncio.Future[None] | None = None
 
     async def __call__(self, item: I) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._running < self.in_flight:
-            self._running += 1
+        if self._gathered is not None and len(self._pending) >= self._expected:
+            _finish(self._gathered)
+        if not self._running:
+            self._running = True
             # A task of its own: a caller that is cancelled must not stop the batch it leads.
             asyncio.get_running_loop().create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._pending:
+                if len(self._pending) < self._expected:
+                    await self._gather(loop)
                 batch = self._pending[: self.limit]
                 del self._pending[: self.limit]
                 await self._run(batch)
+                # Those just answered come back a round trip from now; those that waited
+                # during this batch are here already.
+                self._expected = min(self.limit, len(batch) + len(self._pending))
+                self._linger_until = loop.time() + self.linger
         finally:
-            self._running -= 1
+            self._running = False
+
+    async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait until ``_expected`` callers are pending or the linger time is over."""
+        # Never longer than the linger, whatever clock the deadline was read on.
+        delay = min(self.linger, self._linger_until - loop.time())
+        if delay <= 0:
+            return
+        gathered = self._gathered = loop.create_future()
+        timer = loop.call_later(delay, _finish, gathered)
+        try:
+            await gathered
+        except BaseException:
+            # Cancelled (the loop is closing): nobody may wait forever for an answer.
+            _fail(self._pending, StoreUnavailable("the store is closing"))
+            self._pending = []
+            self._expected = 0
+            raise
+        finally:
+            timer.cancel()
+            self._gathered = None
 
     async def _run(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
         try:
@@ -79,6 +133,11 @@ class GroupCommit(Generic[I, R]):
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():  # a cancelled caller; its item is stored all the same
                 future.set_result(result)
+
+
+def _finish(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _fail(batch: list[tuple[I, asyncio.Future[R]]], error: BaseException) -> None:

@@ -42,16 +42,15 @@ def engine_url(url: str) -> str:
 class PostgresStore(SqlStore):
     """The Store on a PostgreSQL database."""
 
-    #: One batch of incoming SMS forms while another commits.
-    batches_in_flight = 2
-
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         super().__init__()
         self.url = engine_url(url)
         self.pool_size = pool_size
         self._engine: Engine | None = None
         self._pool: ThreadPoolExecutor | None = None
-        #: Idle asynchronous connections for incoming SMS; at most ``batches_in_flight``.
+        #: Idle asynchronous connections for incoming SMS: GroupCommit runs one batch at a
+        #: time, so one suffices. (Two batches in flight, as before, made smaller batches:
+        #: 15% fewer SMS per second under the ingest bench than one with the linger.)
         self._idle: list[psycopg.AsyncConnection[Any]] = []
 
     async def open(self) -> None:
@@ -90,8 +89,7 @@ class PostgresStore(SqlStore):
         Through the pool's threads, every batch cost a thread hop, a transaction of
         SQLAlchemy's and a wait for the GIL at each step of the driver; here the loop sends
         the statement and serves other requests until PostgreSQL has committed it (with
-        synchronous_commit on, durably). GroupCommit runs at most ``batches_in_flight``
-        batches at once, so as many connections suffice.
+        synchronous_commit on, durably).
         """
         conn = self._idle.pop() if self._idle else await self._connect()
         try:

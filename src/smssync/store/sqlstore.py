@@ -63,15 +63,10 @@ def translate(error: Exception) -> Exception:
 class SqlStore(abc.ABC):
     """Every Store verb, built from the shared Core queries; subclasses run transactions."""
 
-    #: Group commits of incoming SMS that may run at once in one process.
-    batches_in_flight = 1
-
     def __init__(self) -> None:
         self._key: bytes | None = None
         self._touched: dict[int, tuple[datetime, str | None]] = {}
-        self._inbound = GroupCommit(
-            self._record_inbound_many, inbox.MAX_ROWS, self.batches_in_flight
-        )
+        self._inbound = GroupCommit(self._record_inbound_many, inbox.MAX_ROWS)
 
     @abc.abstractmethod
     async def open(self) -> None:
