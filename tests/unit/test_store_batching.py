@@ -96,14 +96,14 @@ class Clients:
         self.batcher = batcher
         self.round_trips = round_trips
 
-    async def _client(self, index: int, calls: int) -> None:
+    async def client(self, index: int, calls: int) -> None:
         for call in range(calls):
             assert await self.batcher(index * 1000 + call) == (index * 1000 + call) * 10
             for _ in range(self.round_trips[index]):
                 await asyncio.sleep(0)
 
     async def run(self, calls: int) -> None:
-        await asyncio.gather(*(self._client(i, calls) for i in range(len(self.round_trips))))
+        await asyncio.gather(*(self.client(i, calls) for i in range(len(self.round_trips))))
 
 
 class SlowRecorder(Recorder):
@@ -140,10 +140,10 @@ async def test_callers_split_into_halves_come_together_again() -> None:
     async def late(index: int) -> None:
         for _ in range(3):
             await asyncio.sleep(0)
-        await clients._client(index, 12)
+        await clients.client(index, 12)
 
     # The early half calls once more: its first batch is the one alone.
-    await asyncio.gather(*(clients._client(i, 13) for i in range(4)), *map(late, range(4, 8)))
+    await asyncio.gather(*(clients.client(i, 13) for i in range(4)), *map(late, range(4, 8)))
     assert [len(b) for b in run.batches] == [4] + [8] * 12
 
 

@@ -52,7 +52,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     """Build the server; it opens (and migrates) the store in its lifespan unless given one."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: SmssyncApp) -> AsyncIterator[None]:
         own = store is None
         active = store if store is not None else open_store(settings.store_url)
         if own:
@@ -68,9 +68,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             api_keys=KeyCache(active, key),
         )
         # A mounted app's own lifespan does not run: it shares this one's context.
-        app.state.ctx = api.state.ctx = ctx
-        if isinstance(app, SmssyncApp):
-            app.ctx = ctx
+        app.state.ctx = api.state.ctx = app.ctx = ctx
         try:
             async with background(settings, active, hooks):
                 yield

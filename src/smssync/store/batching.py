@@ -14,10 +14,9 @@ round trip after their answer. Without the wait they miss the batch that starts 
 the callers settle into two halves that take turns, each with its own commit and flush: twice
 the batches, each half as big. Measured under wrk (``bench/ingest.py``, 2 workers, paired
 runs): batches of 8 became batches of 10 to 19, with 16% less server CPU per SMS and 15%
-more SMS per second on SQLite (25% on PostgreSQL). The wait
-ends as soon as as many callers are back as the last batch answered plus those that waited
-for it; it never applies after a quiet spell longer than ``LINGER_S``, so a lone phone is
-never delayed.
+more SMS per second on SQLite (25% on PostgreSQL). The wait ends as soon as as many callers
+are back as the last batch answered plus those that waited for it; it never applies after a
+quiet spell longer than ``LINGER_S``, so a lone phone is never delayed.
 """
 
 from __future__ import annotations
