@@ -37,9 +37,11 @@ class Settings:
     default_region: str = "KE"
     #: Path under which the SMSsync endpoint lives.
     sync_path: str = "/smssync"
-    #: E6: a uuid listed this many times becomes ``delivery_unknown`` (S-31).
-    result_max_listings: int = 5
-    #: E6: hours after leaving the queue before ``delivery_unknown`` (S-31).
+    #: E6: a message reported sent and listed this many times without a delivery report
+    #: becomes ``delivery_unknown`` (S-31); 0: no limit by count, only by time.
+    result_max_listings: int = 0
+    #: E6: hours after leaving the queue until a sent message without a delivery report
+    #: becomes ``delivery_unknown`` and an accepted or handed-off one is no longer listed.
     result_max_age_h: int = 48
     #: Webhooks: first retry after this many milliseconds, doubling up to an hour.
     webhook_retry_ms: int = 5000

@@ -144,16 +144,25 @@ async def test_auto_mode_lease_expiry_drops_back_to_handoff(
     assert (await store.device_by_name("a")).effective_mode is AckMode.HANDOFF  # type: ignore[union-attr]
 
 
-async def test_result_listing_gives_up_after_five(store: Store, client: httpx.AsyncClient) -> None:
+async def test_result_listing_never_turns_an_unsent_message_unknown(
+    store: Store, client: httpx.AsyncClient
+) -> None:
     _, _, url = await add(store, "a")
     [mid] = await queue(store, "a", "one")
     await poll(client, url)
     await ack(client, url, [mid])
-    for _ in range(5):
+    # The phone accepted it and reports nothing: however often it is listed, it stays
+    # accepted (S-30: the stuck alert tells a person), never delivery_unknown.
+    for _ in range(8):
         reply = await client.get(f"{url}?task=result&secret=s")
         assert reply.json() == {"message_uuids": [mid]}
-    assert (await client.get(f"{url}?task=result&secret=s")).json() == {"message_uuids": []}
-    assert await status_of(store, mid) == "delivery_unknown"
+    assert await status_of(store, mid) == "accepted"
+    # Reported sent: still listed, for the delivery report.
+    entry = {"uuid": mid, "sent_result_code": -1, "sent_result_message": "SMS sent"}
+    reply = await client.post(f"{url}?task=result&secret=s", json={"message_result": [entry]})
+    assert reply.status_code == 200
+    assert (await client.get(f"{url}?task=result&secret=s")).json() == {"message_uuids": [mid]}
+    assert await status_of(store, mid) == "sent"
 
 
 async def test_results_for_other_devices_are_ignored(

@@ -148,3 +148,52 @@ def test_0003_subscribes_all_event_endpoints_and_marks_accepted_messages(store_u
             assert [tuple(row) for row in marked] == [("a", True), ("q", False), ("s", False)]
     finally:
         engine.dispose()
+
+
+def test_0004_returns_unsent_delivery_unknown_messages(store_url: str) -> None:
+    from alembic import command
+
+    from smssync.store.migrate import alembic_config
+
+    engine = create_engine(engine_for(store_url))
+    message = (
+        "INSERT INTO outbound (uuid, pinned, to_addr, content, segments, status, created_at, "
+        "updated_at, result_listings, claim_rank) "
+        "VALUES (:uuid, false, '+1', 'x', 1, 'delivery_unknown', 1, 1, 5, 0)"
+    )
+    step = (
+        "INSERT INTO outbound_history (outbound_id, at, status, detail) "
+        "SELECT id, :at, :status, NULL FROM outbound WHERE uuid = :uuid"
+    )
+    # What each message went through before earlier versions gave up on it.
+    lives = {
+        "accepted": ["queued", "dispatched", "accepted"],
+        "handed-off": ["queued", "dispatched"],
+        "sent": ["queued", "dispatched", "accepted", "sent"],
+    }
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+            command.downgrade(alembic_config(conn), "0003")
+            for uuid, steps in lives.items():
+                conn.execute(text(message), {"uuid": uuid})
+                for n, status in enumerate([*steps, "delivery_unknown"]):
+                    conn.execute(text(step), {"at": n + 1, "status": status, "uuid": uuid})
+            command.upgrade(alembic_config(conn), "head")
+            rows = conn.execute(
+                text(
+                    "SELECT uuid, status, accepted_alert_at IS NOT NULL, "
+                    "(SELECT status FROM outbound_history h WHERE h.outbound_id = outbound.id "
+                    "ORDER BY h.at DESC, h.id DESC LIMIT 1) FROM outbound ORDER BY uuid"
+                )
+            )
+            assert [tuple(row) for row in rows] == [
+                # Nothing said these were sent: back to what they truly are, with a history
+                # entry, and the accepted one counts as alerted (no alert about the past).
+                ("accepted", "accepted", True, "accepted"),
+                ("handed-off", "dispatched", False, "dispatched"),
+                # A reported send: delivery_unknown was true.
+                ("sent", "delivery_unknown", False, "delivery_unknown"),
+            ]
+    finally:
+        engine.dispose()

@@ -62,28 +62,63 @@ async def test_lease_owner(store: Store) -> None:
     assert await store.lease_owner([]) is None
 
 
-async def test_awaiting_results_gives_up_after_max_listings(store: Store) -> None:
+async def test_awaiting_results_never_gives_up_on_unsent_by_count(store: Store) -> None:
     a, ids = await dispatched(store, 3)
-    for n in range(5):
+    await store.acknowledge(a, ids[:2], at(2))
+    # Listed far more often than any count limit: an accepted or handed-off message has no
+    # reported send, so it never becomes delivery_unknown by listings (issue 13).
+    for n in range(20):
         assert await store.awaiting_results(a, at(10 + n), 2, 5, 3600) == ids[:2]
-    # Two were listed five times: now delivery_unknown; the third moves up.
-    assert await store.awaiting_results(a, at(20), 2, 5, 3600) == ids[2:]
+    assert await store.awaiting_results(a, at(40), 100, 5, 3600) == ids
+    assert [await status_of(store, i) for i in ids] == ["accepted", "accepted", "dispatched"]
+
+
+async def test_awaiting_results_gives_up_on_a_sent_message_after_max_listings(
+    store: Store,
+) -> None:
+    a, ids = await dispatched(store, 2)
+    await store.acknowledge(a, ids, at(2))
+    await store.record_results(a, [(ids[0], SENT)], at(3))
+    for n in range(3):
+        assert await store.awaiting_results(a, at(10 + n), 100, 3, 3600) == ids
+    # The sent one was listed three times without a delivery report: given up on. The
+    # accepted one, listed as often, stays: nothing says it was sent.
+    assert await store.awaiting_results(a, at(20), 100, 3, 3600) == ids[1:]
+    assert [await status_of(store, i) for i in ids] == ["delivery_unknown", "accepted"]
+    [message] = await store.outbound(message_id=ids[0])
+    assert message.history[-1].detail == "sent; no delivery report in time"
+    # No count limit (0, the default): listed for as long as the time limit allows.
+    await store.record_results(a, [(ids[1], SENT)], at(21))
+    for n in range(10):
+        assert await store.awaiting_results(a, at(30 + n), 100, 0, 3600) == ids[1:]
+    assert await status_of(store, ids[1]) == "sent"
+
+
+async def test_awaiting_results_gives_up_by_time_only_on_sent_messages(store: Store) -> None:
+    a, ids = await dispatched(store, 3)
+    await store.acknowledge(a, ids[:2], at(2))
+    await store.record_results(a, [(ids[1], SENT)], at(3))
+    assert await store.awaiting_results(a, at(100), 100, 0, 3600) == ids
+    # Past the age: the sent one is delivery_unknown (true: sent, no report); the accepted
+    # and the handed-off one keep their status and are no longer asked about.
+    assert await store.awaiting_results(a, at(3602), 100, 0, 3600) == []
     assert [await status_of(store, i) for i in ids] == [
-        "delivery_unknown",
+        "accepted",
         "delivery_unknown",
         "dispatched",
     ]
-    [message] = await store.outbound(message_id=ids[0])
-    assert message.history[-1].detail == "no result reported"
+    # Reports that come after the server stopped asking still move each one forward.
+    late = [(ids[0], SENT), (ids[1], DELIVERED), (ids[2], FAILED)]
+    assert await store.record_results(a, late, at(9000)) == 3
+    assert [await status_of(store, i) for i in ids] == ["sent", "delivered", "failed"]
 
 
-async def test_awaiting_results_gives_up_after_max_age(store: Store) -> None:
-    a, ids = await dispatched(store, 2)
-    await store.acknowledge(a, ids[:1], at(2))
-    await store.record_results(a, [(ids[1], SENT)], at(3))
-    assert await store.awaiting_results(a, at(100), 100, 5, 3600) == ids
-    assert await store.awaiting_results(a, at(3602), 100, 5, 3600) == []
-    assert {await status_of(store, i) for i in ids} == {"delivery_unknown"}
+async def test_awaiting_results_skips_messages_under_a_lease(store: Store) -> None:
+    a, ids = await dispatched(store, 1, ack_mode=AckMode.HANDSHAKE)
+    # Not confirmed by E5: the lease may still return it to the queue for another phone.
+    assert await store.awaiting_results(a, at(2), 100, 0, 3600) == []
+    assert await store.acknowledge(a, ids, at(3)) == ids
+    assert await store.awaiting_results(a, at(4), 100, 0, 3600) == ids
 
 
 async def test_awaiting_results_only_lists_own_messages(store: Store) -> None:
@@ -167,8 +202,7 @@ async def test_failed_undelivered_and_late_reports_keep_their_raw_timestamps(sto
         "1",
         "2",
     )
-    # Given up on (delivery_unknown), then a late full report: its delivery applies, and the
-    # raw times it carries are kept although the sent step is past.
+    # No longer asked about, then a late full report: it applies, with the raw times it carries.
     assert await store.awaiting_results(a, at(99_999), 10, 5, 60) == []
     late = SendOutcome(
         S.SENT, None, S.DELIVERED, sent_timestamp_raw="3", delivered_timestamp_raw="4"
@@ -184,7 +218,10 @@ async def test_failed_undelivered_and_late_reports_keep_their_raw_timestamps(sto
 
 async def test_late_result_replaces_delivery_unknown(store: Store) -> None:
     a, ids = await dispatched(store, 2)
+    await store.record_results(a, [(ids[0], SENT)], at(2))
     assert await store.awaiting_results(a, at(99_999), 10, 5, 60) == []
+    assert await status_of(store, ids[0]) == "delivery_unknown"
+    # A repeat of the send changes nothing: delivery_unknown already says it was sent.
     assert await store.record_results(a, [(ids[0], SENT)], at(100_000)) == 0
     assert await store.record_results(a, [(ids[0], DELIVERED), (ids[1], FAILED)], at(100_001)) == 2
     assert [await status_of(store, i) for i in ids] == ["delivered", "failed"]

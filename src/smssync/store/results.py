@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select, update
 
 from smssync.errors import Conflict, NotFound
 from smssync.messages import FINAL_STATUSES, AckMode, OutboundStatus, SendOutcome
@@ -30,6 +30,8 @@ S = OutboundStatus
 #: Statuses a device still owes a result for (S-31).
 AWAITING = (S.DISPATCHED.value, S.ACCEPTED.value, S.SENT.value)
 CANCELLABLE = (S.QUEUED.value, S.DISPATCHED.value)
+#: The history detail of a sent message given up on.
+NO_DELIVERY_REPORT = "sent; no delivery report in time"
 
 
 def acknowledge(
@@ -84,24 +86,43 @@ def lease_owner(conn: Connection, message_ids: list[str]) -> int | None:
 def awaiting_results(
     conn: Connection, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
 ) -> list[str]:
-    """List the device's unreported messages, giving up on stale ones (S-31)."""
+    """List the device's messages whose outcome is still open, oldest first (S-31).
+
+    Only a message reported ``sent`` is given up on: past ``max_age_s`` since it left the
+    queue (or listed ``max_listings`` times, when that is set) it becomes
+    ``delivery_unknown``, which says the truth (sent, no delivery report). A message the phone
+    accepted but never reported sent stays ``accepted`` (the stuck alert tells a person, S-30)
+    and one handed off stays ``dispatched``: past the same age both are no longer listed, and
+    a late report still applies to all three.
+
+    A ``dispatched`` message under a lease is not listed: the phone has not confirmed it, so
+    it cannot report it, and the lease may yet hand it to another phone. Listing it would tell
+    a gateway that takes a listing as the acknowledgement it lost (issue 13) to send a message
+    the server may give to someone else.
+    """
     now_us = to_us(now)
-    mine = (outbound.c.device_id == device_id, outbound.c.status.in_(AWAITING))
+    cutoff_us = now_us - max_age_s * 1_000_000
+    mine = outbound.c.device_id == device_id
+    overdue = [outbound.c.left_queue_at < cutoff_us]
+    if max_listings > 0:
+        overdue.append(outbound.c.result_listings >= max_listings)
     stale = conn.execute(
         update(outbound)
-        .where(
-            *mine,
-            or_(
-                outbound.c.result_listings >= max_listings,
-                outbound.c.left_queue_at < now_us - max_age_s * 1_000_000,
-            ),
-        )
-        .values(status=S.DELIVERY_UNKNOWN.value, lease_expires_at=None, updated_at=now_us)
+        .where(mine, outbound.c.status == S.SENT.value, or_(*overdue))
+        .values(status=S.DELIVERY_UNKNOWN.value, updated_at=now_us)
         .returning(outbound.c.id)
     ).scalars()
-    add_history(conn, list(stale), now_us, S.DELIVERY_UNKNOWN, "no result reported")
+    add_history(conn, list(stale), now_us, S.DELIVERY_UNKNOWN, NO_DELIVERY_REPORT)
+    open_outcome = or_(
+        outbound.c.status.in_((S.ACCEPTED.value, S.SENT.value)),
+        and_(outbound.c.status == S.DISPATCHED.value, outbound.c.lease_expires_at.is_(None)),
+    )
     rows = conn.execute(
-        select(outbound.c.id, outbound.c.uuid).where(*mine).order_by(outbound.c.id).limit(limit)
+        select(outbound.c.id, outbound.c.uuid)
+        .where(mine, outbound.c.status.in_(AWAITING), open_outcome)
+        .where(outbound.c.left_queue_at >= cutoff_us)
+        .order_by(outbound.c.id)
+        .limit(limit)
     ).all()
     for part in chunks([row.id for row in rows]):
         conn.execute(
