@@ -73,10 +73,13 @@ class Proc:
 class SimProc(Proc):
     """``smssync sim`` on a free port with the gateway's phone registered."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(
+        self, tmp: Path, phones: tuple[str, ...] = (GATEWAY_NUMBER,), *options: str
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        args = [*SMSSYNC, "sim", "--port", str(self.port), "--phone", GATEWAY_NUMBER]
+        args = [*SMSSYNC, "sim", "--port", str(self.port), *options]
+        args += [arg for number in phones for arg in ("--phone", number)]
         super().__init__(args, tmp / "sim.log")
 
     def start(self) -> None:
@@ -105,7 +108,14 @@ def _answers(url: str) -> bool:
     return True
 
 
-def gateway_toml(tmp: Path, sim: SimProc, sync_url: str, secret: str, extra: str = "") -> Path:
+def gateway_toml(
+    tmp: Path,
+    sim: SimProc,
+    sync_url: str,
+    secret: str,
+    extra: str = "",
+    number: str = GATEWAY_NUMBER,
+) -> Path:
     """Write a gateway config with quick polls and retries; return its path."""
     path = tmp / "gateway.toml"
     path.write_text(
@@ -113,10 +123,10 @@ def gateway_toml(tmp: Path, sim: SimProc, sync_url: str, secret: str, extra: str
 store = "gateway.db"
 [device]
 device_id = "gw-e2e"
-own_number = "{GATEWAY_NUMBER}"
+own_number = "{number}"
 [backend]
 url = "{sim.base}"
-number = "{GATEWAY_NUMBER}"
+number = "{number}"
 [forward]
 first_delay_s = 0.2
 cap_s = 2

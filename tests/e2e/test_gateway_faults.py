@@ -23,6 +23,8 @@ from tests.e2e.serverproc import Server, free_port
 from tests.e2e.test_gateway_e2e import GatewayProc, SimProc, gateway_toml, wait_for
 
 N = 300
+#: What the proxy can do to a request.
+KINDS = ("before", "after", "503", "truncate", "delay")
 
 
 @dataclasses.dataclass
@@ -39,15 +41,20 @@ class FaultCounts:
     confirmed: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     #: E1 POSTs sent after the gateway had received a confirmation for that message_id.
     after_confirmed: int = 0
+    #: "kind task" → faults, e.g. "after sent": a ``task=sent`` reply lost after forwarding.
+    by_task: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
 class FaultProxy:
     """An HTTP/1.1 proxy with faults, in its own thread and event loop."""
 
-    def __init__(self, upstream: str, seed: int = 7, rate: float = 0.35) -> None:
+    def __init__(
+        self, upstream: str, seed: int = 7, rate: float = 0.35, kinds: tuple[str, ...] = KINDS
+    ) -> None:
         self.upstream = upstream
         self.port = free_port()
         self.rate = rate
+        self.kinds = list(kinds)
         self.random = random.Random(seed)
         self.counts = FaultCounts()
         self._loop = asyncio.new_event_loop()
@@ -120,7 +127,10 @@ class FaultProxy:
             counts.after_confirmed += 1
         roll = self.random.random()
         fault = roll < self.rate
-        kind = self.random.choice(["before", "after", "503", "truncate", "delay"])
+        kind = self.random.choice(self.kinds)
+        if fault:
+            task = target.partition("task=")[2].partition("&")[0] or method.lower()
+            counts.by_task[f"{kind} {task}"] += 1
         if fault and kind == "before":
             counts.dropped_before += 1
             return

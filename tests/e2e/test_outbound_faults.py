@@ -1,0 +1,42 @@
+"""Every queued SMS sent by exactly one phone exactly once, and every status true, through
+lost replies, a server and a gateway ``kill -9``, and delivery reports that come late."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.outbound_run import Outcome, Plan, run
+
+#: Each run ends by itself (all final, or stalled); this only bounds a hang.
+pytestmark = pytest.mark.timeout(400)
+
+
+def check(outcome: Outcome) -> None:
+    """Nothing unsent, nothing twice, and the server's word true of what the network saw."""
+    print("\n" + outcome.summary())
+    assert outcome.never_sent == []
+    assert outcome.sent_twice == []
+    assert outcome.untrue == []
+    # The network delivers everything it is given: every SMS ends delivered on the server.
+    assert set(outcome.statuses.values()) == {"delivered"}
+
+
+def test_lost_task_sent_replies(tmp_path: Path) -> None:
+    # 30 % of connections closed after the request reached the server: E5 replies among them.
+    outcome = run(tmp_path, Plan(count=150, rate=0.3, kinds=("after",)))
+    assert outcome.faults.by_task["after sent"] > 0
+    check(outcome)
+
+
+def test_mixed_faults_and_kill_9_of_server_and_gateway(tmp_path: Path) -> None:
+    plan = Plan(count=200, rate=0.25, kill_server=True, kill_gateway=True)
+    outcome = run(tmp_path, plan)
+    assert outcome.faults.dropped_before and outcome.faults.dropped_after
+    check(outcome)
+
+
+def test_late_delivery_reports(tmp_path: Path) -> None:
+    # Reports 8 s after sending, while the phones ask for results every 0.5 s.
+    check(run(tmp_path, Plan(count=30, rate=0.0, report_delay_s=8.0, timeout_s=120)))
