@@ -158,10 +158,12 @@ class SyncClient:
             raise ProtocolError(f"{self.name}: task=result got HTTP {response.status_code}")
         return tasks.parse_uuids_reply(response.content)
 
-    async def post_results(self, entries: list[MessageResult], app_string: bool) -> None:
-        """E7: report results (the reply is ignored, as the App does)."""
+    async def post_results(self, entries: list[MessageResult], app_string: bool) -> bool:
+        """E7: report results; True when the server answered 200 (its body is ignored, as
+        the App does)."""
         body = results.build_result_request(entries, app_string=app_string)
-        await self._request("POST", self._task_url("result"), body, JSON_CONTENT_TYPE)
+        response = await self._request("POST", self._task_url("result"), body, JSON_CONTENT_TYPE)
+        return response.status_code == 200
 
     async def alert(self, message: str) -> None:
         """E8: a form ``Task=alert`` POST without ``task`` query (G-18)."""

@@ -176,6 +176,9 @@ class TasksConfig(_Section):
     timestamps: Literal["app", "iso8601"] = "app"
     #: Add the secret to ``task=sent`` (the App omits it) (G-4).
     secret_in_sent: bool = True
+    #: The server's lease (S-24): an offered task whose ``task=sent`` reply was lost is sent
+    #: when ``task=result`` lists it this long after the offer. Not below the server's.
+    lease_s: float = Field(default=300.0, ge=0)
 
 
 class RepliesConfig(_Section):

@@ -24,7 +24,7 @@ from smssync.errors import ProtocolError, SmssyncError
 from smssync.gateway.backoff import retry_delay_s
 from smssync.gateway.client import Contact, SyncClient
 from smssync.gateway.config import GatewayConfig
-from smssync.gateway.outbound import Outbound
+from smssync.gateway.outbound import TASK_MEMORY_S, Outbound
 from smssync.gateway.records import ForwardJob, NewInbound
 from smssync.gateway.routing import battery_text, query_answer, route
 from smssync.gateway.store import GatewayStore
@@ -33,8 +33,6 @@ from smssync.protocol.timestamps import to_epoch_ms
 
 log = logging.getLogger("smssync.gateway")
 
-#: Sent task uuids are remembered at least 7 days (G-13); keep 8.
-TASK_MEMORY_S = 8 * 86400
 #: Alerts are best effort: at most this many attempts each (G-18).
 ALERT_ATTEMPTS = 3
 
@@ -230,7 +228,7 @@ class Gateway:
         await self.store.mark_forwarded(job.inbound_id, job.sync_url, self.clock())
         self.progress.forwarded += 1
         if messages and self.config.replies.from_server:
-            await self.outbound.add_replies(job.sync_url, messages)
+            await self.outbound.add_replies(job.sync_url, job.inbound_id, messages)
         return True
 
     def _spawn(self, work: object) -> None:

@@ -88,12 +88,24 @@ class GatewayStore:
         try:
             self._conn = self._engine.connect()
             with self._conn.begin():
+                self._upgrade(self._conn)
                 for statement in q.SCHEMA:
                     self._conn.exec_driver_sql(statement)
+                self._conn.exec_driver_sql(f"PRAGMA user_version = {q.SCHEMA_VERSION}")
                 self._conn.exec_driver_sql(q.RECOVER_TASKS)
                 self._conn.exec_driver_sql(q.RECOVER_LOCAL_SENDS)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"{self.path}: {exc.orig if hasattr(exc, 'orig') else exc}") from None
+
+    @staticmethod
+    def _upgrade(conn: sa.Connection) -> None:
+        """Bring a file made by an older gateway to the current schema, in the open's
+        transaction (an interrupted upgrade leaves the old file as it was)."""
+        version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+        columns = {row[0] for row in conn.exec_driver_sql(q.TASKS_COLUMNS)}
+        if version < 1 and columns and "inbound_id" not in columns:
+            for statement in q.UPGRADE_1:
+                conn.exec_driver_sql(statement)
 
     async def close(self) -> None:
         """Close the connection and the store thread."""
@@ -273,9 +285,16 @@ class GatewayStore:
     # -- task messages ---------------------------------------------------------------------
 
     async def record_tasks(
-        self, sync_url: str, messages: list[TaskMessage], source: str, state: str, now: float
+        self,
+        sync_url: str,
+        messages: list[TaskMessage],
+        source: str,
+        state: str,
+        now: float,
+        inbound_id: int = 0,
     ) -> list[TaskMessage]:
-        """Remember task messages; return only those never seen before from this URL (G-13)."""
+        """Remember task messages; return only those never seen before from this URL (G-13),
+        or, for E2 replies (``inbound_id`` of the incoming SMS), in this SMS's reply."""
 
         def run(conn: sa.Connection) -> list[TaskMessage]:
             fresh = []
@@ -283,6 +302,7 @@ class GatewayStore:
                 params = {
                     "sync_url": sync_url,
                     "message_id": message.message_id,
+                    "inbound_id": inbound_id,
                     "source": source,
                     "to_addr": message.to_addr,
                     "content": message.content,
@@ -316,21 +336,30 @@ class GatewayStore:
             lambda c: [TaskToSend(*row) for row in c.execute(sa.text(q.TASKS_TO_SEND))]
         )
 
-    async def claim_task(self, sync_url: str, message_id: str) -> bool:
+    async def accept_offered(
+        self, sync_url: str, message_ids: Iterable[str], offered_before: float
+    ) -> None:
+        """Clear for sending the offered tasks the server listed, offered before the time
+        given (their lease is over)."""
+        rows = [
+            {"sync_url": sync_url, "message_id": m, "offered_before": offered_before}
+            for m in message_ids
+        ]
+
+        def run(conn: sa.Connection) -> None:
+            if rows:
+                conn.execute(sa.text(q.ACCEPT_OFFERED), rows)
+
+        await self._write(run)
+
+    async def claim_task(self, row: int) -> bool:
         """Mark a task as being sent, durably, before the radio sees it (at most once)."""
-        params = {
-            "sync_url": sync_url,
-            "message_id": message_id,
-            "from_state": "listed",
-            "state": "sending",
-        }
-        result = await self._write(lambda c: c.execute(sa.text(q.SET_TASK_STATE), params))
+        result = await self._write(lambda c: c.execute(sa.text(q.CLAIM_TASK), {"row": row}))
         return bool(result.rowcount == 1)
 
     async def record_send(
         self,
-        sync_url: str,
-        message_id: str,
+        row: int,
         sent_code: int | None,
         reference: str | None,
         at: float,
@@ -338,8 +367,7 @@ class GatewayStore:
         """Record the radio's result for a task message, with a report that came early.
         No sent code (None) records it ``submitted``: sent, outcome unknown, never resent."""
         params = {
-            "sync_url": sync_url,
-            "message_id": message_id,
+            "row": row,
             "sent_code": sent_code,
             "reference": reference,
             "sent_at": at,
@@ -386,6 +414,23 @@ class GatewayStore:
             return found
 
         return await self._read(run)
+
+    async def unasked_results(self, sync_url: str, since: float, limit: int) -> list[TaskRecord]:
+        """Return task results this URL has not taken as they are now, oldest first."""
+        params = {"sync_url": sync_url, "since": since, "limit": limit}
+        return await self._read(
+            lambda c: [TaskRecord(*row) for row in c.execute(sa.text(q.UNASKED_RESULTS), params)]
+        )
+
+    async def mark_reported(self, records: Iterable[TaskRecord]) -> None:
+        """Remember the results an E7 delivered (the server answered 200)."""
+        rows = [{"row": r.row, "fingerprint": r.fingerprint} for r in records]
+
+        def run(conn: sa.Connection) -> None:
+            if rows:
+                conn.execute(sa.text(q.MARK_REPORTED), rows)
+
+        await self._write(run)
 
     async def prune_tasks(self, before: float) -> None:
         """Forget task messages first seen before ``before``."""
