@@ -297,3 +297,33 @@ async def test_reports_at_0_s_for_parallel_sends_are_all_delivered(
     finally:
         await backend.close()
         await emulator.stop()
+
+
+async def test_an_sms_whose_notice_was_lost_is_found_by_the_sweep_once(tmp_path: Path) -> None:
+    quirks = Quirks(drop_cmti=1)
+    async with modem(tmp_path, quirks, sweep_interval_s=0.1) as (net, emulator, backend):
+        found: list[BackendEvent] = []
+
+        async def read() -> None:
+            async for event in backend.events():
+                found.append(event)
+
+        reader = asyncio.create_task(read())
+        try:
+            await net.deliver("+254711000001", MODEM, "no notice for me")
+            await net.deliver("+254711000002", MODEM, "announced")
+            await until(lambda: len(found) >= 2, 10)
+            # Not acknowledged yet, so still on the SIM: later sweeps list them again, and
+            # they must not come out twice.
+            sweeps = emulator.commands.count("AT+CMGL=4")
+            await until(lambda: emulator.commands.count("AT+CMGL=4") >= sweeps + 3, 10)
+            for event in found:
+                await backend.acknowledge(event)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        texts = sorted(e.content for e in found if isinstance(e, ReceivedSms))
+        assert texts == ["announced", "no notice for me"]
+        assert len(found) == 2
+        assert emulator.state.memories["SM"] == {}

@@ -111,6 +111,8 @@ class AtConfig(_Section):
     concat_timeout_s: float = Field(default=600.0, gt=0)
     report_window_s: float = Field(default=600.0, gt=0)
     send_interval_s: float = Field(default=0.0, ge=0)
+    #: List the SIM's store this often, for SMS whose new-message notice (+CMTI) was lost.
+    sweep_interval_s: float = Field(default=30.0, gt=0)
 
 
 class TermuxConfig(_Section):
