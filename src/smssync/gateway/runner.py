@@ -227,6 +227,9 @@ class Gateway:
         return jobs
 
     async def _forward_wait_s(self, names: list[str]) -> float:
+        """Until the next upload or probe is due. A URL that is down costs no store read
+        until its probe is due: every stored SMS wakes this loop, and reads share the
+        store's one thread with the intake's commits."""
         waits = [30.0]
         up = [n for n in names if self.breakers[n].state is BreakerState.CLOSED]
         next_due = await self.store.next_due_at(up) if up else None
@@ -234,10 +237,13 @@ class Gateway:
             waits.append(next_due - self.clock())
         for name in names:
             breaker = self.breakers[name]
-            if breaker.state is BreakerState.OPEN and (
-                await self.store.next_due_at([name]) is not None
-            ):
-                waits.append(breaker.waiting_s or 0.0)
+            if breaker.state is not BreakerState.OPEN:
+                continue
+            waiting_s = breaker.waiting_s
+            if waiting_s is not None:
+                waits.append(waiting_s)
+            elif await self.store.next_due_at([name]) is not None:
+                waits.append(0.0)
         return max(min(waits), 0.02)
 
     async def forward_one(self, job: ForwardJob) -> bool:
