@@ -307,6 +307,7 @@ number = "+254700000100"
 # port = "/dev/serial/by-id/usb-HUAWEI_Technology_HUAWEI_Mobile-if02-port0"
 # pin = ""              # entered once; a wrong PIN is never retried
 # send_interval_s = 0
+# sweep_interval_s = 30 # list the SIM this often, for SMS whose notice (+CMTI) was lost
 
 # [backend.termux]
 # poll_interval_s = 10
@@ -352,6 +353,9 @@ delivery_reports = true
 results_encoding = "array"
 # "app" (Feb 21, 2017 3:36:40 PM) or "iso8601".
 timestamps = "app"
+# The server's lease for this device (smssync: device set --lease-s). A task whose
+# task=sent reply was lost is sent when task=result lists it this long after the offer.
+lease_s = 300
 
 [replies]
 # Send the messages a server puts in its reply to an incoming SMS.
