@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from smssync.gateway.breaker import Breaker, BreakerState, Tripped
+from smssync.gateway.breaker import STRIKES, Breaker, BreakerState, Tripped
 from smssync.gateway.config import ForwardConfig
 
 POLICY = ForwardConfig(first_delay_s=10.0, factor=2.0, cap_s=40.0)
@@ -25,6 +25,12 @@ def state_of(breaker: Breaker) -> BreakerState:
     return breaker.state
 
 
+def trip(breaker: Breaker) -> None:
+    """Fail as many requests in a row as it takes to trip."""
+    for _ in range(STRIKES):
+        breaker.failed(probe=False)
+
+
 def make() -> tuple[Breaker, Clock, list[str]]:
     clock = Clock()
     closed: list[str] = []
@@ -40,9 +46,20 @@ def test_closed_lets_everything_go_and_a_success_changes_nothing() -> None:
     assert closed == []
 
 
-def test_a_failure_opens_then_one_probe_on_the_backoff_schedule() -> None:
+def test_failures_in_a_row_trip_it_an_answer_between_them_does_not() -> None:
+    breaker, _, _ = make()
+    for _ in range(3):
+        for _ in range(STRIKES - 1):
+            breaker.failed(probe=False)
+        breaker.succeeded()
+    assert breaker.state is BreakerState.CLOSED
+    trip(breaker)
+    assert state_of(breaker) is BreakerState.OPEN
+
+
+def test_a_trip_opens_then_one_probe_on_the_backoff_schedule() -> None:
     breaker, clock, _ = make()
-    breaker.failed(probe=False)
+    trip(breaker)
     assert breaker.state is BreakerState.OPEN
     # Equal jitter: between half the first delay and all of it.
     assert 5.0 <= breaker.probe_at - clock.now <= 10.0
@@ -59,7 +76,7 @@ def test_a_failure_opens_then_one_probe_on_the_backoff_schedule() -> None:
 
 def test_a_failed_probe_waits_longer_up_to_the_cap() -> None:
     breaker, clock, _ = make()
-    breaker.failed(probe=False)
+    trip(breaker)
     waits = []
     for _ in range(5):
         clock.now = breaker.probe_at
@@ -73,7 +90,7 @@ def test_a_failed_probe_waits_longer_up_to_the_cap() -> None:
 
 def test_requests_admitted_before_the_trip_do_not_move_the_schedule() -> None:
     breaker, clock, _ = make()
-    breaker.failed(probe=False)
+    trip(breaker)
     probe_at = breaker.probe_at
     breaker.failed(probe=False)
     assert breaker.probe_at == probe_at and breaker.failures == 1
@@ -85,7 +102,7 @@ def test_requests_admitted_before_the_trip_do_not_move_the_schedule() -> None:
 
 def test_a_successful_probe_closes_and_resumes_everything_once() -> None:
     breaker, clock, closed = make()
-    breaker.failed(probe=False)
+    trip(breaker)
     clock.now = breaker.probe_at
     breaker.check()
     breaker.succeeded()
@@ -94,5 +111,5 @@ def test_a_successful_probe_closes_and_resumes_everything_once() -> None:
     breaker.succeeded()
     assert closed == ["closed"]
     # Down again: the schedule starts from the first delay.
-    breaker.failed(probe=False)
+    trip(breaker)
     assert 5.0 <= breaker.probe_at - clock.now <= 10.0

@@ -3,14 +3,17 @@
 Without it every pending SMS retried on its own schedule, so a backlog of thousands hammered
 a server that was down with thousands of refused connections. States::
 
-    closed ──failure──▶ open ──probe due──▶ half-open ──success──▶ closed
+    closed ──failures──▶ open ──probe due──▶ half-open ──success──▶ closed
                           ▲                     │
-                          └──────failure────────┘   (the next probe waits longer)
+                          └─────────────────────┘   (the next probe waits longer)
 
 A failure is a connectivity one: no HTTP answer (refused, timed out, cut) or a 5xx. Any other
-answer, 4xx included, shows the server is there. The probe schedule is G-8's backoff (first
-delay, factor, cap, jitter) counted in probes, not per SMS; when the probe succeeds every
-request goes at once (G-8: the backoff resets when connectivity returns).
+answer, 4xx included, shows the server is there. It takes ``STRIKES`` failures in a row, with
+no answer between them, to trip: a connection cut now and then on a flaky link is not an
+outage, and pausing every upload for it made a lossy link slower, not lighter. The probe
+schedule is G-8's backoff (first delay, factor, cap, jitter) counted in probes, not per SMS;
+when the probe succeeds every request goes at once (G-8: the backoff resets when
+connectivity returns).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from collections.abc import Callable
 from smssync.errors import ProtocolError
 from smssync.gateway.backoff import retry_delay_s
 from smssync.gateway.config import ForwardConfig
+
+#: Failures in a row, with no answer between them, that trip a closed breaker.
+STRIKES = 3
 
 
 class BreakerState(enum.Enum):
@@ -54,7 +60,9 @@ class Breaker:
         self.rng = rng
         self.on_close = on_close
         self.state = BreakerState.CLOSED
-        #: Failed probes in a row (the first failure counts as one).
+        #: Failures in a row while closed.
+        self.strikes = 0
+        #: Failed probes in a row since it tripped (the trip counts as one).
         self.failures = 0
         #: When the next probe may go (meaningful while open).
         self.probe_at = 0.0
@@ -83,6 +91,7 @@ class Breaker:
         """Any HTTP answer but a 5xx: the URL is up, everything may go."""
         was_down = self.state is not BreakerState.CLOSED
         self.state = BreakerState.CLOSED
+        self.strikes = 0
         self.failures = 0
         if was_down and self.on_close is not None:
             self.on_close()
@@ -92,6 +101,10 @@ class Breaker:
         nothing: only the probe's outcome moves the schedule."""
         if self.state is not BreakerState.CLOSED and not probe:
             return
+        if self.state is BreakerState.CLOSED:
+            self.strikes += 1
+            if self.strikes < STRIKES:
+                return
         self.failures += 1
         self.state = BreakerState.OPEN
         self.probe_at = self.clock() + retry_delay_s(self.failures, self.policy, self.rng)
