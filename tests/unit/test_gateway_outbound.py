@@ -20,6 +20,7 @@ from smssync.errors import ProtocolError
 from smssync.gateway.client import SyncClient
 from smssync.gateway.config import GatewayConfig, parse_config
 from smssync.gateway.outbound import UNASKED_LIMIT, Outbound
+from smssync.gateway.records import NewInbound
 from smssync.gateway.store import GatewayStore
 from smssync.messages import MessageResult, TaskMessage
 from smssync.protocol import results, tasks
@@ -277,3 +278,27 @@ def test_opening_the_current_schema_changes_nothing(tmp_path: Path, twice: bool)
     with sqlite3.connect(tmp_path / "gw.db") as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(tasks)")]
     assert "inbound_id" in columns and "reported" in columns
+
+
+def test_replies_are_stored_with_the_forward_once_per_incoming_sms(tmp_path: Path) -> None:
+    reply = TaskMessage("+254711000001", "Thanks", "same-uuid-for-all")
+
+    async def main() -> list[list[TaskMessage]]:
+        store = GatewayStore(tmp_path / "gw.db")
+        await store.open()
+        try:
+            ids = []
+            for i in range(2):
+                sms = NewInbound(f"k{i}", f"m{i}", "+254711000001", "hi", "1", 1.0)
+                ids.append(await store.record_inbound(sms, {"main": "pending"}))
+            first, second = (i or 0 for i in ids)
+            return [
+                await store.mark_forwarded(first, "main", 2.0, [reply]),
+                # The same SMS confirmed again (a re-upload after a crash): nothing new.
+                await store.mark_forwarded(first, "main", 3.0, [reply]),
+                await store.mark_forwarded(second, "main", 4.0, [reply]),
+            ]
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()) == [[reply], [], [reply]]

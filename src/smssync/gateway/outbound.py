@@ -41,6 +41,14 @@ def local_message_id() -> str:
     return f"local-{uuid.uuid4()}"
 
 
+def name_replies(messages: list[TaskMessage]) -> list[TaskMessage]:
+    """Give E2 messages without a uuid a local one (they are never reported)."""
+    return [
+        m if m.message_id else TaskMessage(m.to_addr, m.content, local_message_id())
+        for m in messages
+    ]
+
+
 class Outbound:
     """Everything the gateway sends through the backend."""
 
@@ -105,12 +113,8 @@ class Outbound:
     ) -> None:
         """Queue E2 messages from the reply to the current, successful E1 (G-13): once per
         incoming SMS, whatever uuid the server gave them (the PHP sample gives all one)."""
-        named = [
-            m if m.message_id else TaskMessage(m.to_addr, m.content, local_message_id())
-            for m in messages
-        ]
         fresh = await self.store.record_tasks(
-            sync_url, named, "reply", "listed", self.clock(), inbound_id
+            sync_url, name_replies(messages), "reply", "listed", self.clock(), inbound_id
         )
         if fresh:
             self.wake.set()

@@ -27,7 +27,7 @@ from smssync.gateway.backoff import retry_delay_s
 from smssync.gateway.breaker import Breaker, BreakerState, Tripped
 from smssync.gateway.client import Contact, SyncClient
 from smssync.gateway.config import GatewayConfig
-from smssync.gateway.outbound import TASK_MEMORY_S, Outbound
+from smssync.gateway.outbound import TASK_MEMORY_S, Outbound, name_replies
 from smssync.gateway.records import ForwardJob, NewInbound
 from smssync.gateway.routing import battery_text, query_answer, route
 from smssync.gateway.store import GatewayStore
@@ -269,10 +269,11 @@ class Gateway:
             )
             self.progress.failed_attempts += 1
             return False
-        await self.store.mark_forwarded(job.inbound_id, job.sync_url, self.clock())
+        replies = name_replies(messages) if self.config.replies.from_server else []
+        fresh = await self.store.mark_forwarded(job.inbound_id, job.sync_url, self.clock(), replies)
         self.progress.forwarded += 1
-        if messages and self.config.replies.from_server:
-            await self.outbound.add_replies(job.sync_url, job.inbound_id, messages)
+        if fresh:
+            self.outbound.wake.set()
         return True
 
     def _spawn(self, work: object) -> None:

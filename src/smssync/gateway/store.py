@@ -7,7 +7,7 @@ runs them); the SQL is named in ``queries.py``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 
@@ -99,10 +99,19 @@ class GatewayStore(StoreFile):
         value = await self._read(lambda c: c.execute(sa.text(q.PENDING_COUNT)).scalar())
         return int(value or 0)
 
-    async def mark_forwarded(self, inbound_id: int, sync_url: str, now: float) -> None:
-        """Record the server's confirmation: this pair is never uploaded again (G-7)."""
+    async def mark_forwarded(
+        self, inbound_id: int, sync_url: str, now: float, replies: Sequence[TaskMessage] = ()
+    ) -> list[TaskMessage]:
+        """Record the server's confirmation: this pair is never uploaded again (G-7). The E2
+        replies of that answer are stored with it, so a crash cannot keep one and lose the
+        other; return the replies this SMS has not had yet."""
         params = {"inbound_id": inbound_id, "sync_url": sync_url, "now": now}
-        await self._write(lambda c: c.execute(sa.text(q.MARK_FORWARDED), params))
+
+        def run(conn: sa.Connection) -> list[TaskMessage]:
+            conn.execute(sa.text(q.MARK_FORWARDED), params)
+            return _insert_tasks(conn, sync_url, replies, "reply", "listed", now, inbound_id)
+
+        return await self._write(run)
 
     async def mark_failed(self, inbound_id: int, sync_url: str, next_at: float, error: str) -> None:
         """Count a failed attempt and schedule the next one."""
@@ -168,24 +177,9 @@ class GatewayStore(StoreFile):
         """Remember task messages; return only those never seen before from this URL (G-13),
         or, for E2 replies (``inbound_id`` of the incoming SMS), in this SMS's reply."""
 
-        def run(conn: sa.Connection) -> list[TaskMessage]:
-            fresh = []
-            for message in messages:
-                params = {
-                    "sync_url": sync_url,
-                    "message_id": message.message_id,
-                    "inbound_id": inbound_id,
-                    "source": source,
-                    "to_addr": message.to_addr,
-                    "content": message.content,
-                    "state": state,
-                    "now": now,
-                }
-                if conn.execute(sa.text(q.INSERT_TASK), params).first() is not None:
-                    fresh.append(message)
-            return fresh
-
-        return await self._write(run)
+        return await self._write(
+            lambda c: _insert_tasks(c, sync_url, messages, source, state, now, inbound_id)
+        )
 
     async def set_task_states(
         self, sync_url: str, message_ids: Iterable[str], from_state: str, state: str
@@ -331,3 +325,29 @@ class GatewayStore(StoreFile):
         """Move one of the gateway's own SMS along (``sending`` is committed before sending)."""
         params = {"id": send_id, "state": state, "sent_code": sent_code}
         await self._write(lambda c: c.execute(sa.text(q.SET_LOCAL_SEND), params))
+
+
+def _insert_tasks(
+    conn: sa.Connection,
+    sync_url: str,
+    messages: Iterable[TaskMessage],
+    source: str,
+    state: str,
+    now: float,
+    inbound_id: int,
+) -> list[TaskMessage]:
+    fresh = []
+    for message in messages:
+        params = {
+            "sync_url": sync_url,
+            "message_id": message.message_id,
+            "inbound_id": inbound_id,
+            "source": source,
+            "to_addr": message.to_addr,
+            "content": message.content,
+            "state": state,
+            "now": now,
+        }
+        if conn.execute(sa.text(q.INSERT_TASK), params).first() is not None:
+            fresh.append(message)
+    return fresh
