@@ -242,13 +242,24 @@ def test_php_sample_forward_send_sent_result(tmp_path: Path, sim: SimProc, php_s
     gateway = GatewayProc(config)
     gateway.start()
     log = tmp_path / "php" / "test.txt"
+    senders = [SENDER, "+254711000002", "+254711000003"]
+    reply_text = "Your message has been received"
+
+    def replies_to(number: str) -> int:
+        return sum(1 for r in sim.outbox() if r["to"] == number and r["text"] == reply_text)
+
     try:
-        sim.sms("hello php")
-        sim.sms("second")
-        wait_for(lambda: log.exists() and "Message: second" in log.read_text(), 30, "E1 stored")
+        sim.sms("hello php", senders[0])
+        sim.sms("second", senders[1])
+        sim.sms("third", senders[2])
+        wait_for(lambda: log.exists() and "Message: third" in log.read_text(), 30, "E1 stored")
         # task=send then task=sent (listed back), the SMS goes out once; then task=result.
         wait_for(lambda: "message_result" in log.read_text(), 30, "task=result posted")
+        wait_for(lambda: all(replies_to(n) for n in senders), 30, "a reply to each sender")
+        # A few more rounds: the task is offered again and again, replies never come again.
+        wait_for(lambda: log.read_text().count("message_result") >= 4, 30, "more rounds")
         text = log.read_text()
+        outbox = sim.outbox()
     finally:
         gateway.stop()
     assert "Message: hello php" in text and "Messages Id:" in text
@@ -257,10 +268,12 @@ def test_php_sample_forward_send_sent_result(tmp_path: Path, sim: SimProc, php_s
     entry = json.loads(report)["message_result"][0]
     assert entry["uuid"] == "1ba368bd-c467-4374-bf28"
     assert entry["sent_result_code"] == -1 and entry["sent_result_message"] == "SMS sent"
-    sent = [r for r in sim.outbox() if r["from"] == GATEWAY_NUMBER]
-    # The PHP sample gives the E2 reply and the task the same uuid: it is sent once (G-13).
-    assert len(sent) == 1
-    assert sent[0]["text"] in ("Your message has been received", "Sample Task Message")
+    sent = [(r["to"], r["text"]) for r in outbox if r["from"] == GATEWAY_NUMBER]
+    # The PHP sample gives every E2 reply and the task one uuid: each incoming SMS gets its
+    # reply once, and the task, deduplicated by uuid (G-13), goes once.
+    assert sorted(sent) == sorted(
+        [(n, reply_text) for n in senders] + [("+000-000-0000", "Sample Task Message")]
+    )
 
 
 def test_gateway_init_writes_a_config_that_loads(tmp_path: Path) -> None:

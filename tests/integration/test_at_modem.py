@@ -20,6 +20,7 @@ from smssync.backends.base import (
     BackendEvent,
     DeliveryReport,
     ReceivedSms,
+    SendResult,
 )
 from smssync.backends.sim import SimBackend
 from smssync.errors import BackendError
@@ -259,3 +260,70 @@ async def test_a_reboot_banner_reruns_the_start_up(tmp_path: Path) -> None:
         sms = await asyncio.wait_for(pending, 10)
         await stream.aclose()
         assert isinstance(sms, ReceivedSms) and sms.content == "after reboot"
+
+
+class SlowResult(SimBackend):
+    """A radio whose send result comes back after the delivery report (a remote network)."""
+
+    async def send(self, to_addr: str, content: str, request_report: bool) -> SendResult:
+        result = await super().send(to_addr, content, request_report)
+        await asyncio.sleep(0.3)
+        return result
+
+
+@pytest.mark.parametrize("inline", [False, True])
+async def test_reports_at_0_s_for_parallel_sends_are_all_delivered(
+    tmp_path: Path, inline: bool
+) -> None:
+    # Inline (+CDS with its PDU) inside the +CMGS reply, the backend reads the report before
+    # it has parsed the reference it belongs to: it must wait as an orphan, not be dropped.
+    net = SimNetwork(Knobs(report_delay_s=0.0), seed=1)
+    quirks = Quirks(urc_mid_reply=inline, no_ds2=inline)
+    emulator = ModemEmulator(SlowResult(net, MODEM, poll_s=0.02), tmp_path, quirks)
+    await emulator.start()
+    backend = AtBackend(fast(emulator.path))
+    try:
+        await asyncio.wait_for(backend.open(), 15)
+        peers = [f"+25470000010{i}" for i in range(6)]
+        # Reading events while sending, as the gateway does.
+        collecting = asyncio.create_task(next_events(backend, len(peers)))
+        sent = await asyncio.gather(*(backend.send(p, "hello", True) for p in peers))
+        assert all(r.ok and r.reference for r in sent)
+        reports = await collecting
+        assert all(isinstance(r, DeliveryReport) for r in reports)
+        assert sorted(r.reference for r in reports if isinstance(r, DeliveryReport)) == sorted(
+            r.reference or "" for r in sent
+        )
+    finally:
+        await backend.close()
+        await emulator.stop()
+
+
+async def test_an_sms_whose_notice_was_lost_is_found_by_the_sweep_once(tmp_path: Path) -> None:
+    quirks = Quirks(drop_cmti=1)
+    async with modem(tmp_path, quirks, sweep_interval_s=0.1) as (net, emulator, backend):
+        found: list[BackendEvent] = []
+
+        async def read() -> None:
+            async for event in backend.events():
+                found.append(event)
+
+        reader = asyncio.create_task(read())
+        try:
+            await net.deliver("+254711000001", MODEM, "no notice for me")
+            await net.deliver("+254711000002", MODEM, "announced")
+            await until(lambda: len(found) >= 2, 10)
+            # Not acknowledged yet, so still on the SIM: later sweeps list them again, and
+            # they must not come out twice.
+            sweeps = emulator.commands.count("AT+CMGL=4")
+            await until(lambda: emulator.commands.count("AT+CMGL=4") >= sweeps + 3, 10)
+            for event in found:
+                await backend.acknowledge(event)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        texts = sorted(e.content for e in found if isinstance(e, ReceivedSms))
+        assert texts == ["announced", "no notice for me"]
+        assert len(found) == 2
+        assert emulator.state.memories["SM"] == {}

@@ -1,7 +1,8 @@
 """One HTTP client per Sync URL: every request built, every reply read, by ``smssync.protocol``.
 
 The client never repeats a request by itself (G-7): retries are the runner's decision, made
-from durable state. Every failure, transport or protocol, is a ProtocolError with a reason.
+from durable state; while the URL is down its breaker lets only one probe through. Every
+failure, transport or protocol, is a ProtocolError with a reason.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import httpx
 
 from smssync import __version__
 from smssync.errors import ProtocolError
+from smssync.gateway.breaker import Breaker
 from smssync.gateway.config import SyncUrlConfig
 from smssync.messages import BodyFormat, InboundMessage, MessageResult, TaskMessage
 from smssync.protocol import inbound, query, results, tasks
@@ -50,8 +52,10 @@ class SyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
         on_contact: ContactListener | None = None,
         connections: int = POOL_SIZE,
+        breaker: Breaker | None = None,
     ) -> None:
         self.config = config
+        self.breaker = breaker
         self.name = config.name
         self._plain_url, authorization = query.split_userinfo(config.url)
         headers = {"User-Agent": user_agent or DEFAULT_USER_AGENT}
@@ -90,12 +94,20 @@ class SyncClient:
         self, method: str, url: str, body: bytes | None = None, content_type: str | None = None
     ) -> httpx.Response:
         headers = {"Content-Type": content_type} if content_type else {}
+        probe = self.breaker.check() if self.breaker is not None else False
         try:
             client = next(self._next)
             response = await client.request(method, url, content=body, headers=headers)
         except httpx.HTTPError as exc:
+            if self.breaker is not None:
+                self.breaker.failed(probe)
             self._tell(Contact(self.name, reached=False, ok=False, error=_describe(exc)))
             raise ProtocolError(f"{self.name}: unreachable: {_describe(exc)}") from None
+        if self.breaker is not None:
+            if response.status_code >= 500:
+                self.breaker.failed(probe)
+            else:
+                self.breaker.succeeded()
         self._tell(
             Contact(
                 self.name,
@@ -158,10 +170,12 @@ class SyncClient:
             raise ProtocolError(f"{self.name}: task=result got HTTP {response.status_code}")
         return tasks.parse_uuids_reply(response.content)
 
-    async def post_results(self, entries: list[MessageResult], app_string: bool) -> None:
-        """E7: report results (the reply is ignored, as the App does)."""
+    async def post_results(self, entries: list[MessageResult], app_string: bool) -> bool:
+        """E7: report results; True when the server answered 200 (its body is ignored, as
+        the App does)."""
         body = results.build_result_request(entries, app_string=app_string)
-        await self._request("POST", self._task_url("result"), body, JSON_CONTENT_TYPE)
+        response = await self._request("POST", self._task_url("result"), body, JSON_CONTENT_TYPE)
+        return response.status_code == 200
 
     async def alert(self, message: str) -> None:
         """E8: a form ``Task=alert`` POST without ``task`` query (G-18)."""

@@ -111,6 +111,8 @@ class AtConfig(_Section):
     concat_timeout_s: float = Field(default=600.0, gt=0)
     report_window_s: float = Field(default=600.0, gt=0)
     send_interval_s: float = Field(default=0.0, ge=0)
+    #: List the SIM's store this often, for SMS whose new-message notice (+CMTI) was lost.
+    sweep_interval_s: float = Field(default=30.0, gt=0)
 
 
 class TermuxConfig(_Section):
@@ -176,6 +178,9 @@ class TasksConfig(_Section):
     timestamps: Literal["app", "iso8601"] = "app"
     #: Add the secret to ``task=sent`` (the App omits it) (G-4).
     secret_in_sent: bool = True
+    #: The server's lease (S-24): an offered task whose ``task=sent`` reply was lost is sent
+    #: when ``task=result`` lists it this long after the offer. Not below the server's.
+    lease_s: float = Field(default=300.0, ge=0)
 
 
 class RepliesConfig(_Section):
@@ -302,6 +307,7 @@ number = "+254700000100"
 # port = "/dev/serial/by-id/usb-HUAWEI_Technology_HUAWEI_Mobile-if02-port0"
 # pin = ""              # entered once; a wrong PIN is never retried
 # send_interval_s = 0
+# sweep_interval_s = 30 # list the SIM this often, for SMS whose notice (+CMTI) was lost
 
 # [backend.termux]
 # poll_interval_s = 10
@@ -347,6 +353,9 @@ delivery_reports = true
 results_encoding = "array"
 # "app" (Feb 21, 2017 3:36:40 PM) or "iso8601".
 timestamps = "app"
+# The server's lease for this device (smssync: device set --lease-s). A task whose
+# task=sent reply was lost is sent when task=result lists it this long after the offer.
+lease_s = 300
 
 [replies]
 # Send the messages a server puts in its reply to an incoming SMS.

@@ -29,11 +29,24 @@ log = logging.getLogger("smssync.gateway")
 Composer = Callable[[str, str], Awaitable[str]]
 #: Task states reported in E7: the backend's result is known, or known to be unknowable.
 REPORTED_STATES = ("sent", "failed", SUBMITTED)
+#: Sent task uuids are remembered at least 7 days (G-13); keep 8. Unasked results are sent
+#: for as long.
+TASK_MEMORY_S = 8 * 86400
+#: Unasked results per E7 POST, oldest first; the rest go in later rounds.
+UNASKED_LIMIT = 100
 
 
 def local_message_id() -> str:
     """Return an id for a task message that came without a uuid (never reported)."""
     return f"local-{uuid.uuid4()}"
+
+
+def name_replies(messages: list[TaskMessage]) -> list[TaskMessage]:
+    """Give E2 messages without a uuid a local one (they are never reported)."""
+    return [
+        m if m.message_id else TaskMessage(m.to_addr, m.content, local_message_id())
+        for m in messages
+    ]
 
 
 class Outbound:
@@ -63,6 +76,7 @@ class Outbound:
 
     async def poll(self, client: SyncClient) -> None:
         """One task round for one Sync URL: E4, E5 if on, send, then E6/E7 if on."""
+        started = self.clock()
         offered = await client.poll_tasks()
         now = self.clock()
         with_uuid = [m for m in offered if m.message_id]
@@ -76,7 +90,8 @@ class Outbound:
         if self.config.tasks.results_api:
             fresh = await self.store.record_tasks(client.name, with_uuid, "task", "offered", now)
             if with_uuid:
-                # Known uuids are listed too (G-13), but only fresh ones can be sent.
+                # Known uuids are listed too (G-13), but only fresh ones can be sent. A lost
+                # reply leaves the fresh ones offered: report() may clear them later.
                 listed = set(
                     await client.acknowledge_queued([m.message_id or "" for m in with_uuid])
                 )
@@ -91,27 +106,28 @@ class Outbound:
             await self.store.record_tasks(client.name, with_uuid, "task", "listed", now)
         await self.send_pending()
         if self.config.tasks.results_api:
-            await self.report(client)
+            await self.report(client, started)
 
-    async def add_replies(self, sync_url: str, messages: list[TaskMessage]) -> None:
-        """Queue E2 messages from the reply to the current, successful E1 (G-13)."""
-        named = [
-            m if m.message_id else TaskMessage(m.to_addr, m.content, local_message_id())
-            for m in messages
-        ]
-        if await self.store.record_tasks(sync_url, named, "reply", "listed", self.clock()):
+    async def add_replies(
+        self, sync_url: str, inbound_id: int, messages: list[TaskMessage]
+    ) -> None:
+        """Queue E2 messages from the reply to the current, successful E1 (G-13): once per
+        incoming SMS, whatever uuid the server gave them (the PHP sample gives all one)."""
+        fresh = await self.store.record_tasks(
+            sync_url, name_replies(messages), "reply", "listed", self.clock(), inbound_id
+        )
+        if fresh:
             self.wake.set()
 
     async def send_pending(self) -> None:
         """Send every cleared task message and every queued local SMS, one at a time."""
         async with self._lock:
             for task in await self.store.tasks_to_send():
-                if not await self.store.claim_task(task.sync_url, task.message_id):
+                if not await self.store.claim_task(task.row):
                     continue
                 result = await self._send(task.to_addr, task.content, self.request_reports)
                 await self.store.record_send(
-                    task.sync_url,
-                    task.message_id,
+                    task.row,
                     result.sent_code,
                     result.reference,
                     result.at.timestamp(),
@@ -151,16 +167,42 @@ class Outbound:
                 log.exception("sending failed")
             await _wait(self.wake, 5.0)
 
-    async def report(self, client: SyncClient) -> None:
+    async def report(self, client: SyncClient, round_started: float) -> None:
         """E6 then E7: every listed uuid the gateway knows, successes included (G-15); one
-        sent with an unknown outcome goes as its bare uuid (no code is invented)."""
+        sent with an unknown outcome goes as its bare uuid (no code is invented). The POST
+        also carries results the server has not taken as they are now, unasked, and goes
+        even when empty (G-15).
+
+        An ``offered`` uuid in the listing is one whose E5 reply was lost. The server lists
+        only the device's ``dispatched``, ``accepted`` and ``sent`` messages (S-31), so the
+        listing alone does not prove acceptance: an E5 that never reached the server leaves
+        the message ``dispatched`` under a lease, and once the lease ends the server queues
+        it again for any phone. Sending it then could make two phones send it. The server
+        ends expired leases when a device polls (E4), and this round's E4 came before this
+        E6; so a listing in a round that started a lease after the offer can only be of an
+        accepted message (a new offer of the uuid restarts the wait). Such a task is sent
+        once (the ``sending`` claim holds) and reported as soon as its send has finished.
+        """
         wanted = await client.result_uuids()
-        if not wanted:
-            return
+        await self.store.accept_offered(
+            client.name, wanted, round_started - self.config.tasks.lease_s
+        )
+        if await self.store.tasks_to_send():
+            await self.send_pending()
         records = await self.store.task_records(client.name, wanted)
-        entries = [self.result_of(r) for r in records if r.state in REPORTED_STATES]
+        listed = [r for r in records if r.state in REPORTED_STATES]
+        known = set(wanted)
+        unasked = [
+            r
+            for r in await self.store.unasked_results(
+                client.name, self.clock() - TASK_MEMORY_S, UNASKED_LIMIT
+            )
+            if r.message_id not in known
+        ]
+        entries = [self.result_of(r) for r in [*listed, *unasked]]
         app_string = self.config.tasks.results_encoding == "app_string"
-        await client.post_results(entries, app_string)
+        if await client.post_results(entries, app_string):
+            await self.store.mark_reported([*listed, *unasked])
 
     def result_of(self, record: TaskRecord) -> MessageResult:
         """Build one ``message_result`` entry with the real codes (G-15, G-16). A send whose

@@ -5,14 +5,37 @@ Times are epoch seconds (REAL). States:
 - ``forwards.state``: ``pending`` (to upload; ``attempts`` failed so far), ``forwarded``
   (the server confirmed; never uploaded again), ``filtered`` (keywords/regex said no),
   ``dropped`` (white- or blacklist said no).
-- ``tasks.state``: ``offered`` (seen in ``task=send``, waiting on ``task=sent``), ``listed``
-  (to send), ``unlisted`` (not confirmed by ``task=sent``: never sent), ``sending`` (handed to
-  the backend), ``sent`` / ``failed`` (radio result known), ``unknown`` (the gateway stopped
-  while sending; never sent again).
+- ``tasks.state``: ``offered`` (seen in ``task=send``, waiting on ``task=sent``, or on a
+  ``task=result`` listing after the lease when that reply was lost), ``listed`` (to send),
+  ``unlisted`` (not confirmed by ``task=sent``: never sent), ``sending`` (handed to the
+  backend), ``sent`` / ``failed`` (radio result known), ``submitted`` (handed over, outcome
+  unknowable), ``unknown`` (the gateway stopped while sending; never sent again).
+- ``tasks.inbound_id``: 0 for a task (E4), deduplicated by uuid (G-13); for an E2 reply the
+  incoming SMS whose reply carried it, so each incoming SMS gets its reply once.
+- ``tasks.reported``: the result last reported in an E7 the server answered 200 to (the
+  ``FINGERPRINT`` of it); a task whose result differs is reported unasked.
 - ``local_sends.state``: ``pending``, ``sending``, ``sent``, ``failed``, ``unknown``.
 """
 
 from __future__ import annotations
+
+TASKS_TABLE = """CREATE TABLE IF NOT EXISTS tasks (
+        sync_url TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        to_addr TEXT NOT NULL,
+        content TEXT NOT NULL,
+        state TEXT NOT NULL,
+        first_seen_at REAL NOT NULL,
+        sent_code INTEGER,
+        reference TEXT,
+        sent_at REAL,
+        delivered_code INTEGER,
+        delivered_at REAL,
+        inbound_id INTEGER NOT NULL DEFAULT 0,
+        reported TEXT,
+        PRIMARY KEY (sync_url, message_id, inbound_id)
+    )"""
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS inbound (
@@ -35,21 +58,7 @@ SCHEMA = [
         PRIMARY KEY (inbound_id, sync_url)
     )""",
     "CREATE INDEX IF NOT EXISTS forwards_due ON forwards (state, next_attempt_at)",
-    """CREATE TABLE IF NOT EXISTS tasks (
-        sync_url TEXT NOT NULL,
-        message_id TEXT NOT NULL,
-        source TEXT NOT NULL,
-        to_addr TEXT NOT NULL,
-        content TEXT NOT NULL,
-        state TEXT NOT NULL,
-        first_seen_at REAL NOT NULL,
-        sent_code INTEGER,
-        reference TEXT,
-        sent_at REAL,
-        delivered_code INTEGER,
-        delivered_at REAL,
-        PRIMARY KEY (sync_url, message_id)
-    )""",
+    TASKS_TABLE,
     "CREATE INDEX IF NOT EXISTS tasks_reference ON tasks (reference, state)",
     "CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state)",
     """CREATE TABLE IF NOT EXISTS local_sends (
@@ -77,6 +86,23 @@ SCHEMA = [
         last_error TEXT
     )""",
 ]
+
+#: ``PRAGMA user_version`` of a file made by SCHEMA; 0 is the first schema (no version).
+SCHEMA_VERSION = 1
+#: Version 0 to 1: tasks gain ``inbound_id`` (in the key) and ``reported``. SQLite cannot
+#: change a primary key in place, so the table is copied.
+UPGRADE_1 = [
+    """ALTER TABLE tasks RENAME TO tasks_0""",
+    TASKS_TABLE,
+    """INSERT INTO tasks (sync_url, message_id, source, to_addr, content, state, first_seen_at,
+        sent_code, reference, sent_at, delivered_code, delivered_at)
+    SELECT sync_url, message_id, source, to_addr, content, state, first_seen_at,
+        sent_code, reference, sent_at, delivered_code, delivered_at FROM tasks_0""",
+    "DROP TABLE tasks_0",
+    "CREATE INDEX IF NOT EXISTS tasks_reference ON tasks (reference, state)",
+    "CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state)",
+]
+TASKS_COLUMNS = "SELECT name FROM pragma_table_info('tasks')"
 
 #: A crash while sending leaves the outcome unknown: never send those again (G-13).
 RECOVER_TASKS = "UPDATE tasks SET state = 'unknown' WHERE state = 'sending'"
@@ -140,25 +166,37 @@ ON CONFLICT (sync_url) DO UPDATE SET
 """
 
 #: A uuid offered again after an E5 that did not list it (or never finished) may be sent;
-#: one that reached the radio never is (G-13).
+#: one that reached the radio never is (G-13). A new offer is a new lease: its wait restarts.
 INSERT_TASK = """
-INSERT INTO tasks (sync_url, message_id, source, to_addr, content, state, first_seen_at)
-VALUES (:sync_url, :message_id, :source, :to_addr, :content, :state, :now)
-ON CONFLICT (sync_url, message_id) DO UPDATE SET state = excluded.state
+INSERT INTO tasks
+    (sync_url, message_id, inbound_id, source, to_addr, content, state, first_seen_at)
+VALUES (:sync_url, :message_id, :inbound_id, :source, :to_addr, :content, :state, :now)
+ON CONFLICT (sync_url, message_id, inbound_id) DO UPDATE
+SET state = excluded.state, first_seen_at = excluded.first_seen_at
 WHERE tasks.state IN ('offered', 'unlisted')
 RETURNING message_id
 """
+#: E5 outcomes concern tasks (E4) only; E2 replies never go through E5.
 SET_TASK_STATE = """
 UPDATE tasks SET state = :state
-WHERE sync_url = :sync_url AND message_id = :message_id AND state = :from_state
+WHERE sync_url = :sync_url AND message_id = :message_id AND inbound_id = 0
+    AND state = :from_state
+"""
+#: A ``task=result`` listing of an offered uuid, once its lease is over, proves that the
+#: server accepted it (see Outbound.poll for why the lease matters).
+ACCEPT_OFFERED = """
+UPDATE tasks SET state = 'listed'
+WHERE sync_url = :sync_url AND message_id = :message_id AND inbound_id = 0
+    AND state = 'offered' AND first_seen_at <= :offered_before
 """
 TASKS_TO_SEND = """
-SELECT sync_url, message_id, to_addr, content FROM tasks WHERE state = 'listed'
+SELECT rowid, sync_url, message_id, to_addr, content FROM tasks WHERE state = 'listed'
 ORDER BY first_seen_at, rowid
 """
+CLAIM_TASK = "UPDATE tasks SET state = 'sending' WHERE rowid = :row AND state = 'listed'"
 RECORD_SEND = """
 UPDATE tasks SET state = :state, sent_code = :sent_code, reference = :reference, sent_at = :sent_at
-WHERE sync_url = :sync_url AND message_id = :message_id
+WHERE rowid = :row
 """
 RECORD_REPORT = """
 UPDATE tasks SET delivered_code = :code, delivered_at = :at
@@ -181,10 +219,29 @@ WHERE rowid = (
 )
 RETURNING code, at
 """
-TASK_RESULT = """
-SELECT message_id, state, sent_code, sent_at, delivered_code, delivered_at
-FROM tasks WHERE sync_url = :sync_url AND message_id = :message_id
+#: What an E7 entry says of a task; a change means a new report is owed.
+FINGERPRINT = "state || ':' || coalesce(sent_code, '') || ':' || coalesce(delivered_code, '')"
+_RECORD = f"""
+SELECT rowid, message_id, state, sent_code, sent_at, delivered_code, delivered_at,
+       {FINGERPRINT}
+FROM tasks
 """
+#: The PHP sample gives a task and its replies one uuid: the task speaks for it, else the
+#: latest reply.
+TASK_RESULT = f"""{_RECORD}
+WHERE sync_url = :sync_url AND message_id = :message_id
+ORDER BY inbound_id = 0 DESC, first_seen_at DESC LIMIT 1
+"""
+#: Task results not yet reported as they are now, oldest first (delivered later than the
+#: server asked, or finished after its listing).
+UNASKED_RESULTS = f"""{_RECORD}
+WHERE sync_url = :sync_url AND inbound_id = 0 AND state IN ('sent', 'failed', 'submitted')
+    AND message_id NOT LIKE 'local-%' AND first_seen_at >= :since
+    AND reported IS NOT ({FINGERPRINT})
+ORDER BY first_seen_at, rowid
+LIMIT :limit
+"""
+MARK_REPORTED = "UPDATE tasks SET reported = :fingerprint WHERE rowid = :row"
 #: Sent uuids are kept at least 7 days (G-13); older ones may go.
 PRUNE_TASKS = "DELETE FROM tasks WHERE first_seen_at < :before AND state != 'listed'"
 

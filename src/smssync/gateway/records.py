@@ -34,6 +34,7 @@ class ForwardJob:
 class TaskToSend:
     """A task message cleared for sending."""
 
+    row: int
     sync_url: str
     message_id: str
     to_addr: str
@@ -44,12 +45,15 @@ class TaskToSend:
 class TaskRecord:
     """What the gateway knows about a task message, for ``task=result``."""
 
+    row: int
     message_id: str
     state: str
     sent_code: int | None
     sent_at: float | None
     delivered_code: int | None
     delivered_at: float | None
+    #: What this result is, to remember once the server took it (queries.FINGERPRINT).
+    fingerprint: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
+import math
 import random
 import time
 import uuid
@@ -22,9 +24,10 @@ import httpx
 from smssync.backends.base import Backend, DeliveryReport, ReceivedSms
 from smssync.errors import ProtocolError, SmssyncError
 from smssync.gateway.backoff import retry_delay_s
+from smssync.gateway.breaker import Breaker, BreakerState, Tripped
 from smssync.gateway.client import Contact, SyncClient
 from smssync.gateway.config import GatewayConfig
-from smssync.gateway.outbound import Outbound
+from smssync.gateway.outbound import TASK_MEMORY_S, Outbound, name_replies
 from smssync.gateway.records import ForwardJob, NewInbound
 from smssync.gateway.routing import battery_text, query_answer, route
 from smssync.gateway.store import GatewayStore
@@ -33,8 +36,6 @@ from smssync.protocol.timestamps import to_epoch_ms
 
 log = logging.getLogger("smssync.gateway")
 
-#: Sent task uuids are remembered at least 7 days (G-13); keep 8.
-TASK_MEMORY_S = 8 * 86400
 #: Alerts are best effort: at most this many attempts each (G-18).
 ALERT_ATTEMPTS = 3
 
@@ -66,6 +67,13 @@ class Gateway:
         self.clock = clock
         self.rng = rng or random.Random()
         self.progress = Progress()
+        self._poll_wake = {url.name: asyncio.Event() for url in config.enabled_urls}
+        self.breakers = {
+            url.name: Breaker(
+                config.forward, clock, self.rng, functools.partial(self._resumed, url.name)
+            )
+            for url in config.enabled_urls
+        }
         self.clients = {
             url.name: SyncClient(
                 url,
@@ -76,6 +84,7 @@ class Gateway:
                 on_contact=self._on_contact,
                 # Uploads, plus a task poll and a results exchange alongside them.
                 connections=config.forward.concurrency + 2,
+                breaker=self.breakers[url.name],
             )
             for url in config.enabled_urls
         }
@@ -192,7 +201,7 @@ class Gateway:
         while not stop.is_set():
             self._forward_wake.clear()
             started = 0
-            for job in await self.store.due_forwards(names, self.clock(), limit * 4):
+            for job in await self._due_jobs(names, limit * 4):
                 key = (job.inbound_id, job.sync_url)
                 if key in in_flight:
                     continue
@@ -202,10 +211,40 @@ class Gateway:
                 self._spawn(one(job))
             if started:
                 continue
-            next_due = await self.store.next_due_at(names)
-            wait_s = 30.0 if next_due is None else min(max(next_due - self.clock(), 0.02), 30.0)
+            wait_s = await self._forward_wait_s(names)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._forward_wake.wait(), wait_s)
+
+    async def _due_jobs(self, names: list[str], limit: int) -> list[ForwardJob]:
+        """The due uploads of URLs that are up, and one probe per down URL whose probe is
+        due: the oldest pending SMS, whatever its own schedule says."""
+        up = [n for n in names if self.breakers[n].state is BreakerState.CLOSED]
+        jobs = await self.store.due_forwards(up, self.clock(), limit) if up else []
+        for name in names:
+            breaker = self.breakers[name]
+            if breaker.state is BreakerState.OPEN and breaker.waiting_s is None:
+                jobs += await self.store.due_forwards([name], math.inf, 1)
+        return jobs
+
+    async def _forward_wait_s(self, names: list[str]) -> float:
+        """Until the next upload or probe is due. A URL that is down costs no store read
+        until its probe is due: every stored SMS wakes this loop, and reads share the
+        store's one thread with the intake's commits."""
+        waits = [30.0]
+        up = [n for n in names if self.breakers[n].state is BreakerState.CLOSED]
+        next_due = await self.store.next_due_at(up) if up else None
+        if next_due is not None:
+            waits.append(next_due - self.clock())
+        for name in names:
+            breaker = self.breakers[name]
+            if breaker.state is not BreakerState.OPEN:
+                continue
+            waiting_s = breaker.waiting_s
+            if waiting_s is not None:
+                waits.append(waiting_s)
+            elif await self.store.next_due_at([name]) is not None:
+                waits.append(0.0)
+        return max(min(waits), 0.02)
 
     async def forward_one(self, job: ForwardJob) -> bool:
         """Upload one pair once; record success, or the failure and the next attempt."""
@@ -220,6 +259,9 @@ class Gateway:
         )
         try:
             messages = await client.post_incoming(sms)
+        except Tripped:
+            # Not attempted: the URL went down meanwhile; the next probe decides.
+            return False
         except ProtocolError as exc:
             delay = retry_delay_s(job.attempts + 1, self.config.forward, self.rng)
             await self.store.mark_failed(
@@ -227,10 +269,11 @@ class Gateway:
             )
             self.progress.failed_attempts += 1
             return False
-        await self.store.mark_forwarded(job.inbound_id, job.sync_url, self.clock())
+        replies = name_replies(messages) if self.config.replies.from_server else []
+        fresh = await self.store.mark_forwarded(job.inbound_id, job.sync_url, self.clock(), replies)
         self.progress.forwarded += 1
-        if messages and self.config.replies.from_server:
-            await self.outbound.add_replies(job.sync_url, messages)
+        if fresh:
+            self.outbound.wake.set()
         return True
 
     def _spawn(self, work: object) -> None:
@@ -258,6 +301,11 @@ class Gateway:
         await self.store.reset_backoff(sync_url, self.clock())
         self._forward_wake.set()
 
+    def _resumed(self, sync_url: str) -> None:
+        """The breaker closed: uploads, task polls and results go now (G-8)."""
+        self._spawn(self._reset_backoff(sync_url))
+        self._poll_wake[sync_url].set()
+
     async def _flush_contacts(self) -> None:
         contacts, self._contacts = self._contacts, {}
         for contact in contacts.values():
@@ -278,8 +326,16 @@ class Gateway:
                 log.info("task poll of %s: %s", client.name, exc.message)
             except Exception:
                 log.exception("task poll of %s failed", client.name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.tasks.interval_s)
+            wake = self._poll_wake[client.name]
+            wake.clear()
+            breaker = self.breakers[client.name]
+            # While the URL is down, a round waits for the probe's time, not a whole interval.
+            wait_s = min(self.config.tasks.interval_s, breaker.waiting_s or math.inf)
+            stopping = asyncio.ensure_future(stop.wait())
+            waking = asyncio.ensure_future(wake.wait())
+            await asyncio.wait({stopping, waking}, timeout=wait_s, return_when="FIRST_COMPLETED")
+            stopping.cancel()
+            waking.cancel()
 
     # -- device watch, alerts, query codes --------------------------------------------------
 

@@ -1,26 +1,16 @@
-"""The gateway's local SQLite store: nothing is lost, nothing is uploaded twice.
+"""The gateway's local store: nothing is lost, nothing is uploaded or sent twice.
 
-One thread owns the one connection (WAL, ``synchronous=FULL``). Writes queue up and the thread
-commits whatever has queued in one ``BEGIN IMMEDIATE`` transaction, so a draining backlog
-pays one fsync per batch rather than per SMS, while each caller still resumes only after its
-own change is durable.
+Domain verbs, each one function over one connection in one transaction (``storefile.py``
+runs them); the SQL is named in ``queries.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import dataclasses
-import sqlite3
-import threading
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
-from smssync.errors import StoreError
 from smssync.gateway import queries as q
 from smssync.gateway.records import (
     ForwardJob,
@@ -30,9 +20,9 @@ from smssync.gateway.records import (
     TaskToSend,
     UrlCounts,
 )
+from smssync.gateway.storefile import StoreFile
 from smssync.messages import TaskMessage
 
-T = TypeVar("T")
 #: How long before its send an early delivery report may have arrived.
 EARLY_S = 120.0
 #: Handed to the platform, outcome unknown (no sent code): sent, as far as G-13 goes.
@@ -47,114 +37,8 @@ def send_state(sent_code: int | None) -> str:
     return "sent" if sent_code == -1 else "failed"
 
 
-def _engine(path: Path) -> sa.Engine:
-    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool)
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi: sqlite3.Connection, record: Any) -> None:
-        # Let SQLAlchemy's begin event, not the driver, decide when transactions start.
-        dbapi.isolation_level = None
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
-            dbapi.execute(f"PRAGMA {pragma}")
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-class GatewayStore:
+class GatewayStore(StoreFile):
     """Domain verbs over the local SQLite file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, "gateway-store")
-        self._engine: sa.Engine | None = None
-        self._conn: sa.Connection | None = None
-        self._queue: list[tuple[Callable[[sa.Connection], Any], asyncio.Future[Any]]] = []
-        self._lock = threading.Lock()
-        self._draining = False
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    async def open(self) -> None:
-        """Create the file and schema; settle sends a crash interrupted."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._open_sync)
-
-    def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._engine = _engine(self.path)
-        try:
-            self._conn = self._engine.connect()
-            with self._conn.begin():
-                for statement in q.SCHEMA:
-                    self._conn.exec_driver_sql(statement)
-                self._conn.exec_driver_sql(q.RECOVER_TASKS)
-                self._conn.exec_driver_sql(q.RECOVER_LOCAL_SENDS)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"{self.path}: {exc.orig if hasattr(exc, 'orig') else exc}") from None
-
-    async def close(self) -> None:
-        """Close the connection and the store thread."""
-
-        def _close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-            if self._engine is not None:
-                self._engine.dispose()
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, _close)
-        self._executor.shutdown(wait=True)
-
-    async def _read(self, fn: Callable[[sa.Connection], T]) -> T:
-        def run() -> T:
-            if self._conn is None:
-                raise StoreError("the store is not open")
-            try:
-                with self._conn.begin():
-                    return fn(self._conn)
-            except sa.exc.SQLAlchemyError as exc:
-                raise StoreError(str(exc)) from None
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
-
-    async def _write(self, fn: Callable[[sa.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._lock:
-            self._queue.append((fn, future))
-            start = not self._draining
-            self._draining = True
-        if start:
-            loop.run_in_executor(self._executor, self._drain, loop)
-        return await future
-
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        while True:
-            with self._lock:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._draining = False
-                    return
-            results = self._commit(batch)
-            for (_, future), (ok, value) in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_settle, future, ok, value)
-
-    def _commit(
-        self, batch: list[tuple[Callable[[sa.Connection], Any], asyncio.Future[Any]]]
-    ) -> list[tuple[bool, Any]]:
-        if self._conn is None:
-            return [(False, StoreError("the store is not open"))] * len(batch)
-        try:
-            with self._conn.begin():
-                return [(True, fn(self._conn)) for fn, _ in batch]
-        except Exception as exc:
-            if len(batch) == 1:
-                error = StoreError(str(exc)) if isinstance(exc, sa.exc.SQLAlchemyError) else exc
-                return [(False, error)]
-        # One bad change must not sink the others: commit them one by one.
-        return [item for one in batch for item in self._commit([one])]
 
     # -- incoming SMS ----------------------------------------------------------------------
 
@@ -215,10 +99,19 @@ class GatewayStore:
         value = await self._read(lambda c: c.execute(sa.text(q.PENDING_COUNT)).scalar())
         return int(value or 0)
 
-    async def mark_forwarded(self, inbound_id: int, sync_url: str, now: float) -> None:
-        """Record the server's confirmation: this pair is never uploaded again (G-7)."""
+    async def mark_forwarded(
+        self, inbound_id: int, sync_url: str, now: float, replies: Sequence[TaskMessage] = ()
+    ) -> list[TaskMessage]:
+        """Record the server's confirmation: this pair is never uploaded again (G-7). The E2
+        replies of that answer are stored with it, so a crash cannot keep one and lose the
+        other; return the replies this SMS has not had yet."""
         params = {"inbound_id": inbound_id, "sync_url": sync_url, "now": now}
-        await self._write(lambda c: c.execute(sa.text(q.MARK_FORWARDED), params))
+
+        def run(conn: sa.Connection) -> list[TaskMessage]:
+            conn.execute(sa.text(q.MARK_FORWARDED), params)
+            return _insert_tasks(conn, sync_url, replies, "reply", "listed", now, inbound_id)
+
+        return await self._write(run)
 
     async def mark_failed(self, inbound_id: int, sync_url: str, next_at: float, error: str) -> None:
         """Count a failed attempt and schedule the next one."""
@@ -273,27 +166,20 @@ class GatewayStore:
     # -- task messages ---------------------------------------------------------------------
 
     async def record_tasks(
-        self, sync_url: str, messages: list[TaskMessage], source: str, state: str, now: float
+        self,
+        sync_url: str,
+        messages: list[TaskMessage],
+        source: str,
+        state: str,
+        now: float,
+        inbound_id: int = 0,
     ) -> list[TaskMessage]:
-        """Remember task messages; return only those never seen before from this URL (G-13)."""
+        """Remember task messages; return only those never seen before from this URL (G-13),
+        or, for E2 replies (``inbound_id`` of the incoming SMS), in this SMS's reply."""
 
-        def run(conn: sa.Connection) -> list[TaskMessage]:
-            fresh = []
-            for message in messages:
-                params = {
-                    "sync_url": sync_url,
-                    "message_id": message.message_id,
-                    "source": source,
-                    "to_addr": message.to_addr,
-                    "content": message.content,
-                    "state": state,
-                    "now": now,
-                }
-                if conn.execute(sa.text(q.INSERT_TASK), params).first() is not None:
-                    fresh.append(message)
-            return fresh
-
-        return await self._write(run)
+        return await self._write(
+            lambda c: _insert_tasks(c, sync_url, messages, source, state, now, inbound_id)
+        )
 
     async def set_task_states(
         self, sync_url: str, message_ids: Iterable[str], from_state: str, state: str
@@ -316,21 +202,30 @@ class GatewayStore:
             lambda c: [TaskToSend(*row) for row in c.execute(sa.text(q.TASKS_TO_SEND))]
         )
 
-    async def claim_task(self, sync_url: str, message_id: str) -> bool:
+    async def accept_offered(
+        self, sync_url: str, message_ids: Iterable[str], offered_before: float
+    ) -> None:
+        """Clear for sending the offered tasks the server listed, offered before the time
+        given (their lease is over)."""
+        rows = [
+            {"sync_url": sync_url, "message_id": m, "offered_before": offered_before}
+            for m in message_ids
+        ]
+
+        def run(conn: sa.Connection) -> None:
+            if rows:
+                conn.execute(sa.text(q.ACCEPT_OFFERED), rows)
+
+        await self._write(run)
+
+    async def claim_task(self, row: int) -> bool:
         """Mark a task as being sent, durably, before the radio sees it (at most once)."""
-        params = {
-            "sync_url": sync_url,
-            "message_id": message_id,
-            "from_state": "listed",
-            "state": "sending",
-        }
-        result = await self._write(lambda c: c.execute(sa.text(q.SET_TASK_STATE), params))
+        result = await self._write(lambda c: c.execute(sa.text(q.CLAIM_TASK), {"row": row}))
         return bool(result.rowcount == 1)
 
     async def record_send(
         self,
-        sync_url: str,
-        message_id: str,
+        row: int,
         sent_code: int | None,
         reference: str | None,
         at: float,
@@ -338,8 +233,7 @@ class GatewayStore:
         """Record the radio's result for a task message, with a report that came early.
         No sent code (None) records it ``submitted``: sent, outcome unknown, never resent."""
         params = {
-            "sync_url": sync_url,
-            "message_id": message_id,
+            "row": row,
             "sent_code": sent_code,
             "reference": reference,
             "sent_at": at,
@@ -387,6 +281,23 @@ class GatewayStore:
 
         return await self._read(run)
 
+    async def unasked_results(self, sync_url: str, since: float, limit: int) -> list[TaskRecord]:
+        """Return task results this URL has not taken as they are now, oldest first."""
+        params = {"sync_url": sync_url, "since": since, "limit": limit}
+        return await self._read(
+            lambda c: [TaskRecord(*row) for row in c.execute(sa.text(q.UNASKED_RESULTS), params)]
+        )
+
+    async def mark_reported(self, records: Iterable[TaskRecord]) -> None:
+        """Remember the results an E7 delivered (the server answered 200)."""
+        rows = [{"row": r.row, "fingerprint": r.fingerprint} for r in records]
+
+        def run(conn: sa.Connection) -> None:
+            if rows:
+                conn.execute(sa.text(q.MARK_REPORTED), rows)
+
+        await self._write(run)
+
     async def prune_tasks(self, before: float) -> None:
         """Forget task messages first seen before ``before``."""
         await self._write(lambda c: c.execute(sa.text(q.PRUNE_TASKS), {"before": before}))
@@ -416,10 +327,27 @@ class GatewayStore:
         await self._write(lambda c: c.execute(sa.text(q.SET_LOCAL_SEND), params))
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _insert_tasks(
+    conn: sa.Connection,
+    sync_url: str,
+    messages: Iterable[TaskMessage],
+    source: str,
+    state: str,
+    now: float,
+    inbound_id: int,
+) -> list[TaskMessage]:
+    fresh = []
+    for message in messages:
+        params = {
+            "sync_url": sync_url,
+            "message_id": message.message_id,
+            "inbound_id": inbound_id,
+            "source": source,
+            "to_addr": message.to_addr,
+            "content": message.content,
+            "state": state,
+            "now": now,
+        }
+        if conn.execute(sa.text(q.INSERT_TASK), params).first() is not None:
+            fresh.append(message)
+    return fresh

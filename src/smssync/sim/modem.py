@@ -37,6 +37,8 @@ from smssync.sim.modem_state import ModemState, Quirks
 
 log = logging.getLogger("smssync.sim.modem")
 
+#: Reports kept for sends whose result has not come back yet.
+EARLY_REPORTS = 256
 #: +CMS ERROR a radio result turns into.
 _CMS_FOR_CODE: dict[int | None, int] = {
     SENT_NO_SERVICE: 331,
@@ -73,6 +75,8 @@ class ModemEmulator:
         self._held_sms: list[ReceivedSms] = []
         self._parts: dict[tuple[str, int, int], dict[int, tuple[int, str]]] = {}
         self._reports: dict[str, tuple[str, list[int]]] = {}
+        #: Reports that came before their send's result (the network can be that quick).
+        self._early: dict[str, DeliveryReport] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._in_ref = 0
 
@@ -274,6 +278,9 @@ class ModemEmulator:
             return [f"+CMS ERROR: {_CMS_FOR_CODE.get(result.sent_code, 500)}"]
         if report and result.reference is not None:
             self._reports[result.reference] = (to_addr, mrs)
+            early = self._early.pop(result.reference, None)
+            if early is not None:
+                self._report(early)
         return [f"+CMGS: {mr}", "OK"]
 
     # -- the network side ----------------------------------------------------------------------
@@ -337,6 +344,12 @@ class ModemEmulator:
     def _report(self, report: DeliveryReport) -> None:
         found = self._reports.pop(report.reference, None)
         if found is None:
+            # Its send is still on its way back from the network: keep it for _submit. The
+            # network only reports sends that asked for it, so each waits a short while;
+            # the bound keeps a confused network from filling memory.
+            self._early[report.reference] = report
+            while len(self._early) > EARLY_REPORTS:
+                del self._early[next(iter(self._early))]
             return
         to_addr, mrs = found
         status = 0x00 if report.delivered_code == DELIVERED_OK else 0x41

@@ -23,6 +23,7 @@ from smssync.backends.at.replies import (
     find,
     indication,
     level_for_dbm,
+    listed,
     number,
     read_one,
     signal_from_cesq,
@@ -79,6 +80,8 @@ class AtBackend:
         self._book = ReportBook(options.report_window_s)
         self._concat_ref = random.randrange(256)
         self._last_send = 0.0
+        # The start-up lists the store: the first sweep is one interval later.
+        self._last_sweep = clock()
         self._supervisor: asyncio.Task[None] | None = None
 
     @property
@@ -232,7 +235,7 @@ class AtBackend:
 
     async def events(self) -> AsyncGenerator[BackendEvent, None]:
         """Yield stored SMS and settled reports: the backlog first, then as they arrive."""
-        tick = min(1.0, self.options.concat_timeout_s)
+        tick = min(1.0, self.options.concat_timeout_s, self.options.sweep_interval_s)
         while True:
             try:
                 item = await asyncio.wait_for(self._queue.get(), tick)
@@ -246,6 +249,9 @@ class AtBackend:
                     yield event
             while self._to_delete:
                 await self._delete_quietly(self._to_delete.pop())
+            for stored in await self._sweep():
+                for event in self._events_of(stored):
+                    yield event
             for partial in self._reassembler.expired(self._clock(), self.options.concat_timeout_s):
                 log.warning("SMS from %s is missing parts %s", partial.originator, partial.missing)
                 yield self._joined(partial)
@@ -270,6 +276,21 @@ class AtBackend:
         if line != _LOST:
             log.debug("URC %s", line)
         return []
+
+    async def _sweep(self) -> list[Stored]:
+        """List the store when due: an SMS whose ``+CMTI`` was lost would otherwise wait on
+        the SIM until a restart. It runs between events, never inside a memory switch of a
+        read, and the port's lock keeps it apart from sends; SMS already read and not yet
+        acknowledged are in flight and skipped by _events_of."""
+        now = self._clock()
+        if now - self._last_sweep < self.options.sweep_interval_s or not self._connected.is_set():
+            return []
+        self._last_sweep = now
+        try:
+            return listed(await self._command("AT+CMGL=4"), self.options.storage)
+        except BackendError as exc:
+            log.warning("cannot list the stored SMS: %s", exc.message)
+            return []
 
     async def _read(self, memory: str, index: int) -> Stored | None:
         async with self._memory(memory):

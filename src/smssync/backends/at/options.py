@@ -33,3 +33,5 @@ class AtOptions:
     reconnect_max_s: float = 30.0
     wake_attempts: int = 5
     wake_timeout_s: float = 2.0
+    #: How often the store is listed (``AT+CMGL=4``) for SMS whose ``+CMTI`` was lost.
+    sweep_interval_s: float = 30.0
