@@ -178,9 +178,10 @@ class TasksConfig(_Section):
     timestamps: Literal["app", "iso8601"] = "app"
     #: Add the secret to ``task=sent`` (the App omits it) (G-4).
     secret_in_sent: bool = True
-    #: The server's lease (S-24): an offered task whose ``task=sent`` reply was lost is sent
-    #: when ``task=result`` lists it this long after the offer. Not below the server's.
-    lease_s: float = Field(default=300.0, ge=0)
+    #: An offered task whose ``task=sent`` reply was lost is sent when ``task=result`` lists
+    #: it this long after the offer. 0 for servers that list no message under a lease (ours,
+    #: and servers without leases); else that server's lease (S-24).
+    lease_s: float = Field(default=0.0, ge=0)
 
 
 class RepliesConfig(_Section):
@@ -353,9 +354,10 @@ delivery_reports = true
 results_encoding = "array"
 # "app" (Feb 21, 2017 3:36:40 PM) or "iso8601".
 timestamps = "app"
-# The server's lease for this device (smssync: device set --lease-s). A task whose
-# task=sent reply was lost is sent when task=result lists it this long after the offer.
-lease_s = 300
+# A task whose task=sent reply was lost is sent when task=result lists it this long
+# after the offer: 0 for smssync and servers without leases; for a server that lists
+# messages still under a lease, that lease.
+lease_s = 0
 
 [replies]
 # Send the messages a server puts in its reply to an incoming SMS.
