@@ -237,8 +237,9 @@ class Gateway:
             waits.append(next_due - self.clock())
         for name in names:
             breaker = self.breakers[name]
-            if breaker.state is not BreakerState.OPEN:
+            if breaker.state is BreakerState.CLOSED:
                 continue
+            # Half-open: the probe may be a task poll, whose failure wakes nobody here.
             waiting_s = breaker.waiting_s
             if waiting_s is not None:
                 waits.append(waiting_s)
