@@ -103,6 +103,10 @@ class FaultProxy:
             await self._answer(method, target, lowered, content, writer)
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             pass
+        except asyncio.CancelledError:
+            # stop() ends the connections still open; asyncio's stream callback would log a
+            # cancelled handler as an error.
+            pass
         finally:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 writer.close()
