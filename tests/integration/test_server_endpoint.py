@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import uuid
@@ -89,8 +90,44 @@ async def test_token_device_with_secret_must_present_it(
     _, _, url = await add(store, "a", secret="right")
     assert (await client.get(f"{url}?task=send&secret=wrong")).status_code == 403
     assert (await client.get(f"{url}?task=send&secret=right")).status_code == 200
-    # No secret in the query: the token alone is enough (the App omits an empty secret).
-    assert (await client.get(f"{url}?task=send")).status_code == 200
+
+
+@pytest.mark.parametrize("by", ["token", "basic"])
+async def test_a_device_url_alone_neither_empties_its_outbox_nor_posts(
+    store: Store, client: httpx.AsyncClient, by: str
+) -> None:
+    """A missing secret is as wrong as a wrong one on E1, E3, E4, E6 and E7 (S-6, S-8)."""
+    device, issued = await create_device(
+        store, "a", datetime.now(UTC), secret="right", basic_user="bee", basic_password="pw"
+    )
+    url, auth = (
+        (f"/smssync/d/{issued.token}", {})
+        if by == "token"
+        else ("/smssync", {"authorization": "Basic " + base64.b64encode(b"bee:pw").decode()})
+    )
+    [mid] = await queue(store, "a", "secret text")
+    test_post = "from=%2B000000000000&message=Test%20Message%20From%20SMSSync%20Integration"
+    for request in (
+        client.get(f"{url}?task=send", headers=auth),
+        client.get(f"{url}?task=result", headers=auth),
+        client.post(f"{url}?task=result", content=b'{"message_result":"[]"}', headers=auth),
+        client.post(url, content=b"from=1&message=2&message_id=m1", headers=FORM | auth),
+        client.post(url, content=test_post.encode(), headers=FORM | auth),
+    ):
+        reply = await request
+        assert (reply.status_code, reply.json()) == (403, UNAUTHORIZED)
+    assert await status_of(store, mid) == "queued"
+    assert await store.inbound() == []
+    assert (await store.device_by_name("a")) == device  # last_seen untouched
+    # E5 and E8, where the App sends no secret, still pass on the token or Basic alone.
+    reply = await client.get(f"{url}?task=send&secret=right", headers=auth)
+    assert [m["uuid"] for m in reply.json()["payload"]["messages"]] == [mid]
+    sent = json.dumps({"queued_messages": [mid]}).encode()
+    reply = await client.post(f"{url}?task=sent", content=sent, headers=JSON | auth)
+    assert reply.json()["message_uuids"] == [mid]
+    alert = b"Task=alert&message=Battery%20low%2015%25"
+    reply = await client.post(url, content=alert, headers=FORM | auth)
+    assert reply.status_code == 200, reply.text
 
 
 async def test_unauthenticated_requests_change_nothing(

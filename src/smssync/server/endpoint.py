@@ -234,7 +234,11 @@ async def _post(
         fields, problem = {}, exc.message
     keys = device.settings.keys if device is not None else KeyMap()
     secret = fields.get(keys.secret, fields.get("secret"))
-    device = await with_secret(ctx.directory, ctx.key, device, secret)
+    # E1 and E3 always carry the secret; the App's alert (E8) and its stale alert JSON carry
+    # none, like E5 (S-6): those get their own answer (S-15, S-36) but store no SMS.
+    alert = fields.get("Task", "").strip().lower() == "alert"
+    sms = keys.from_addr in fields or keys.content in fields
+    device = await with_secret(ctx.directory, ctx.key, device, secret, required=sms and not alert)
     if device is None:
         raise Unauthorized()
     if problem is not None:
@@ -255,7 +259,8 @@ async def _sent(
     user_agent: str | None,
 ) -> Answer:
     # Credentials first (S-1): a bad body from a wrong secret is a 403, not a 400.
-    device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"))
+    # The App sends no secret on E5 (S-26): one that is sent must still be right.
+    device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"), required=False)
     try:
         listed = parse_sent_request(body)
     except ProtocolError as exc:
