@@ -46,7 +46,8 @@ devices = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("token_hash", LargeBinary, nullable=False, unique=True),
-    # Not unique: phones with their own URLs may share a secret; it then identifies nobody.
+    # Kept apart by the store's verbs (devices.py), not by the index: a database from before
+    # may hold a shared secret, which then identifies nobody.
     Column("secret_hash", LargeBinary, nullable=True, index=True),
     Column("basic_user", String(255), nullable=True, unique=True),
     Column("basic_password_hash", LargeBinary, nullable=True),
