@@ -7,6 +7,7 @@ import secrets
 import urllib.parse
 import uuid
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 
@@ -152,9 +153,10 @@ def test_8_3_reply_from_server_piggybacks_without_timestamp(
     payload = reply.json()["payload"]
     assert payload["success"] is True and payload["task"] == "send"
     assert "secret" not in payload
-    assert payload["messages"] == [
-        {"to": "+254700000001", "message": "Thanks, received", "uuid": task_uuid}
-    ]
+    [message] = payload["messages"]
+    assert message == {"to": "+254700000001", "message": "Thanks, received", "uuid": ANY}
+    # The phone gets a wire id of its own, never the uuid API readers see (S-21, S-29).
+    assert uuid.UUID(message["uuid"]).version == 4 and message["uuid"] != task_uuid
     # A duplicate of the same SMS gets success and nothing piggybacked (S-10, S-25).
     again = http.post(
         dev["sync_url"], content=e1_form(form(dev), mid), headers={"content-type": FORM}
@@ -186,6 +188,8 @@ def test_8_5_poll_then_handshake_drops_cancelled(server: Server, http: httpx.Cli
     second = queue(server, "+254700000003", "Reminder", dev["name"])
     poll = http.get(dev["sync_url"] + "?task=send&secret=" + plus(dev))
     assert poll.status_code == 200
+    wire_first, wire_second = (m["uuid"] for m in poll.json()["payload"]["messages"])
+    assert not {wire_first, wire_second} & {first, second}
     assert poll.json() == {
         "payload": {
             "success": True,
@@ -193,18 +197,18 @@ def test_8_5_poll_then_handshake_drops_cancelled(server: Server, http: httpx.Cli
             "task": "send",
             "secret": dev["secret"],
             "messages": [
-                {"to": "+254700000002", "message": "Your code is 4711", "uuid": first},
-                {"to": "+254700000003", "message": "Reminder", "uuid": second},
+                {"to": "+254700000002", "message": "Your code is 4711", "uuid": wire_first},
+                {"to": "+254700000003", "message": "Reminder", "uuid": wire_second},
             ],
         }
     }
     server.cli("cancel", second)
     ack = http.post(
         dev["sync_url"] + "?task=sent",
-        content=json.dumps({"queued_messages": [first, second]}).encode(),
+        content=json.dumps({"queued_messages": [wire_first, wire_second]}).encode(),
         headers={"content-type": JSON},
     )
-    assert (ack.status_code, ack.json()) == (200, {"message_uuids": [first]})
+    assert (ack.status_code, ack.json()) == (200, {"message_uuids": [wire_first]})
     statuses = {m["uuid"]: m["status"] for m in outbound(server, dev["name"])}
     assert statuses == {first: "accepted", second: "cancelled"}
     # Nothing is handed out twice.
@@ -216,11 +220,11 @@ def test_8_5_poll_then_handshake_drops_cancelled(server: Server, http: httpx.Cli
 
 def test_8_6_sync_url_with_a_query(server: Server, http: httpx.Client) -> None:
     dev = device(server)
-    task_uuid = queue(server, "+254700000002", "hello", dev["name"])
+    queue(server, "+254700000002", "hello", dev["name"])
     reply = http.get(dev["sync_url"] + "?key=1?task=send&secret=" + plus(dev))
     payload = reply.json()["payload"]
     assert payload["task"] == "send" and payload["secret"] == dev["secret"]
-    assert [m["uuid"] for m in payload["messages"]] == [task_uuid]
+    assert [m["message"] for m in payload["messages"]] == ["hello"]
 
 
 def test_secret_is_never_echoed_when_not_sent(server: Server, http: httpx.Client) -> None:
@@ -232,30 +236,34 @@ def test_secret_is_never_echoed_when_not_sent(server: Server, http: httpx.Client
     assert "my secret" not in reply.text
 
 
-def _hand_over(server: Server, http: httpx.Client, dev: dict[str, Any], text: str) -> str:
+def _hand_over(
+    server: Server, http: httpx.Client, dev: dict[str, Any], text: str
+) -> tuple[str, str]:
+    """Queue, poll and confirm one message; return its public uuid and its wire id."""
     task_uuid = queue(server, "+254700000002", text, dev["name"])
-    http.get(dev["sync_url"] + "?task=send&secret=" + plus(dev))
+    poll = http.get(dev["sync_url"] + "?task=send&secret=" + plus(dev))
+    [wire_id] = [m["uuid"] for m in poll.json()["payload"]["messages"]]
     ack = http.post(
         dev["sync_url"] + "?task=sent",
-        content=json.dumps({"queued_messages": [task_uuid]}).encode(),
+        content=json.dumps({"queued_messages": [wire_id]}).encode(),
         headers={"content-type": JSON},
     )
-    assert ack.json() == {"message_uuids": [task_uuid]}
-    return task_uuid
+    assert ack.json() == {"message_uuids": [wire_id]}
+    return task_uuid, wire_id
 
 
 def test_8_7_results_app_form_and_gateway_form(server: Server, http: httpx.Client) -> None:
     dev = device(server)
-    failed = _hand_over(server, http, dev, "one")
-    delivered = _hand_over(server, http, dev, "two")
+    failed, wire_failed = _hand_over(server, http, dev, "one")
+    delivered, wire_delivered = _hand_over(server, http, dev, "two")
     listing = http.get(dev["sync_url"] + "?task=result&secret=" + plus(dev))
     assert listing.status_code == 200
-    assert listing.json() == {"message_uuids": [failed, delivered]}
+    assert listing.json() == {"message_uuids": [wire_failed, wire_delivered]}
     app_form = {
         "message_result": json.dumps(
             [
                 {
-                    "uuid": failed,
+                    "uuid": wire_failed,
                     "sent_result_code": 0,
                     "sent_result_message": "Failed to send SMS because no pdu provided",
                     "delivered_result_code": 0,
@@ -267,7 +275,7 @@ def test_8_7_results_app_form_and_gateway_form(server: Server, http: httpx.Clien
     gateway_form = {
         "message_result": [
             {
-                "uuid": delivered,
+                "uuid": wire_delivered,
                 "sent_result_code": -1,
                 "sent_result_message": "SMS sent",
                 "delivered_result_code": -1,
@@ -328,10 +336,11 @@ def test_8_8_alert_is_an_event_not_an_sms(server: Server, http: httpx.Client) ->
 def test_8_9_basic_auth_identifies_the_device_on_e5(server: Server, http: httpx.Client) -> None:
     user = "phone7-" + secrets.token_hex(3)
     dev = device(server, "--basic-user", user, "--basic-password", "pa:ss", secret="")
-    task_uuid = queue(server, "+254700000002", "hi", dev["name"])
+    queue(server, "+254700000002", "hi", dev["name"])
     auth = httpx.BasicAuth(user, "pa:ss")
     poll = http.get(dev["shared_sync_url"] + "?task=send", auth=auth)
-    assert [m["uuid"] for m in poll.json()["payload"]["messages"]] == [task_uuid]
+    [(text, task_uuid)] = [(m["message"], m["uuid"]) for m in poll.json()["payload"]["messages"]]
+    assert text == "hi"
     ack = http.post(
         dev["shared_sync_url"] + "?task=sent",
         auth=auth,
@@ -348,8 +357,16 @@ def test_8_9_basic_auth_identifies_the_device_on_e5(server: Server, http: httpx.
 def test_e5_lease_binding_without_any_credential(server: Server, http: httpx.Client) -> None:
     dev = device(server)
     server.cli("device", "set", dev["name"], "--ack-mode", "handshake")
-    task_uuid = queue(server, "+254700000002", "bound", dev["name"])
-    http.get(dev["sync_url"] + "?task=send&secret=" + plus(dev))
+    public = queue(server, "+254700000002", "bound", dev["name"])
+    poll = http.get(dev["sync_url"] + "?task=send&secret=" + plus(dev))
+    [task_uuid] = [m["uuid"] for m in poll.json()["payload"]["messages"]]
+    # Issue 14, finding 2: the uuid API readers and webhook receivers see binds nothing.
+    stolen = http.post(
+        dev["shared_sync_url"] + "?task=sent",
+        content=json.dumps({"queued_messages": [public]}).encode(),
+        headers={"content-type": JSON},
+    )
+    assert (stolen.status_code, stolen.json()) == (403, UNAUTHORIZED)
     ack = http.post(
         dev["shared_sync_url"] + "?task=sent",
         content=json.dumps({"queued_messages": [task_uuid, None]}).encode(),

@@ -48,9 +48,16 @@ async def add(
 async def queue(
     store: Store, device: str | None, *texts: str, to: str = "+254700000002"
 ) -> list[str]:
+    """Queue messages and return their wire ids: what the phone is told and names."""
     messages = [new_outbound(to, t, device, datetime.now(UTC)) for t in texts]
     await store.enqueue(messages)
-    return [m.message_id for m in messages]
+    wire = await store.wire_ids([m.message_id for m in messages])
+    return [wire[m.message_id] for m in messages]
+
+
+async def public_id(store: Store, wire_id: str) -> str:
+    """Return the public uuid (API, webhooks) of a wire id."""
+    return (await store.message_ids([wire_id]))[wire_id]
 
 
 async def poll(client: httpx.AsyncClient, url: str, secret: str = "s") -> list[str]:
@@ -68,8 +75,8 @@ async def ack(client: httpx.AsyncClient, url: str, uuids: list[str]) -> list[str
     return listed
 
 
-async def status_of(store: Store, message_id: str) -> str:
-    [message] = await store.outbound(message_id=message_id)
+async def status_of(store: Store, wire_id: str) -> str:
+    [message] = await store.outbound(message_id=await public_id(store, wire_id))
     return message.status.value
 
 
@@ -163,6 +170,31 @@ async def test_handshake_lease_expiry_requeues(store: Store, client: httpx.Async
     assert await poll(client, url) == []  # accepted is never offered again
 
 
+async def test_a_public_uuid_cannot_confirm_a_message_on_the_shared_url(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    """Issue 14, finding 2: API readers and webhook receivers see a message's uuid; naming it
+    in an unauthenticated task=sent must not take the message from the phone that polled."""
+    _, _, url = await add(store, "a", ack_mode=AckMode.HANDSHAKE)
+    [wire_id] = await queue(store, "a", "your code is 4711")
+    assert await poll(client, url) == [wire_id]
+    public = await public_id(store, wire_id)
+    assert public != wire_id
+    [shown] = await store.outbound(message_id=public)  # what the API and webhooks show
+    assert shown.status.value == "dispatched"
+    attack = await client.post(
+        "/smssync?task=sent", content=json.dumps({"queued_messages": [public]}), headers=JSON
+    )
+    assert (attack.status_code, attack.json()) == (403, UNAUTHORIZED)
+    assert await status_of(store, wire_id) == "dispatched"
+    # The real phone, on the shared URL with no credential (lease binding), still gets it.
+    real = await client.post(
+        "/smssync?task=sent", content=json.dumps({"queued_messages": [wire_id]}), headers=JSON
+    )
+    assert (real.status_code, real.json()) == (200, {"message_uuids": [wire_id]})
+    assert await status_of(store, wire_id) == "accepted"
+
+
 async def test_auto_mode_lease_expiry_drops_back_to_handoff(
     store: Store, client: httpx.AsyncClient
 ) -> None:
@@ -240,7 +272,7 @@ async def test_result_timestamps_are_read_in_the_device_zone_and_kept_raw(
     }
     reply = await client.post(f"{url}?task=result&secret=s", content=json.dumps(body), headers=JSON)
     assert reply.json() == {"payload": {"success": True, "error": None}}
-    [message] = await store.outbound(message_id=mid)
+    [message] = await store.outbound(message_id=await public_id(store, mid))
     assert message.status.value == "delivered"
     assert message.sent_at == datetime(2017, 2, 21, 12, 36, 40, tzinfo=UTC)  # 15:36 in Nairobi
     assert (message.sent_timestamp_raw, message.delivered_timestamp_raw) == (sent_raw, "not a time")

@@ -267,13 +267,15 @@ async def _sent(
         if device is None:
             raise Unauthorized() from None
         return failure(400, exc.message)
+    public = await exchanges.public_ids(ctx, listed)
     if device is None:
-        # Lease binding: only the poller was told these uuids (S-26, S-29).
-        uuids = [u for u in listed if u]
+        # Lease binding: only the poller was told these wire ids (S-26, S-29); a public uuid,
+        # which API readers and webhook receivers see, binds nothing.
+        uuids = list(public.values())
         owner = await ctx.store.lease_owner(uuids) if uuids else None
         if owner is None:
             raise Unauthorized()
         await ctx.store.touch_device(owner, now, user_agent)
-        return reply(await exchanges.acknowledge(ctx, owner, listed, now))
+        return reply(await exchanges.acknowledge(ctx, owner, listed, public, now))
     await ctx.store.touch_device(device.id, now, user_agent)
-    return reply(await exchanges.acknowledge(ctx, device.id, listed, now))
+    return reply(await exchanges.acknowledge(ctx, device.id, listed, public, now))

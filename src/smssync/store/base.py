@@ -301,6 +301,13 @@ class Store(Protocol):
         """E5 lease binding (S-26): the one device all the given dispatched uuids belong to,
         or None when none are dispatched or they belong to several devices."""
 
+    async def wire_ids(self, message_ids: list[str]) -> dict[str, str]:
+        """Return the wire id of each known public uuid: what E2 and E4 tell the phone, and
+        what it names in E5, E6 and E7, so that a public uuid never confirms a message."""
+
+    async def message_ids(self, wire_ids: list[str]) -> dict[str, str]:
+        """Return the public uuid of each known wire id; unknown ones are left out."""
+
     async def awaiting_results(
         self, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
     ) -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from smssync.errors import SmssyncError, StoreError, StoreUnavailable
 from smssync.messages import OutboundStatus, SendOutcome
-from smssync.store import apistore, devices, inbox, outbox, queue, results
+from smssync.store import apistore, devices, inbox, outbox, queue, results, wire
 from smssync.store.base import (
     Claimed,
     Credentials,
@@ -192,6 +192,14 @@ class SqlStore(abc.ABC):
     async def lease_owner(self, message_ids: list[str]) -> int | None:
         """E5 lease binding (S-26): the one device the dispatched uuids belong to."""
         return await self._read(results.lease_owner, message_ids)
+
+    async def wire_ids(self, message_ids: list[str]) -> dict[str, str]:
+        """Return the wire id (E2, E4 to E7) of each known public uuid."""
+        return await self._read(wire.wire_ids, message_ids) if message_ids else {}
+
+    async def message_ids(self, wire_ids: list[str]) -> dict[str, str]:
+        """Return the public uuid of each known wire id."""
+        return await self._read(wire.message_ids, wire_ids) if wire_ids else {}
 
     async def awaiting_results(
         self, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
