@@ -52,6 +52,14 @@ class Settings:
     #: Alert once on a message still ``accepted`` this many hours after its device accepted
     #: it, since the App never reports a send whose E5 reply it lost (S-30); 0: never.
     accepted_alert_h: int = 24
+    #: The key behind every credential hash, hex (32 bytes or more); empty: the key file
+    #: ``server.key`` in ``data_dir``, created on first start. Environment only: a flag
+    #: would show it to every user of ``ps``. Every server of one database needs the same.
+    server_key: str = ""
+
+    def __post_init__(self) -> None:
+        # From the environment it arrives as a plain str; it must still print masked.
+        object.__setattr__(self, "server_key", Secret(self.server_key))
 
     @property
     def store_url(self) -> str:

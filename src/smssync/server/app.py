@@ -57,7 +57,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         active = store if store is not None else open_store(settings.store_url)
         if own:
             await active.open()
-        key = await active.server_key()
+            try:
+                key = await active.use_server_key(settings.data_dir, settings.server_key)
+            except BaseException:
+                await active.close()
+                raise
+        else:
+            # A store handed in comes with its key (a test's, or one already in use).
+            key = await active.server_key()
         hooks = Hooks(active)
         ctx = ServerContext(
             settings,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from smssync.messages import AckMode, KeyMap, OutboundStatus, SendOutcome
@@ -217,8 +218,12 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections and threads."""
 
+    async def use_server_key(self, data_dir: Path, given: str = "") -> bytes:
+        """Take the key for keyed hashes from outside the database (hex ``given``, else
+        ``data_dir/server.key``), checked against the database; ConfigError on a mismatch."""
+
     async def server_key(self) -> bytes:
-        """Return the secret key for keyed hashes, created once per database."""
+        """Return the secret key for keyed hashes."""
 
     async def add_device(
         self, name: str, credentials: Credentials, settings: DeviceSettings, now: datetime
