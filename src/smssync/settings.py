@@ -56,6 +56,11 @@ class Settings:
     #: ``server.key`` in ``data_dir``, created on first start. Environment only: a flag
     #: would show it to every user of ``ps``. Every server of one database needs the same.
     server_key: str = ""
+    #: Failed authentications allowed at once per source address and per target (device,
+    #: Basic user, API key) before 429; 0 turns the brake off (server/throttle.py).
+    auth_failures_burst: int = 20
+    #: Failed authentications given back per minute to each address and target.
+    auth_failures_per_min: int = 10
 
     def __post_init__(self) -> None:
         # From the environment it arrives as a plain str; it must still print masked.
@@ -127,6 +132,8 @@ class Settings:
             raise ConfigError("liveness_check_s: must be at least 1")
         if self.accepted_alert_h < 0:
             raise ConfigError("accepted_alert_h: must be 0 (no alerts) or more")
+        if self.auth_failures_burst < 0 or self.auth_failures_per_min < 0:
+            raise ConfigError("auth_failures_burst, auth_failures_per_min: must be 0 or more")
         if self.workers < 1:
             raise ConfigError("workers: must be at least 1")
         if not self.sync_path.startswith("/") or self.sync_path.endswith("/"):

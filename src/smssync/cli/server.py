@@ -188,6 +188,22 @@ def register(group: click.Group) -> None:
     help="Hours an SMS may stay accepted without a result before an alert (0: none).",
 )
 @click.option(
+    "--auth-failures-burst",
+    envvar=_env("auth_failures_burst"),
+    show_envvar=True,
+    type=click.IntRange(min=0),
+    default=Settings.auth_failures_burst,
+    help="Failed authentications per address and per target before 429 (0: no brake).",
+)
+@click.option(
+    "--auth-failures-per-min",
+    envvar=_env("auth_failures_per_min"),
+    show_envvar=True,
+    type=click.IntRange(min=0),
+    default=Settings.auth_failures_per_min,
+    help="Failed authentications given back per minute to each address and target.",
+)
+@click.option(
     "--get",
     "get_path",
     default=None,

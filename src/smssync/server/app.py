@@ -23,6 +23,7 @@ from smssync.server.context import ServerContext
 from smssync.server.dispatcher import background
 from smssync.server.endpoint import SyncEndpoint, fail
 from smssync.server.hooks import Hooks
+from smssync.server.throttle import Throttle
 from smssync.settings import Settings
 from smssync.store import open_store
 from smssync.store.base import Store
@@ -73,6 +74,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             CachedDirectory(active),
             hooks=hooks,
             api_keys=KeyCache(active, key),
+            throttle=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),
         )
         # A mounted app's own lifespan does not run: it shares this one's context.
         app.state.ctx = api.state.ctx = app.ctx = ctx

@@ -31,10 +31,12 @@ class Directory(Protocol):
 class Unauthorized(Exception):
     """The request could not be tied to a device."""
 
-    def __init__(self, basic_failed: bool = False) -> None:
+    def __init__(self, basic_failed: bool = False, target: str | None = None) -> None:
         super().__init__("unauthorized")
         #: Wrong Basic credentials were sent: answer 401 with a challenge (S-8).
         self.basic_failed = basic_failed
+        #: What was guessed at, when known (a device, a Basic user): throttled on its own.
+        self.target = target
 
 
 async def identify(
@@ -55,7 +57,7 @@ async def identify(
         if basic is not None:
             found = await store.device_by_basic_user(basic[0])
             if found is None or not same_hash(found[1], key, "password", basic[1]):
-                raise Unauthorized(basic_failed=True)
+                raise Unauthorized(basic_failed=True, target="basic:" + basic[0])
             if device is not None and device.id != found[0].id:
                 raise Unauthorized()
             device = found[0]
@@ -80,10 +82,10 @@ async def with_secret(
     if device is not None:
         if device.has_secret and (secret is not None or required):
             if secret is None:
-                raise Unauthorized()
+                raise Unauthorized(target=f"device:{device.id}")
             credentials = await store.device_credentials(device.id)
             if not same_hash(credentials.secret_hash, key, "secret", secret):
-                raise Unauthorized()
+                raise Unauthorized(target=f"device:{device.id}")
         return device
     if secret:
         device = await store.device_by_secret(keyed_hash(key, "secret", secret))
