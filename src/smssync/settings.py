@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from smssync.egress import Egress
 from smssync.errors import ConfigError
 
 DEFAULT_DATA_DIR = "smssync-data"
@@ -61,6 +62,9 @@ class Settings:
     auth_failures_burst: int = 20
     #: Failed authentications given back per minute to each address and target.
     auth_failures_per_min: int = 10
+    #: Webhooks and status callbacks: CIDRs and host names they may reach although not
+    #: public (loopback, private, link-local, ...), comma-separated (server/egress.py).
+    webhook_allow: str = ""
 
     def __post_init__(self) -> None:
         # From the environment it arrives as a plain str; it must still print masked.
@@ -134,6 +138,10 @@ class Settings:
             raise ConfigError("accepted_alert_h: must be 0 (no alerts) or more")
         if self.auth_failures_burst < 0 or self.auth_failures_per_min < 0:
             raise ConfigError("auth_failures_burst, auth_failures_per_min: must be 0 or more")
+        try:
+            Egress.parse(self.webhook_allow)
+        except ValueError as exc:
+            raise ConfigError(f"webhook_allow: {exc}") from None
         if self.workers < 1:
             raise ConfigError("workers: must be at least 1")
         if not self.sync_path.startswith("/") or self.sync_path.endswith("/"):

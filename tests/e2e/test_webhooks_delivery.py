@@ -89,7 +89,8 @@ def receiver() -> Iterator[Receiver]:
 
 def start_server(tmp: Path, database: str | None, **env: str) -> Server:
     proc = Server(tmp, pg_url(database) if database else "")
-    proc.env.update(FAST_RETRIES, **env)
+    # The receivers listen on loopback, which webhooks may reach only when allowed.
+    proc.env.update(FAST_RETRIES, SMSSYNC_WEBHOOK_ALLOW="127.0.0.1", **env)
     proc.start()
     return proc
 
