@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from smssync.egress import Egress
 from smssync.errors import ConfigError
 
 DEFAULT_DATA_DIR = "smssync-data"
@@ -54,6 +55,22 @@ class Settings:
     #: Alert once on a message still ``accepted`` this many hours after its device accepted
     #: it, since the App never reports a send whose E5 reply it lost (S-30); 0: never.
     accepted_alert_h: int = 24
+    #: The key behind every credential hash, hex (32 bytes or more); empty: the key file
+    #: ``server.key`` in ``data_dir``, created on first start. Environment only: a flag
+    #: would show it to every user of ``ps``. Every server of one database needs the same.
+    server_key: str = ""
+    #: Failed authentications allowed at once per source address and per target (device,
+    #: Basic user, API key) before 429; 0 turns the brake off (server/throttle.py).
+    auth_failures_burst: int = 20
+    #: Failed authentications given back per minute to each address and target.
+    auth_failures_per_min: int = 10
+    #: Webhooks and status callbacks: CIDRs and host names they may reach although not
+    #: public (loopback, private, link-local, ...), comma-separated (server/egress.py).
+    webhook_allow: str = ""
+
+    def __post_init__(self) -> None:
+        # From the environment it arrives as a plain str; it must still print masked.
+        object.__setattr__(self, "server_key", Secret(self.server_key))
 
     @property
     def store_url(self) -> str:
@@ -121,6 +138,12 @@ class Settings:
             raise ConfigError("liveness_check_s: must be at least 1")
         if self.accepted_alert_h < 0:
             raise ConfigError("accepted_alert_h: must be 0 (no alerts) or more")
+        if self.auth_failures_burst < 0 or self.auth_failures_per_min < 0:
+            raise ConfigError("auth_failures_burst, auth_failures_per_min: must be 0 or more")
+        try:
+            Egress.parse(self.webhook_allow)
+        except ValueError as exc:
+            raise ConfigError(f"webhook_allow: {exc}") from None
         if self.workers < 1:
             raise ConfigError("workers: must be at least 1")
         if not self.sync_path.startswith("/") or self.sync_path.endswith("/"):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import urllib.parse
 import uuid
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 
@@ -17,11 +19,23 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json; charset=UTF-8"
 
 
-def device(server: Server, *extra: str, secret: str = "my secret") -> dict[str, Any]:
-    """Register a fresh device with the spec's secret."""
+def device(server: Server, *extra: str, secret: str | None = None) -> dict[str, Any]:
+    """Register a fresh device with the spec's secret, made its own (no two devices share one)."""
     name = "phone-" + secrets.token_hex(4)
+    if secret is None:
+        secret = "my secret " + secrets.token_hex(3)
     args = ["--secret", secret] if secret else ["--no-secret"]
     return server.add_device(name, *args, *extra)
+
+
+def form(dev: dict[str, Any]) -> str:
+    """Return the device's secret as the App's form encodes it (space as %20)."""
+    return urllib.parse.quote(dev["secret"])
+
+
+def plus(dev: dict[str, Any]) -> str:
+    """Return the device's secret as the App's query encodes it (space as +)."""
+    return urllib.parse.quote_plus(dev["secret"])
 
 
 def e1_form(secret: str, message_id: str, message: str = "Hello%20world") -> bytes:
@@ -51,7 +65,7 @@ def test_8_1_form_stored_once_and_retry_stores_nothing(server: Server, http: htt
     mid = str(uuid.uuid4())
     for _ in range(3):
         reply = http.post(
-            dev["sync_url"], content=e1_form("my%20secret", mid), headers={"content-type": FORM}
+            dev["sync_url"], content=e1_form(form(dev), mid), headers={"content-type": FORM}
         )
         assert reply.status_code == 200
         assert reply.headers["content-type"] == "application/json; charset=utf-8"
@@ -79,7 +93,7 @@ def test_8_1_wrong_secret_unknown_token_are_403_and_store_nothing(
     assert (empty.status_code, empty.json()) == (403, UNAUTHORIZED)
     unknown = http.post(
         dev["shared_sync_url"] + "/d/" + "A" * 24,
-        content=e1_form("my%20secret", str(uuid.uuid4())),
+        content=e1_form(form(dev), str(uuid.uuid4())),
         headers={"content-type": FORM},
     )
     assert (unknown.status_code, unknown.json()) == (403, UNAUTHORIZED)
@@ -108,13 +122,14 @@ def test_8_1_per_device_secret_on_the_shared_url(server: Server, http: httpx.Cli
 def test_8_2_json_and_xml_labelled_json(server: Server, http: httpx.Client) -> None:
     dev = device(server)
     json_body = (
-        '{"secret":"my secret","from":"+254700000001","message":"see http:\\/\\/x.org",'
+        '{"secret":"' + dev["secret"] + '","from":"+254700000001","message":"see http:\\/\\/x.org",'
         '"sent_timestamp":"1487658999000","sent_to":"","message_id":'
         '"c9bf9e57-1685-4c89-bafb-ff5af830be8a","device_id":"phone1"}'
     )
     xml_body = (
-        "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?><payload><secret>my secret"
-        "</secret><from>+254700000001</from><message>Hi</message><sent_timestamp>1487658999000"
+        "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?><payload><secret>"
+        + dev["secret"]
+        + "</secret><from>+254700000001</from><message>Hi</message><sent_timestamp>1487658999000"
         "</sent_timestamp><sent_to></sent_to><message_id>0d3f5a2e-7c41-4e0b-9a57-3b2c1d4e5f60"
         "</message_id><device_id>phone1</device_id></payload>"
     )
@@ -133,17 +148,18 @@ def test_8_3_reply_from_server_piggybacks_without_timestamp(
     task_uuid = queue(server, "+254700000001", "Thanks, received", dev["name"])
     mid = str(uuid.uuid4())
     reply = http.post(
-        dev["sync_url"], content=e1_form("my%20secret", mid), headers={"content-type": FORM}
+        dev["sync_url"], content=e1_form(form(dev), mid), headers={"content-type": FORM}
     )
     payload = reply.json()["payload"]
     assert payload["success"] is True and payload["task"] == "send"
     assert "secret" not in payload
-    assert payload["messages"] == [
-        {"to": "+254700000001", "message": "Thanks, received", "uuid": task_uuid}
-    ]
+    [message] = payload["messages"]
+    assert message == {"to": "+254700000001", "message": "Thanks, received", "uuid": ANY}
+    # The phone gets a wire id of its own, never the uuid API readers see (S-21, S-29).
+    assert uuid.UUID(message["uuid"]).version == 4 and message["uuid"] != task_uuid
     # A duplicate of the same SMS gets success and nothing piggybacked (S-10, S-25).
     again = http.post(
-        dev["sync_url"], content=e1_form("my%20secret", mid), headers={"content-type": FORM}
+        dev["sync_url"], content=e1_form(form(dev), mid), headers={"content-type": FORM}
     )
     assert again.json() == OK
     assert outbound(server, dev["name"])[0]["status"] == "dispatched"
@@ -152,14 +168,14 @@ def test_8_3_reply_from_server_piggybacks_without_timestamp(
 def test_8_4_test_integration_stores_nothing(server: Server, http: httpx.Client) -> None:
     dev = device(server)
     body = (
-        b"secret=my%20secret&from=%2B000000000000"
+        b"secret=" + form(dev).encode() + b"&from=%2B000000000000"
         b"&message=Test%20Message%20From%20SMSSync%20Integration"
     )
     reply = http.post(dev["sync_url"], content=body, headers={"content-type": FORM})
     assert (reply.status_code, reply.json()) == (200, OK)
     bad = http.post(
         dev["sync_url"],
-        content=body.replace(b"my%20secret", b"nope"),
+        content=body.replace(form(dev).encode(), b"nope"),
         headers={"content-type": FORM},
     )
     assert bad.status_code == 403
@@ -170,77 +186,84 @@ def test_8_5_poll_then_handshake_drops_cancelled(server: Server, http: httpx.Cli
     dev = device(server)
     first = queue(server, "+254700000002", "Your code is 4711", dev["name"])
     second = queue(server, "+254700000003", "Reminder", dev["name"])
-    poll = http.get(dev["sync_url"] + "?task=send&secret=my+secret")
+    poll = http.get(dev["sync_url"] + "?task=send&secret=" + plus(dev))
     assert poll.status_code == 200
+    wire_first, wire_second = (m["uuid"] for m in poll.json()["payload"]["messages"])
+    assert not {wire_first, wire_second} & {first, second}
     assert poll.json() == {
         "payload": {
             "success": True,
             "error": None,
             "task": "send",
-            "secret": "my secret",
+            "secret": dev["secret"],
             "messages": [
-                {"to": "+254700000002", "message": "Your code is 4711", "uuid": first},
-                {"to": "+254700000003", "message": "Reminder", "uuid": second},
+                {"to": "+254700000002", "message": "Your code is 4711", "uuid": wire_first},
+                {"to": "+254700000003", "message": "Reminder", "uuid": wire_second},
             ],
         }
     }
     server.cli("cancel", second)
     ack = http.post(
         dev["sync_url"] + "?task=sent",
-        content=json.dumps({"queued_messages": [first, second]}).encode(),
+        content=json.dumps({"queued_messages": [wire_first, wire_second]}).encode(),
         headers={"content-type": JSON},
     )
-    assert (ack.status_code, ack.json()) == (200, {"message_uuids": [first]})
+    assert (ack.status_code, ack.json()) == (200, {"message_uuids": [wire_first]})
     statuses = {m["uuid"]: m["status"] for m in outbound(server, dev["name"])}
     assert statuses == {first: "accepted", second: "cancelled"}
     # Nothing is handed out twice.
     assert (
-        http.get(dev["sync_url"] + "?task=send&secret=my+secret").json()["payload"]["messages"]
+        http.get(dev["sync_url"] + "?task=send&secret=" + plus(dev)).json()["payload"]["messages"]
         == []
     )
 
 
 def test_8_6_sync_url_with_a_query(server: Server, http: httpx.Client) -> None:
     dev = device(server)
-    task_uuid = queue(server, "+254700000002", "hello", dev["name"])
-    reply = http.get(dev["sync_url"] + "?key=1?task=send&secret=my+secret")
+    queue(server, "+254700000002", "hello", dev["name"])
+    reply = http.get(dev["sync_url"] + "?key=1?task=send&secret=" + plus(dev))
     payload = reply.json()["payload"]
-    assert payload["task"] == "send" and payload["secret"] == "my secret"
-    assert [m["uuid"] for m in payload["messages"]] == [task_uuid]
+    assert payload["task"] == "send" and payload["secret"] == dev["secret"]
+    assert [m["message"] for m in payload["messages"]] == ["hello"]
 
 
 def test_secret_is_never_echoed_when_not_sent(server: Server, http: httpx.Client) -> None:
-    dev = device(server)
+    # Only a device without a secret may poll without one (S-6).
+    dev = device(server, secret="")
     reply = http.get(dev["sync_url"] + "?task=send")
     assert reply.status_code == 200
     assert "secret" not in reply.json()["payload"]
     assert "my secret" not in reply.text
 
 
-def _hand_over(server: Server, http: httpx.Client, dev: dict[str, Any], text: str) -> str:
+def _hand_over(
+    server: Server, http: httpx.Client, dev: dict[str, Any], text: str
+) -> tuple[str, str]:
+    """Queue, poll and confirm one message; return its public uuid and its wire id."""
     task_uuid = queue(server, "+254700000002", text, dev["name"])
-    http.get(dev["sync_url"] + "?task=send&secret=my+secret")
+    poll = http.get(dev["sync_url"] + "?task=send&secret=" + plus(dev))
+    [wire_id] = [m["uuid"] for m in poll.json()["payload"]["messages"]]
     ack = http.post(
         dev["sync_url"] + "?task=sent",
-        content=json.dumps({"queued_messages": [task_uuid]}).encode(),
+        content=json.dumps({"queued_messages": [wire_id]}).encode(),
         headers={"content-type": JSON},
     )
-    assert ack.json() == {"message_uuids": [task_uuid]}
-    return task_uuid
+    assert ack.json() == {"message_uuids": [wire_id]}
+    return task_uuid, wire_id
 
 
 def test_8_7_results_app_form_and_gateway_form(server: Server, http: httpx.Client) -> None:
     dev = device(server)
-    failed = _hand_over(server, http, dev, "one")
-    delivered = _hand_over(server, http, dev, "two")
-    listing = http.get(dev["sync_url"] + "?task=result&secret=my+secret")
+    failed, wire_failed = _hand_over(server, http, dev, "one")
+    delivered, wire_delivered = _hand_over(server, http, dev, "two")
+    listing = http.get(dev["sync_url"] + "?task=result&secret=" + plus(dev))
     assert listing.status_code == 200
-    assert listing.json() == {"message_uuids": [failed, delivered]}
+    assert listing.json() == {"message_uuids": [wire_failed, wire_delivered]}
     app_form = {
         "message_result": json.dumps(
             [
                 {
-                    "uuid": failed,
+                    "uuid": wire_failed,
                     "sent_result_code": 0,
                     "sent_result_message": "Failed to send SMS because no pdu provided",
                     "delivered_result_code": 0,
@@ -252,7 +275,7 @@ def test_8_7_results_app_form_and_gateway_form(server: Server, http: httpx.Clien
     gateway_form = {
         "message_result": [
             {
-                "uuid": delivered,
+                "uuid": wire_delivered,
                 "sent_result_code": -1,
                 "sent_result_message": "SMS sent",
                 "delivered_result_code": -1,
@@ -264,7 +287,7 @@ def test_8_7_results_app_form_and_gateway_form(server: Server, http: httpx.Clien
     }
     for body in (app_form, gateway_form, app_form):  # a repeat is idempotent
         reply = http.post(
-            dev["sync_url"] + "?task=result&secret=my+secret",
+            dev["sync_url"] + "?task=result&secret=" + plus(dev),
             content=json.dumps(body).encode(),
             headers={"content-type": JSON},
         )
@@ -276,7 +299,7 @@ def test_8_7_results_app_form_and_gateway_form(server: Server, http: httpx.Clien
     history = [h["status"] for h in rows[delivered]["history"]]
     assert history == ["queued", "dispatched", "accepted", "sent", "delivered"]
     # Final messages are no longer listed.
-    assert http.get(dev["sync_url"] + "?task=result&secret=my+secret").json() == {
+    assert http.get(dev["sync_url"] + "?task=result&secret=" + plus(dev)).json() == {
         "message_uuids": []
     }
 
@@ -285,7 +308,7 @@ def test_8_7_bad_result_body_is_400(server: Server, http: httpx.Client) -> None:
     dev = device(server)
     for body in (b'{"message_result": 5}', b"garbage", b'{"message_result": "not json"}'):
         reply = http.post(
-            dev["sync_url"] + "?task=result&secret=my+secret",
+            dev["sync_url"] + "?task=result&secret=" + plus(dev),
             content=body,
             headers={"content-type": JSON},
         )
@@ -313,10 +336,11 @@ def test_8_8_alert_is_an_event_not_an_sms(server: Server, http: httpx.Client) ->
 def test_8_9_basic_auth_identifies_the_device_on_e5(server: Server, http: httpx.Client) -> None:
     user = "phone7-" + secrets.token_hex(3)
     dev = device(server, "--basic-user", user, "--basic-password", "pa:ss", secret="")
-    task_uuid = queue(server, "+254700000002", "hi", dev["name"])
+    queue(server, "+254700000002", "hi", dev["name"])
     auth = httpx.BasicAuth(user, "pa:ss")
     poll = http.get(dev["shared_sync_url"] + "?task=send", auth=auth)
-    assert [m["uuid"] for m in poll.json()["payload"]["messages"]] == [task_uuid]
+    [(text, task_uuid)] = [(m["message"], m["uuid"]) for m in poll.json()["payload"]["messages"]]
+    assert text == "hi"
     ack = http.post(
         dev["shared_sync_url"] + "?task=sent",
         auth=auth,
@@ -333,8 +357,16 @@ def test_8_9_basic_auth_identifies_the_device_on_e5(server: Server, http: httpx.
 def test_e5_lease_binding_without_any_credential(server: Server, http: httpx.Client) -> None:
     dev = device(server)
     server.cli("device", "set", dev["name"], "--ack-mode", "handshake")
-    task_uuid = queue(server, "+254700000002", "bound", dev["name"])
-    http.get(dev["sync_url"] + "?task=send&secret=my+secret")
+    public = queue(server, "+254700000002", "bound", dev["name"])
+    poll = http.get(dev["sync_url"] + "?task=send&secret=" + plus(dev))
+    [task_uuid] = [m["uuid"] for m in poll.json()["payload"]["messages"]]
+    # Issue 14, finding 2: the uuid API readers and webhook receivers see binds nothing.
+    stolen = http.post(
+        dev["shared_sync_url"] + "?task=sent",
+        content=json.dumps({"queued_messages": [public]}).encode(),
+        headers={"content-type": JSON},
+    )
+    assert (stolen.status_code, stolen.json()) == (403, UNAUTHORIZED)
     ack = http.post(
         dev["shared_sync_url"] + "?task=sent",
         content=json.dumps({"queued_messages": [task_uuid, None]}).encode(),
@@ -352,7 +384,7 @@ def test_e5_lease_binding_without_any_credential(server: Server, http: httpx.Cli
 def test_probe_unknown_task_and_methods(server: Server, http: httpx.Client) -> None:
     dev = device(server)
     assert http.get(dev["shared_sync_url"]).json() == OK
-    assert http.get(dev["sync_url"] + "?task=dance&secret=my+secret").status_code == 400
+    assert http.get(dev["sync_url"] + "?task=dance&secret=" + plus(dev)).status_code == 400
     deleted = http.delete(dev["sync_url"])
     assert deleted.status_code == 405
     assert deleted.json()["payload"]["success"] is False
@@ -361,7 +393,7 @@ def test_probe_unknown_task_and_methods(server: Server, http: httpx.Client) -> N
 
 def test_bad_input_is_4xx_never_5xx(server: Server, http: httpx.Client) -> None:
     dev = device(server)
-    big = b"secret=my%20secret&message=" + b"x" * (1024 * 1024 + 10)
+    big = b"secret=" + form(dev).encode() + b"&message=" + b"x" * (1024 * 1024 + 10)
     too_big = http.post(dev["sync_url"], content=big, headers={"content-type": FORM})
     assert too_big.status_code == 413
     assert too_big.json()["payload"]["success"] is False
@@ -383,14 +415,20 @@ def test_bad_input_is_4xx_never_5xx(server: Server, http: httpx.Client) -> None:
 
 def test_odd_but_authentic_sms_is_stored_and_flagged(server: Server, http: httpx.Client) -> None:
     dev = device(server)
-    body = b"secret=my%20secret&from=&message=&sent_timestamp=yesterday&message_id=80"
+    body = (
+        b"secret=" + form(dev).encode() + b"&from=&message=&sent_timestamp=yesterday&message_id=80"
+    )
     reply = http.post(dev["sync_url"], content=body, headers={"content-type": FORM})
     assert reply.json() == OK
     [row] = inbound(server, dev["name"])
     assert row["message_id"] == "80"
     assert set(row["flags"]) == {"empty_from", "empty_message", "bad_timestamp"}
     assert row["sent_timestamp_raw"] == "yesterday"
-    alpha = b"secret=my%20secret&from=M-PESA&message=Confirmed&sent_timestamp=1487658999"
+    alpha = (
+        b"secret="
+        + form(dev).encode()
+        + b"&from=M-PESA&message=Confirmed&sent_timestamp=1487658999"
+    )
     assert http.post(dev["sync_url"], content=alpha, headers={"content-type": FORM}).json() == OK
     assert http.post(dev["sync_url"], content=alpha, headers={"content-type": FORM}).json() == OK
     rows = [r for r in inbound(server, dev["name"]) if r["from"] == "M-PESA"]

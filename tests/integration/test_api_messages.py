@@ -66,14 +66,17 @@ async def test_send_one_and_read_its_history(
     assert reply.status_code == 201, reply.text
     [queued] = reply.json()["messages"]
     assert queued["to"] == "+254700000001" and queued["status"] == "queued"
-    assert await poll(api_client, url) == [queued["uuid"]]
+    # The phone is told a wire id of its own, never the uuid API readers see (S-29).
+    [wire_id] = await poll(api_client, url)
+    assert wire_id != queued["uuid"]
+    assert await store.message_ids([wire_id]) == {wire_id: queued["uuid"]}
     read = await api_client.get(f"/api/v1/messages/{queued['uuid']}", headers=bearer(keys["read"]))
     message = read.json()["message"]
     assert message["priority"] == 5
     assert [h["status"] for h in message["history"]] == ["queued", "dispatched"]
     assert message["sent_at"] is None and message["sent_timestamp_raw"] is None
     # The phone reports it sent, in its own words (S-34): shown as written and as a time.
-    report = [{"uuid": queued["uuid"], "sent_result_code": -1, "sent_timestamp": "1487658999000"}]
+    report = [{"uuid": wire_id, "sent_result_code": -1, "sent_timestamp": "1487658999000"}]
     posted = await api_client.post(f"{url}?task=result", json={"message_result": report})
     assert posted.status_code == 200, posted.text
     read = await api_client.get(f"/api/v1/messages/{queued['uuid']}", headers=bearer(keys["read"]))
@@ -174,8 +177,9 @@ async def test_cancel_until_a_phone_accepts(
     first, second = (m["uuid"] for m in reply.json()["messages"])
     cancelled = await api_client.delete(f"/api/v1/messages/{first}", headers=send)
     assert cancelled.json()["message"]["status"] == "cancelled"
-    assert await poll(api_client, url) == [second]
-    assert await ack(api_client, url, [second]) == [second]
+    wire = await store.wire_ids([second])
+    assert await poll(api_client, url) == [wire[second]]
+    assert await ack(api_client, url, [wire[second]]) == [wire[second]]
     assert_error(await api_client.delete(f"/api/v1/messages/{second}", headers=send), 409)
 
 
@@ -195,7 +199,7 @@ async def test_cancel_races_a_polling_phone(
         for _ in range(10):
             handed = await poll(api_client, url)
             accepted.update(await ack(api_client, url, handed))
-        return accepted
+        return set((await store.message_ids(list(accepted))).values())  # public uuids
 
     async def cancel_all() -> set[str]:
         done = set()

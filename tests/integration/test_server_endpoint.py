@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import uuid
@@ -47,9 +48,16 @@ async def add(
 async def queue(
     store: Store, device: str | None, *texts: str, to: str = "+254700000002"
 ) -> list[str]:
+    """Queue messages and return their wire ids: what the phone is told and names."""
     messages = [new_outbound(to, t, device, datetime.now(UTC)) for t in texts]
     await store.enqueue(messages)
-    return [m.message_id for m in messages]
+    wire = await store.wire_ids([m.message_id for m in messages])
+    return [wire[m.message_id] for m in messages]
+
+
+async def public_id(store: Store, wire_id: str) -> str:
+    """Return the public uuid (API, webhooks) of a wire id."""
+    return (await store.message_ids([wire_id]))[wire_id]
 
 
 async def poll(client: httpx.AsyncClient, url: str, secret: str = "s") -> list[str]:
@@ -67,8 +75,8 @@ async def ack(client: httpx.AsyncClient, url: str, uuids: list[str]) -> list[str
     return listed
 
 
-async def status_of(store: Store, message_id: str) -> str:
-    [message] = await store.outbound(message_id=message_id)
+async def status_of(store: Store, wire_id: str) -> str:
+    [message] = await store.outbound(message_id=await public_id(store, wire_id))
     return message.status.value
 
 
@@ -89,8 +97,44 @@ async def test_token_device_with_secret_must_present_it(
     _, _, url = await add(store, "a", secret="right")
     assert (await client.get(f"{url}?task=send&secret=wrong")).status_code == 403
     assert (await client.get(f"{url}?task=send&secret=right")).status_code == 200
-    # No secret in the query: the token alone is enough (the App omits an empty secret).
-    assert (await client.get(f"{url}?task=send")).status_code == 200
+
+
+@pytest.mark.parametrize("by", ["token", "basic"])
+async def test_a_device_url_alone_neither_empties_its_outbox_nor_posts(
+    store: Store, client: httpx.AsyncClient, by: str
+) -> None:
+    """A missing secret is as wrong as a wrong one on E1, E3, E4, E6 and E7 (S-6, S-8)."""
+    device, issued = await create_device(
+        store, "a", datetime.now(UTC), secret="right", basic_user="bee", basic_password="pw"
+    )
+    url, auth = (
+        (f"/smssync/d/{issued.token}", {})
+        if by == "token"
+        else ("/smssync", {"authorization": "Basic " + base64.b64encode(b"bee:pw").decode()})
+    )
+    [mid] = await queue(store, "a", "secret text")
+    test_post = "from=%2B000000000000&message=Test%20Message%20From%20SMSSync%20Integration"
+    for request in (
+        client.get(f"{url}?task=send", headers=auth),
+        client.get(f"{url}?task=result", headers=auth),
+        client.post(f"{url}?task=result", content=b'{"message_result":"[]"}', headers=auth),
+        client.post(url, content=b"from=1&message=2&message_id=m1", headers=FORM | auth),
+        client.post(url, content=test_post.encode(), headers=FORM | auth),
+    ):
+        reply = await request
+        assert (reply.status_code, reply.json()) == (403, UNAUTHORIZED)
+    assert await status_of(store, mid) == "queued"
+    assert await store.inbound() == []
+    assert (await store.device_by_name("a")) == device  # last_seen untouched
+    # E5 and E8, where the App sends no secret, still pass on the token or Basic alone.
+    reply = await client.get(f"{url}?task=send&secret=right", headers=auth)
+    assert [m["uuid"] for m in reply.json()["payload"]["messages"]] == [mid]
+    sent = json.dumps({"queued_messages": [mid]}).encode()
+    reply = await client.post(f"{url}?task=sent", content=sent, headers=JSON | auth)
+    assert reply.json()["message_uuids"] == [mid]
+    alert = b"Task=alert&message=Battery%20low%2015%25"
+    reply = await client.post(url, content=alert, headers=FORM | auth)
+    assert reply.status_code == 200, reply.text
 
 
 async def test_unauthenticated_requests_change_nothing(
@@ -124,6 +168,31 @@ async def test_handshake_lease_expiry_requeues(store: Store, client: httpx.Async
     assert await status_of(store, mid) == "accepted"
     await asyncio.sleep(1.2)
     assert await poll(client, url) == []  # accepted is never offered again
+
+
+async def test_a_public_uuid_cannot_confirm_a_message_on_the_shared_url(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    """Issue 14, finding 2: API readers and webhook receivers see a message's uuid; naming it
+    in an unauthenticated task=sent must not take the message from the phone that polled."""
+    _, _, url = await add(store, "a", ack_mode=AckMode.HANDSHAKE)
+    [wire_id] = await queue(store, "a", "your code is 4711")
+    assert await poll(client, url) == [wire_id]
+    public = await public_id(store, wire_id)
+    assert public != wire_id
+    [shown] = await store.outbound(message_id=public)  # what the API and webhooks show
+    assert shown.status.value == "dispatched"
+    attack = await client.post(
+        "/smssync?task=sent", content=json.dumps({"queued_messages": [public]}), headers=JSON
+    )
+    assert (attack.status_code, attack.json()) == (403, UNAUTHORIZED)
+    assert await status_of(store, wire_id) == "dispatched"
+    # The real phone, on the shared URL with no credential (lease binding), still gets it.
+    real = await client.post(
+        "/smssync?task=sent", content=json.dumps({"queued_messages": [wire_id]}), headers=JSON
+    )
+    assert (real.status_code, real.json()) == (200, {"message_uuids": [wire_id]})
+    assert await status_of(store, wire_id) == "accepted"
 
 
 async def test_auto_mode_lease_expiry_drops_back_to_handoff(
@@ -212,7 +281,7 @@ async def test_result_timestamps_are_read_in_the_device_zone_and_kept_raw(
     }
     reply = await client.post(f"{url}?task=result&secret=s", content=json.dumps(body), headers=JSON)
     assert reply.json() == {"payload": {"success": True, "error": None}}
-    [message] = await store.outbound(message_id=mid)
+    [message] = await store.outbound(message_id=await public_id(store, mid))
     assert message.status.value == "delivered"
     assert message.sent_at == datetime(2017, 2, 21, 12, 36, 40, tzinfo=UTC)  # 15:36 in Nairobi
     assert (message.sent_timestamp_raw, message.delivered_timestamp_raw) == (sent_raw, "not a time")

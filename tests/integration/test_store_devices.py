@@ -58,11 +58,18 @@ async def test_taken_values_conflict(store: Store, name: str, creds: Credentials
     assert [d.name for d in await store.devices()] == ["a"]
 
 
-async def test_a_shared_secret_identifies_nobody(store: Store) -> None:
-    await store.add_device("a", Credentials(b"t1", b"s", None, None), DeviceSettings(), T0)
-    assert (await store.device_by_secret(b"s")).name == "a"  # type: ignore[union-attr]
-    await store.add_device("b", Credentials(b"t2", b"s", None, None), DeviceSettings(), T0)
-    assert await store.device_by_secret(b"s") is None
+async def test_two_devices_may_not_share_a_secret(store: Store) -> None:
+    """A shared secret would identify nobody on the shared Sync URL (finding 10)."""
+    a = await store.add_device("a", Credentials(b"t1", b"s", None, None), DeviceSettings(), T0)
+    with pytest.raises(Conflict, match="another device has this secret"):
+        await store.add_device("b", Credentials(b"t2", b"s", None, None), DeviceSettings(), T0)
+    await store.add_device("b", Credentials(b"t2", b"s2", None, None), DeviceSettings(), T0)
+    with pytest.raises(Conflict, match="another device has this secret"):
+        await store.update_device("b", credentials=Credentials(b"t2", b"s", None, None))
+    # A device keeps its own secret when its other credentials change.
+    await store.update_device("a", credentials=Credentials(b"t3", b"s", None, None))
+    assert (await store.device_by_secret(b"s")).id == a.id  # type: ignore[union-attr]
+    assert (await store.device_by_secret(b"s2")).name == "b"  # type: ignore[union-attr]
 
 
 async def test_devices_without_secret_can_coexist(store: Store) -> None:

@@ -197,3 +197,28 @@ def test_0004_returns_unsent_delivery_unknown_messages(store_url: str) -> None:
             ]
     finally:
         engine.dispose()
+
+
+def test_0005_keeps_the_uuid_of_messages_already_out_as_their_wire_id(store_url: str) -> None:
+    from alembic import command
+
+    from smssync.store.migrate import alembic_config
+
+    engine = create_engine(engine_for(store_url))
+    message = (
+        "INSERT INTO outbound (uuid, pinned, to_addr, content, segments, status, created_at, "
+        "updated_at, result_listings, claim_rank) "
+        "VALUES (:uuid, false, '+1', 'x', 1, 'dispatched', 1, 1, 0, 0)"
+    )
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+            command.downgrade(alembic_config(conn), "0004")
+            for uuid in ("a", "b"):
+                conn.execute(text(message), {"uuid": uuid})
+            command.upgrade(alembic_config(conn), "head")
+            rows = conn.execute(text("SELECT uuid, wire_id FROM outbound ORDER BY uuid"))
+            # A phone holding one of them can still confirm and report it.
+            assert [tuple(row) for row in rows] == [("a", "a"), ("b", "b")]
+    finally:
+        engine.dispose()

@@ -60,3 +60,9 @@ def test_accepted_alert_hours() -> None:
         Settings.from_env({"SMSSYNC_ACCEPTED_ALERT_H": "-1"})
     with pytest.raises(ConfigError, match="SMSSYNC_ACCEPTED_ALERT_H"):
         Settings.from_env({"SMSSYNC_ACCEPTED_ALERT_H": "a day"})
+
+
+def test_the_server_key_prints_masked() -> None:
+    key = "ab" * 32
+    settings = Settings.from_env({"SMSSYNC_SERVER_KEY": key})
+    assert settings.server_key == key and key not in repr(settings)

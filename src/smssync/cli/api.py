@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from smssync.cli.server import _iso, _print_json, settings_from, store_options, with_store
+from smssync.egress import Egress
 from smssync.server.apikeys import create_key, generate_signing_secret
 from smssync.store.base import Store
 from smssync.store.integration import (
@@ -121,6 +122,9 @@ def webhook_add(url: str, events: tuple[str, ...], as_json: bool, **params: Any)
     settings = settings_from(params)
     if not re.match(r"^https?://\S+$", url):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
+    refused = Egress.parse(settings.webhook_allow).check_url(url)
+    if refused is not None:
+        raise click.BadParameter(refused, param_hint="URL")
     chosen = list(events) or [e.value for e in Event]
     secret = generate_signing_secret()
 

@@ -25,6 +25,7 @@ from smssync.server.health import health
 from smssync.settings import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings
 from smssync.store import open_store
 from smssync.store.base import Device, Inbound, Outbound, Store
+from smssync.store.files import private_dir
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,11 +104,11 @@ def with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T
     """Open the store, run one action, close it; turn our errors into CLI errors."""
 
     async def run() -> T:
-        if not settings.database_url:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         store = open_store(settings.store_url)
         await store.open()
         try:
+            await store.use_server_key(settings.data_dir, settings.server_key)
             return await action(store)
         finally:
             await store.close()
@@ -187,6 +188,22 @@ def register(group: click.Group) -> None:
     help="Hours an SMS may stay accepted without a result before an alert (0: none).",
 )
 @click.option(
+    "--auth-failures-burst",
+    envvar=_env("auth_failures_burst"),
+    show_envvar=True,
+    type=click.IntRange(min=0),
+    default=Settings.auth_failures_burst,
+    help="Failed authentications per address and per target before 429 (0: no brake).",
+)
+@click.option(
+    "--auth-failures-per-min",
+    envvar=_env("auth_failures_per_min"),
+    show_envvar=True,
+    type=click.IntRange(min=0),
+    default=Settings.auth_failures_per_min,
+    help="Failed authentications given back per minute to each address and target.",
+)
+@click.option(
     "--get",
     "get_path",
     default=None,
@@ -262,8 +279,7 @@ def _serve_get(settings: Settings, path: str) -> None:
         if response.status_code >= 400:
             raise SystemExit(1)
 
-    if not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     asyncio.run(run())
 
 

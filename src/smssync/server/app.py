@@ -23,6 +23,7 @@ from smssync.server.context import ServerContext
 from smssync.server.dispatcher import background
 from smssync.server.endpoint import SyncEndpoint, fail
 from smssync.server.hooks import Hooks
+from smssync.server.throttle import Throttle
 from smssync.settings import Settings
 from smssync.store import open_store
 from smssync.store.base import Store
@@ -57,7 +58,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         active = store if store is not None else open_store(settings.store_url)
         if own:
             await active.open()
-        key = await active.server_key()
+            try:
+                key = await active.use_server_key(settings.data_dir, settings.server_key)
+            except BaseException:
+                await active.close()
+                raise
+        else:
+            # A store handed in comes with its key (a test's, or one already in use).
+            key = await active.server_key()
         hooks = Hooks(active)
         ctx = ServerContext(
             settings,
@@ -66,6 +74,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             CachedDirectory(active),
             hooks=hooks,
             api_keys=KeyCache(active, key),
+            throttle=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),
         )
         # A mounted app's own lifespan does not run: it shares this one's context.
         app.state.ctx = api.state.ctx = app.ctx = ctx

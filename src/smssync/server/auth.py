@@ -2,7 +2,7 @@
 
 Order of precedence: path token, HTTP Basic, the secret, then lease binding for E5. Every
 credential present must be valid and point at the same device; a device with a configured
-secret must present exactly it wherever a secret is present.
+secret must present exactly it on every exchange but E5 and E8, where the App sends none.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ class Directory(Protocol):
 class Unauthorized(Exception):
     """The request could not be tied to a device."""
 
-    def __init__(self, basic_failed: bool = False) -> None:
+    def __init__(self, basic_failed: bool = False, target: str | None = None) -> None:
         super().__init__("unauthorized")
         #: Wrong Basic credentials were sent: answer 401 with a challenge (S-8).
         self.basic_failed = basic_failed
+        #: What was guessed at, when known (a device, a Basic user): throttled on its own.
+        self.target = target
 
 
 async def identify(
@@ -55,7 +57,7 @@ async def identify(
         if basic is not None:
             found = await store.device_by_basic_user(basic[0])
             if found is None or not same_hash(found[1], key, "password", basic[1]):
-                raise Unauthorized(basic_failed=True)
+                raise Unauthorized(basic_failed=True, target="basic:" + basic[0])
             if device is not None and device.id != found[0].id:
                 raise Unauthorized()
             device = found[0]
@@ -63,18 +65,27 @@ async def identify(
 
 
 async def with_secret(
-    store: Directory, key: bytes, device: Device | None, secret: str | None
+    store: Directory,
+    key: bytes,
+    device: Device | None,
+    secret: str | None,
+    *,
+    required: bool = True,
 ) -> Device | None:
     """Check the secret against an identified device, or identify the device by it.
 
-    A presented secret is ignored for a device without one (S-6); a device with one must
-    present exactly it wherever a secret is present. None when nothing identifies a device.
+    A presented secret is ignored for a device without one (S-6). A device with one must
+    present exactly it: a missing secret is as wrong as a wrong one (S-8), unless the
+    exchange is one where the App sends none (``required=False``: E5). None when nothing
+    identifies a device.
     """
     if device is not None:
-        if secret is not None and device.has_secret:
+        if device.has_secret and (secret is not None or required):
+            if secret is None:
+                raise Unauthorized(target=f"device:{device.id}")
             credentials = await store.device_credentials(device.id)
             if not same_hash(credentials.secret_hash, key, "secret", secret):
-                raise Unauthorized()
+                raise Unauthorized(target=f"device:{device.id}")
         return device
     if secret:
         device = await store.device_by_secret(keyed_hash(key, "secret", secret))

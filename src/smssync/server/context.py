@@ -12,6 +12,7 @@ from smssync.store.base import Store
 if TYPE_CHECKING:
     from smssync.server.apikeys import KeyCache
     from smssync.server.hooks import Hooks
+    from smssync.server.throttle import Throttle
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,3 +28,5 @@ class ServerContext:
     hooks: Hooks | None = None
     #: Cached API key lookups.
     api_keys: KeyCache | None = None
+    #: The brake on failed authentications; None: no brake.
+    throttle: Throttle | None = None

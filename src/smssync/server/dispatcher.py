@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from smssync import __version__, webhooks
+from smssync.egress import Egress, GuardedTransport
 from smssync.errors import SmssyncError
 from smssync.server.hooks import Hooks
 from smssync.settings import Settings
@@ -72,6 +73,21 @@ async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
     return f"HTTP {response.status_code}"
 
 
+def delivery_client(settings: Settings) -> httpx.AsyncClient:
+    """Return the client that sends webhooks and status callbacks.
+
+    Every attempt resolves and checks the receiver's address again (egress.py); no redirect
+    is followed, and no proxy from the environment is used: it would connect to an address
+    nobody checked.
+    """
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.webhook_timeout_s),
+        follow_redirects=False,
+        trust_env=False,
+        transport=GuardedTransport(Egress.parse(settings.webhook_allow)),
+    )
+
+
 class Dispatcher:
     """Send due webhook deliveries until cancelled."""
 
@@ -82,8 +98,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Loop: claim, send, record; sleep when idle or woken by a local event."""
-        timeout = httpx.Timeout(self.settings.webhook_timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with delivery_client(self.settings) as client:
             while True:
                 try:
                     sent = await self.once(client)

@@ -44,6 +44,14 @@ class TooLarge(Exception):
     """The body is over the size limit."""
 
 
+class Throttled(Exception):
+    """Too many failed authentications from this address: 429 before any check."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__("throttled")
+        self.retry_after_s = retry_after_s
+
+
 class Disconnected(Exception):
     """The client hung up before its body arrived; nobody is left to answer."""
 
@@ -73,6 +81,13 @@ def failure(status: int, error: str, headers: dict[str, str] | None = None) -> A
     return Answer(status, replies.failure(error), extra)
 
 
+def too_many(retry_after_s: int) -> Answer:
+    """Answer 429: too many failed authentications (throttle.py)."""
+    return failure(
+        429, "too many failed attempts, retry later", {"retry-after": str(retry_after_s)}
+    )
+
+
 def fail(status: int, error: str) -> Response:
     """The S-20 failure body as a Starlette Response, for the application's own handlers."""
     return Response(replies.failure(error), status, media_type=replies.CONTENT_TYPE)
@@ -89,6 +104,8 @@ class SyncRequest:
     content_type: str | None = None
     authorization: str | None = None
     user_agent: str | None = None
+    #: The client's address, for the brake on guessing (throttle.py).
+    address: str | None = None
 
     @classmethod
     def of(cls, scope: Scope, token: str | None) -> SyncRequest:
@@ -96,6 +113,9 @@ class SyncRequest:
         raw: bytes = scope.get("query_string", b"")
         query = parse_query(raw.decode("utf-8", "replace")) if raw else {}
         request = cls(scope["method"], query, token)
+        client = scope.get("client")
+        if client:
+            request.address = client[0]
         for name, value in scope["headers"]:
             if name == b"content-length":
                 request.content_length = value.decode("latin-1")
@@ -167,9 +187,17 @@ async def sync_endpoint(
     ctx: ServerContext, scope: Scope, receive: Receive, token: str | None
 ) -> Answer:
     """Answer one SMSsync exchange."""
+    request = SyncRequest.of(scope, token)
     try:
-        return await _dispatch(ctx, SyncRequest.of(scope, token), receive)
+        return await _dispatch(ctx, request, receive)
+    except Throttled as exc:
+        return too_many(exc.retry_after_s)
     except Unauthorized as exc:
+        if ctx.throttle is not None:
+            kind = "basic" if exc.basic_failed else "sync_url"
+            wait = ctx.throttle.failed(request.address, exc.target, kind)
+            if wait is not None:
+                return too_many(wait)
         headers = {"www-authenticate": 'Basic realm="smssync"'} if exc.basic_failed else None
         return failure(401 if exc.basic_failed else 403, "unauthorized", headers)
     except TooLarge:
@@ -197,6 +225,10 @@ async def _dispatch(ctx: ServerContext, request: SyncRequest, receive: Receive) 
         return failure(
             405, f"method {method} not allowed for this task", {"allow": ", ".join(allowed)}
         )
+    if ctx.throttle is not None:
+        wait = ctx.throttle.blocked(request.address, "sync_url")
+        if wait is not None:
+            raise Throttled(wait)
     body = await read_body(request, receive) if method in ("POST", "PUT") else b""
     device = await identify(ctx.directory, ctx.key, request.token, request.authorization)
     now = datetime.now(UTC)
@@ -234,7 +266,11 @@ async def _post(
         fields, problem = {}, exc.message
     keys = device.settings.keys if device is not None else KeyMap()
     secret = fields.get(keys.secret, fields.get("secret"))
-    device = await with_secret(ctx.directory, ctx.key, device, secret)
+    # E1 and E3 always carry the secret; the App's alert (E8) and its stale alert JSON carry
+    # none, like E5 (S-6): those get their own answer (S-15, S-36) but store no SMS.
+    alert = fields.get("Task", "").strip().lower() == "alert"
+    sms = keys.from_addr in fields or keys.content in fields
+    device = await with_secret(ctx.directory, ctx.key, device, secret, required=sms and not alert)
     if device is None:
         raise Unauthorized()
     if problem is not None:
@@ -255,20 +291,23 @@ async def _sent(
     user_agent: str | None,
 ) -> Answer:
     # Credentials first (S-1): a bad body from a wrong secret is a 403, not a 400.
-    device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"))
+    # The App sends no secret on E5 (S-26): one that is sent must still be right.
+    device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"), required=False)
     try:
         listed = parse_sent_request(body)
     except ProtocolError as exc:
         if device is None:
             raise Unauthorized() from None
         return failure(400, exc.message)
+    public = await exchanges.public_ids(ctx, listed)
     if device is None:
-        # Lease binding: only the poller was told these uuids (S-26, S-29).
-        uuids = [u for u in listed if u]
+        # Lease binding: only the poller was told these wire ids (S-26, S-29); a public uuid,
+        # which API readers and webhook receivers see, binds nothing.
+        uuids = list(public.values())
         owner = await ctx.store.lease_owner(uuids) if uuids else None
         if owner is None:
             raise Unauthorized()
         await ctx.store.touch_device(owner, now, user_agent)
-        return reply(await exchanges.acknowledge(ctx, owner, listed, now))
+        return reply(await exchanges.acknowledge(ctx, owner, listed, public, now))
     await ctx.store.touch_device(device.id, now, user_agent)
-    return reply(await exchanges.acknowledge(ctx, device.id, listed, now))
+    return reply(await exchanges.acknowledge(ctx, device.id, listed, public, now))

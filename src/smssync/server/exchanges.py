@@ -43,8 +43,10 @@ def _zone(name: str) -> tzinfo:
         return UTC
 
 
-def _task_messages(claimed: list[Claimed]) -> list[TaskMessage]:
-    return [TaskMessage(c.to_addr, c.content, c.message_id) for c in claimed]
+async def _task_messages(ctx: ServerContext, claimed: list[Claimed]) -> list[TaskMessage]:
+    # The phone is told each message's wire id, never its public uuid (S-29).
+    wire = await ctx.store.wire_ids([c.message_id for c in claimed])
+    return [TaskMessage(c.to_addr, c.content, wire[c.message_id]) for c in claimed]
 
 
 async def post(ctx: ServerContext, device: Device, fields: dict[str, str], now: datetime) -> bytes:
@@ -134,7 +136,7 @@ async def incoming(ctx: ServerContext, device: Device, sms: IncomingSms, now: da
     claimed = await ctx.store.claim_outbound(
         device.id, device.settings.batch_limit, now, piggyback=True
     )
-    return build_inbound_reply(_task_messages(claimed))
+    return build_inbound_reply(await _task_messages(ctx, claimed))
 
 
 def new_outbound(
@@ -155,16 +157,26 @@ def new_outbound(
 async def task_send(ctx: ServerContext, device: Device, secret: str | None, now: datetime) -> bytes:
     """E4: hand out queued messages, echoing the request's secret (S-19, S-22)."""
     claimed = await ctx.store.claim_outbound(device.id, device.settings.batch_limit, now)
-    return build_send_reply(_task_messages(claimed), secret)
+    return build_send_reply(await _task_messages(ctx, claimed), secret)
+
+
+async def public_ids(ctx: ServerContext, listed: list[str | None]) -> dict[str, str]:
+    """Map the wire ids a phone named to public uuids; unknown and null ones are dropped."""
+    return await ctx.store.message_ids([u for u in listed if u])
 
 
 async def acknowledge(
-    ctx: ServerContext, device_id: int, listed: list[str | None], now: datetime
+    ctx: ServerContext,
+    device_id: int,
+    listed: list[str | None],
+    public: dict[str, str],
+    now: datetime,
 ) -> bytes:
-    """E5: list back exactly what this device may still send (S-27, S-28)."""
-    wanted = [u for u in listed if u]
+    """E5: list back exactly what this device may still send (S-27, S-28), by wire id."""
+    wanted = [public[u] for u in listed if u and u in public]
     accepted = await ctx.store.acknowledge(device_id, wanted, now) if wanted else []
-    return build_uuids_reply(accepted)
+    wire = {message_id: wire_id for wire_id, message_id in public.items()}
+    return build_uuids_reply([wire[m] for m in accepted])
 
 
 async def result_list(ctx: ServerContext, device: Device, now: datetime) -> bytes:
@@ -176,14 +188,17 @@ async def result_list(ctx: ServerContext, device: Device, now: datetime) -> byte
         max_listings=ctx.settings.result_max_listings,
         max_age_s=int(timedelta(hours=ctx.settings.result_max_age_h).total_seconds()),
     )
-    return build_uuids_reply(uuids)
+    wire = await ctx.store.wire_ids(uuids)
+    return build_uuids_reply([wire[u] for u in uuids])
 
 
 async def result_report(ctx: ServerContext, device: Device, body: bytes, now: datetime) -> bytes:
     """E7: apply the reported outcomes (S-32 to S-35)."""
     results = parse_result_request(body)
     zone = device_zone(device)
-    outcomes = [(r.message_id, outcome(r, zone)) for r in results]
+    public = await ctx.store.message_ids([r.message_id for r in results])
+    # A wire id this server never gave out names no message: ignored like an unknown uuid.
+    outcomes = [(public[r.message_id], outcome(r, zone)) for r in results if r.message_id in public]
     if outcomes:
         changed = await ctx.store.record_results(device.id, outcomes, now)
         if changed and ctx.hooks is not None:

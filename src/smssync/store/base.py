@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from smssync.messages import AckMode, KeyMap, OutboundStatus, SendOutcome
@@ -217,8 +218,12 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections and threads."""
 
+    async def use_server_key(self, data_dir: Path, given: str = "") -> bytes:
+        """Take the key for keyed hashes from outside the database (hex ``given``, else
+        ``data_dir/server.key``), checked against the database; ConfigError on a mismatch."""
+
     async def server_key(self) -> bytes:
-        """Return the secret key for keyed hashes, created once per database."""
+        """Return the secret key for keyed hashes."""
 
     async def add_device(
         self, name: str, credentials: Credentials, settings: DeviceSettings, now: datetime
@@ -300,6 +305,13 @@ class Store(Protocol):
     async def lease_owner(self, message_ids: list[str]) -> int | None:
         """E5 lease binding (S-26): the one device all the given dispatched uuids belong to,
         or None when none are dispatched or they belong to several devices."""
+
+    async def wire_ids(self, message_ids: list[str]) -> dict[str, str]:
+        """Return the wire id of each known public uuid: what E2 and E4 tell the phone, and
+        what it names in E5, E6 and E7, so that a public uuid never confirms a message."""
+
+    async def message_ids(self, wire_ids: list[str]) -> dict[str, str]:
+        """Return the public uuid of each known wire id; unknown ones are left out."""
 
     async def awaiting_results(
         self, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int

@@ -26,6 +26,7 @@ from smssync.store.schema import devices, events, meta, outbound
 
 SERVER_KEY = "server_key"
 TAKEN = "a device with this name, token or Basic user exists"
+SECRET_TAKEN = "another device has this secret: each device needs its own"
 
 
 def server_key(conn: Connection) -> bytes:
@@ -56,10 +57,26 @@ def _credential_values(credentials: Credentials) -> dict[str, Any]:
     }
 
 
+def _refuse_shared_secret(conn: Connection, credentials: Credentials, device_id: int = 0) -> None:
+    # Two devices with one secret are both refused on the shared Sync URL (S-6), so a
+    # second one is refused here instead. One writer (SQLite) or two admins adding at the
+    # same instant (PostgreSQL) is the only way past this check.
+    if credentials.secret_hash is None:
+        return
+    other = conn.execute(
+        select(devices.c.id).where(
+            devices.c.secret_hash == credentials.secret_hash, devices.c.id != device_id
+        )
+    ).first()
+    if other is not None:
+        raise Conflict(SECRET_TAKEN)
+
+
 def add_device(
     conn: Connection, name: str, credentials: Credentials, settings: DeviceSettings, now: datetime
 ) -> Device:
-    """Insert a device; Conflict on any taken unique value."""
+    """Insert a device; Conflict on any taken unique value or a secret already in use."""
+    _refuse_shared_secret(conn, credentials)
     values = {
         "name": name,
         **_credential_values(credentials),
@@ -80,7 +97,7 @@ def update_device(
     settings: DeviceSettings | None,
     credentials: Credentials | None,
 ) -> Device:
-    """Change settings or credentials; NotFound, Conflict."""
+    """Change settings or credentials; NotFound, Conflict (also for a secret in use)."""
     row = conn.execute(select(devices).where(devices.c.name == name)).one_or_none()
     if row is None:
         raise NotFound(f"no device named {name!r}")
@@ -91,6 +108,7 @@ def update_device(
         if settings.ack_mode != settings_of(row._mapping).ack_mode:
             values["effective_mode"] = initial_mode(settings.ack_mode).value
     if credentials is not None:
+        _refuse_shared_secret(conn, credentials, row.id)
         values.update(_credential_values(credentials))
     if values:
         try:

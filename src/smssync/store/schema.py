@@ -6,6 +6,8 @@ cheap to compare and index, and converted to aware datetimes only at the store's
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -46,7 +48,8 @@ devices = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("token_hash", LargeBinary, nullable=False, unique=True),
-    # Not unique: phones with their own URLs may share a secret; it then identifies nobody.
+    # Kept apart by the store's verbs (devices.py), not by the index: a database from before
+    # may hold a shared secret, which then identifies nobody.
     Column("secret_hash", LargeBinary, nullable=True, index=True),
     Column("basic_user", String(255), nullable=True, unique=True),
     Column("basic_password_hash", LargeBinary, nullable=True),
@@ -114,6 +117,12 @@ outbound = Table(
     Column("sent_timestamp_raw", Text, nullable=True),
     Column("delivered_timestamp_raw", Text, nullable=True),
     Column("accepted_alert_at", BigInteger, nullable=True),
+    # The uuid the phone is told in E2/E4 and names in E5 and E7 (0005): random and its own,
+    # because API readers and webhook receivers see ``uuid``, and on the shared Sync URL
+    # knowing the wire id is what authenticates E5 (lease binding, S-26, S-29). Set on every
+    # insert by this default; NULL only in rows no migration filled.
+    Column("wire_id", String(36), nullable=True, default=lambda: str(uuid.uuid4())),
+    Index(None, "wire_id", unique=True),
     # Claim walks the queue in id order, globally or for one device.
     Index(None, "status", "id"),
     Index(None, "device_id", "status", "id"),

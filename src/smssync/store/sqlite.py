@@ -32,6 +32,7 @@ from sqlalchemy import exc as sa_exc
 from smssync.errors import StoreError, StoreUnavailable
 from smssync.store import inbox, migrate
 from smssync.store.base import Inbound, NewInbound
+from smssync.store.files import private_database
 from smssync.store.integration import InboundPlan
 from smssync.store.sqlstore import Job, P, SqlStore, T, translate
 from smssync.store.walflush import WalFlusher
@@ -200,6 +201,10 @@ class SqliteStore(SqlStore):
         if sqlite3.sqlite_version_info < (3, 35):
             raise StoreError(f"SQLite {sqlite3.sqlite_version} is too old; 3.35 or newer needed")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private_database(self.path)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open {self.path}: {exc}") from None
         self._writer_engine = self._engine("BEGIN IMMEDIATE", 1)
         self._reader_engine = self._engine("BEGIN", self.readers)
         self._read_pool = ThreadPoolExecutor(self.readers, thread_name_prefix="smssync-read")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
@@ -12,7 +13,7 @@ from sqlalchemy import exc as sa_exc
 
 from smssync.errors import SmssyncError, StoreError, StoreUnavailable
 from smssync.messages import OutboundStatus, SendOutcome
-from smssync.store import apistore, devices, inbox, outbox, queue, results
+from smssync.store import apistore, devices, inbox, outbox, queue, results, serverkey, wire
 from smssync.store.base import (
     Claimed,
     Credentials,
@@ -84,8 +85,24 @@ class SqlStore(abc.ABC):
     async def _write(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``job`` in a write transaction committed durably before returning."""
 
+    async def use_server_key(self, data_dir: Path, given: str = "") -> bytes:
+        """Take the key for keyed hashes from ``given`` (hex) or ``data_dir/server.key``,
+        moving a key the database still holds out to that file; ConfigError when it does
+        not match the database's credential hashes (serverkey.py)."""
+        key = serverkey.configured_key(data_dir, given)
+        if key is None:
+            # First start, or a database from before that holds its key: the file gets it,
+            # written and flushed before the database forgets it.
+            key = await self._read(serverkey.legacy_key) or serverkey.generated()
+            key = serverkey.write_key_file(data_dir, key)
+        await self._write(serverkey.adopt, key)
+        self._key = key
+        return key
+
     async def server_key(self) -> bytes:
-        """Return the secret key for keyed hashes, created once per database."""
+        """Return the key for keyed hashes: the one given to ``use_server_key``; without
+        one (a store opened by a library caller or a test), one kept in the database, which
+        the next ``use_server_key`` moves out."""
         if self._key is None:
             found = await self._read(devices.read_server_key)
             self._key = found if found is not None else await self._write(devices.server_key)
@@ -192,6 +209,14 @@ class SqlStore(abc.ABC):
     async def lease_owner(self, message_ids: list[str]) -> int | None:
         """E5 lease binding (S-26): the one device the dispatched uuids belong to."""
         return await self._read(results.lease_owner, message_ids)
+
+    async def wire_ids(self, message_ids: list[str]) -> dict[str, str]:
+        """Return the wire id (E2, E4 to E7) of each known public uuid."""
+        return await self._read(wire.wire_ids, message_ids) if message_ids else {}
+
+    async def message_ids(self, wire_ids: list[str]) -> dict[str, str]:
+        """Return the public uuid of each known wire id."""
+        return await self._read(wire.message_ids, wire_ids) if wire_ids else {}
 
     async def awaiting_results(
         self, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from smssync.egress import Egress
 from smssync.server.api.deps import ApiError, context, require
 from smssync.server.api.models import (
     DeliveryList,
@@ -76,6 +77,9 @@ def _changed(ctx: ServerContext) -> None:
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated, summary="Add a webhook")
 async def add_webhook(request: WebhookRequest, ctx: Ctx, _: Admin) -> WebhookCreated:
     """Register a receiver; its signing secret is shown only in this answer."""
+    refused = Egress.parse(ctx.settings.webhook_allow).check_url(request.url)
+    if refused is not None:
+        raise ApiError(400, refused, [{"field": "url", "message": refused}])
     events = [e.value for e in (request.events or list(Event))]
     secret = generate_signing_secret()
     endpoint_id = await ctx.store.add_webhook(request.url, events, secret, datetime.now(UTC))

@@ -25,6 +25,7 @@ from smssync.errors import Conflict, NotFound, SmssyncError, StoreUnavailable
 from smssync.server.api import admin, docs, messages
 from smssync.server.api.deps import ApiError
 from smssync.server.api.models import ErrorBody
+from smssync.server.apikeys import SHOWN
 
 log = logging.getLogger("smssync.api")
 
@@ -38,6 +39,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "The key lacks the scope"),
         (404, "Not found"),
         (409, "Conflict"),
+        (429, "Too many failed authentications from this address or for this key; see Retry-After"),
         (503, "The database is unavailable; retry"),
     )
 }
@@ -52,6 +54,12 @@ def error_response(
     """Render the one error shape."""
     body = {"ok": False, "error": message, "errors": errors or [], "status": status}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _too_many(retry_after_s: int) -> JSONResponse:
+    return error_response(
+        429, "too many failed attempts, retry later", headers={"Retry-After": str(retry_after_s)}
+    )
 
 
 def _unauthorized(message: str) -> JSONResponse:
@@ -102,8 +110,19 @@ class KeyAuth:
         if scheme.lower() != "bearer" or not presented.strip():
             return _unauthorized("missing API key: send Authorization: Bearer <key>")
         ctx = scope["app"].state.ctx
+        address = scope["client"][0] if scope.get("client") else None
+        wait = None if ctx.throttle is None else ctx.throttle.blocked(address, "apikey")
+        if wait is not None:
+            return _too_many(wait)
         key = await ctx.api_keys.resolve(presented.strip())
         if key is None:
+            if ctx.throttle is not None:
+                # A key's first characters are shown in listings: guesses at one key's rest
+                # share that key's bucket.
+                target = "apikey:" + presented.strip()[:SHOWN]
+                wait = ctx.throttle.failed(address, target, "apikey")
+                if wait is not None:
+                    return _too_many(wait)
             return _unauthorized("invalid API key")
         scope.setdefault("state", {})["api_key"] = key
         return None

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from smssync.addresses import normalize_recipient
+from smssync.egress import Egress
 from smssync.errors import NotFound
 from smssync.gsm.segments import count_segments
 from smssync.messages import OutboundStatus
@@ -118,6 +119,10 @@ async def send(
     ] = None,
 ) -> Response:
     """Queue the text for every valid recipient in one transaction; refuse the others."""
+    if request.status_callback is not None:
+        blocked = Egress.parse(ctx.settings.webhook_allow).check_url(request.status_callback)
+        if blocked is not None:
+            raise ApiError(400, blocked, [{"field": "status_callback", "message": blocked}])
     numbers, refused = _recipients(request, ctx.settings.default_region)
     if not numbers:
         raise ApiError(400, "no valid recipient", refused)
