@@ -52,6 +52,14 @@ class Settings:
     #: Alert once on a message still ``accepted`` this many hours after its device accepted
     #: it, since the App never reports a send whose E5 reply it lost (S-30); 0: never.
     accepted_alert_h: int = 24
+    #: Request line and headers of one request together, in bytes; more is answered 431.
+    max_header_bytes: int = 32 * 1024
+    #: Header fields of one request; more is answered 431.
+    max_headers: int = 100
+    #: Seconds from a request's first byte (or its connection's) to its last; then 408.
+    request_timeout_s: int = 30
+    #: Largest body of an API request, in bytes; more is answered 413.
+    api_max_body_bytes: int = 1024 * 1024
 
     @property
     def store_url(self) -> str:
@@ -119,6 +127,9 @@ class Settings:
             raise ConfigError("liveness_check_s: must be at least 1")
         if self.accepted_alert_h < 0:
             raise ConfigError("accepted_alert_h: must be 0 (no alerts) or more")
+        for name in ("max_header_bytes", "max_headers", "request_timeout_s", "api_max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1")
         if self.workers < 1:
             raise ConfigError("workers: must be at least 1")
         if not self.sync_path.startswith("/") or self.sync_path.endswith("/"):

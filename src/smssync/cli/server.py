@@ -187,6 +187,38 @@ def register(group: click.Group) -> None:
     help="Hours an SMS may stay accepted without a result before an alert (0: none).",
 )
 @click.option(
+    "--max-header-bytes",
+    envvar=_env("max_header_bytes"),
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    default=Settings.max_header_bytes,
+    help="Largest request line and headers of a request, in bytes (more: 431).",
+)
+@click.option(
+    "--max-headers",
+    envvar=_env("max_headers"),
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    default=Settings.max_headers,
+    help="Most header fields in a request (more: 431).",
+)
+@click.option(
+    "--request-timeout-s",
+    envvar=_env("request_timeout_s"),
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    default=Settings.request_timeout_s,
+    help="Seconds a request may take to arrive whole (then: 408).",
+)
+@click.option(
+    "--api-max-body-bytes",
+    envvar=_env("api_max_body_bytes"),
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    default=Settings.api_max_body_bytes,
+    help="Largest body of an API request, in bytes (more: 413).",
+)
+@click.option(
     "--get",
     "get_path",
     default=None,

@@ -1,0 +1,122 @@
+"""Limits of a real ``smssync serve`` against clients without credentials (issue 14: 1, 7).
+
+Raw sockets, because the point is what a client that does not follow HTTP's courtesies can
+make the server hold: huge headers, many headers, half a request.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.serverproc import Server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose requests must arrive whole within one second."""
+    proc = Server(tmp_path_factory.mktemp("limits"))
+    proc.env["SMSSYNC_REQUEST_TIMEOUT_S"] = "1"
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def exchange(server: Server, request: bytes) -> bytes:
+    """Send raw bytes and return everything the server sends until it closes.
+
+    The socket's own timeout (far above the server's deadline) turns a server that never
+    closes into a failure rather than a hang.
+    """
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:
+            pass  # refused and closed while still sending: the answer may still be readable
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def rss_kib(server: Server) -> int:
+    """The server process's resident memory."""
+    assert server.proc is not None
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def still_answers(server: Server) -> None:
+    reply = httpx.get(server.base + "/smssync", timeout=5)
+    assert reply.json() == {"payload": {"success": True, "error": None}}
+
+
+def test_a_10_mb_header_is_refused_with_431(server: Server) -> None:
+    for i in range(5):
+        token = f"{i:04d}".encode() + b"a" * 10_000_000
+        answer = exchange(
+            server, b"GET /api/v1/messages HTTP/1.1\r\nAuthorization: Bearer " + token + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+        assert answer.endswith(b'"error":"request header fields too large"}}')
+    still_answers(server)
+
+
+def test_too_many_headers_are_refused_with_431(server: Server) -> None:
+    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(101))
+    answer = exchange(server, b"GET /smssync HTTP/1.1\r\n" + fields + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert b"too many request header fields" in answer
+    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(99))
+    assert (
+        exchange(server, b"GET /smssync HTTP/1.1\r\n" + fields + b"Connection: close\r\n\r\n")[:15]
+        == b"HTTP/1.1 200 OK"
+    )
+
+
+def test_half_a_head_is_closed_at_the_deadline(server: Server) -> None:
+    answer = exchange(server, b"GET /smssync?task=send HTTP/1.1\r\nHost: x\r\n")
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.endswith(b'{"payload":{"success":false,"error":"request timeout"}}')
+    # A connection that never sends a byte is closed too.
+    assert exchange(server, b"").startswith(b"HTTP/1.1 408 ")
+    still_answers(server)
+
+
+def test_half_a_body_is_closed_at_the_deadline_and_nothing_is_stored(server: Server) -> None:
+    device = server.add_device("half", "--no-secret")
+    path = device["sync_url"].removeprefix(server.base).encode()
+    body = b"from=%2B254700000001&message=half&message_id=half-1"
+    head = b"POST " + path + b" HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    answer = exchange(server, head + b"Content-Length: %d\r\n\r\n" % (len(body) + 10) + body)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert server.cli_json("messages", "--device", "half") == []
+    still_answers(server)
+
+
+def test_distinct_big_secrets_leave_no_memory_behind(server: Server) -> None:
+    def post(i: int) -> None:
+        body = f"from=%2B254700000001&message=hi&secret={i:08d}{'s' * 1_000_000}"
+        reply = httpx.post(
+            server.base + "/smssync",
+            content=body,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            timeout=30,
+        )
+        assert reply.status_code == 403
+
+    for i in range(5):  # the first requests size the allocator's arenas
+        post(i)
+    before = rss_kib(server)
+    for i in range(5, 45):
+        post(i)
+    # A cache of their hashes kept every secret: 40 MiB more. Freed, they leave a few pages.
+    assert rss_kib(server) - before < 16 * 1024
