@@ -194,8 +194,10 @@ async def _dispatch(ctx: ServerContext, request: SyncRequest, receive: Receive) 
     if allowed is None:
         return failure(400, f"unknown task {task!r}")
     if method not in allowed:
+        # Without a task, GET is the health probe, answered above.
+        listed = ("GET", *allowed) if task is None else allowed
         return failure(
-            405, f"method {method} not allowed for this task", {"allow": ", ".join(allowed)}
+            405, f"method {method} not allowed for this task", {"allow": ", ".join(listed)}
         )
     body = await read_body(request, receive) if method in ("POST", "PUT") else b""
     device = await identify(ctx.directory, ctx.key, request.token, request.authorization)
