@@ -29,6 +29,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from smssync.protocol import replies
+from smssync.server.api.app import API_PREFIX, error_body
 from smssync.settings import Settings
 
 #: How long a refused client's further bytes are read and dropped before the close.
@@ -176,7 +177,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self.refuse(status, error)
 
     def refuse(self, status: int, error: str) -> None:
-        """Answer with the S-20 body, drop what else arrives for LINGER_S, then close."""
+        """Answer in the error shape of the path (the API's or S-20), drop what else arrives
+        for LINGER_S, then close."""
         self.refused = True
         self.cancel_deadline()
         if self.cycle is not None and not self.cycle.response_complete:
@@ -186,7 +188,10 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             if self.cycle.response_started:
                 self.transport.close()
                 return
-        body = replies.failure(error)
+        # The request line may be incomplete: its start tells which endpoint it was for.
+        url: bytes = getattr(self, "url", b"")
+        api = url.startswith(API_PREFIX.encode() + b"/") or url == API_PREFIX.encode()
+        body = error_body(status, error) if api else replies.failure(error)
         self.transport.write(
             b"".join(
                 [

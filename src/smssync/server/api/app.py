@@ -30,11 +30,19 @@ from smssync.server.api.deps import ApiError, responses
 
 log = logging.getLogger("smssync.api")
 
+#: Where the API lives; everything else is the Sync URL's.
+API_PREFIX = "/api/v1"
 #: Readable without a key: the description of the API, not its data. Exact paths only:
 #: ``/messages/docs`` is a message's uuid, not the docs.
 PUBLIC = frozenset({"/openapi.json", "/docs"})
 #: What any route may answer; each route adds its own (404, 409, 413).
-ERROR_RESPONSES = responses(400, 401, 403, 429, 503)
+ERROR_RESPONSES = responses(400, 401, 403, 429, 431, 503)
+
+
+def error_body(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> bytes:
+    """Encode the one error shape."""
+    body = {"ok": False, "error": message, "errors": errors or [], "status": status}
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def error_response(
@@ -159,7 +167,7 @@ class ApiPrefix:
     an encoded one would fall through to the Sync URL's 404 in the wrong error shape.
     """
 
-    def __init__(self, app: ASGIApp, api: ASGIApp, prefix: str = "/api/v1") -> None:
+    def __init__(self, app: ASGIApp, api: ASGIApp, prefix: str = API_PREFIX) -> None:
         self.app = app
         self.api = api
         self.prefix = prefix

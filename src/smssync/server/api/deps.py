@@ -24,6 +24,7 @@ _ERRORS = {
     409: "Conflict with the message's state or an earlier request",
     413: "Body over the server's limit (api_max_body_bytes)",
     429: "Too many failed authentications; retry after Retry-After",
+    431: "Request line and headers over max_header_bytes, or more than max_headers fields",
     503: "The database is unavailable; retry",
 }
 
