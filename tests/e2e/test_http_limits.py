@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.e2e.serverproc import Server
 
@@ -133,3 +135,53 @@ def test_distinct_big_secrets_leave_no_memory_behind(server: Server) -> None:
         post(i)
     # A cache of their hashes kept every secret: 40 MiB more. Freed, they leave a few pages.
     assert rss_kib(server) - before < 16 * 1024
+
+
+REQUEST_LINES = st.sampled_from(
+    [
+        b"POST /smssync HTTP/1.1",
+        b"POST /smssync?task=sent HTTP/1.1",
+        b"GET /smssync?task=send&secret=%ff HTTP/1.1",
+        b"POST /api/v1/messages HTTP/1.1",
+        b"GET /api/v1/messages?until=0.5 HTTP/1.1",
+        b"PUT /smssync/d/x HTTP/1.0",
+    ]
+)
+HEADERS = st.lists(
+    st.sampled_from(
+        [
+            b"Content-Type: application/x-www-form-urlencoded; charset=utf-7",
+            b"Content-Type: application/json; charset=unicode_escape",
+            b"Content-Type: text/plain; charset=\xff",
+            b"Content-Length: 5",
+            b"Transfer-Encoding: chunked",
+            b"Authorization: Basic %%%",
+            b"Authorization: Bearer ssk_x",
+            b"User-Agent: \xc3\x28",
+        ]
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    line=REQUEST_LINES,
+    headers=HEADERS,
+    body=st.binary(max_size=64) | st.sampled_from([b"from=a&message=+2AA-", b"0\r\n\r\n"]),
+    junk=st.binary(max_size=3),
+)
+def test_a_real_server_survives_mutated_requests(
+    server: Server, line: bytes, headers: list[bytes], body: bytes, junk: bytes
+) -> None:
+    request = line + b"\r\n" + b"".join(h + b"\r\n" for h in headers) + junk + b"\r\n" + body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)  # no more: a short body ends here, not at the deadline
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    if received:  # a client gone mid-request may get no answer at all
+        status = int(received.split(b" ", 2)[1])
+        assert status < 500, received[:300]
+    still_answers(server)
