@@ -185,3 +185,15 @@ def test_a_real_server_survives_mutated_requests(
         status = int(received.split(b" ", 2)[1])
         assert status < 500, received[:300]
     still_answers(server)
+
+
+def test_a_body_in_the_same_chunk_as_its_head_is_not_counted_as_head(server: Server) -> None:
+    # One write: the server reads head and body (and the message's end) in one chunk.
+    device = server.add_device("bulk", "--no-secret")
+    path = device["sync_url"].removeprefix(server.base).encode()
+    body = b"from=%2B254700000001&message=" + b"x" * 100_000 + b"&message_id=big-1"
+    head = b"POST " + path + b" HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    answer = exchange(
+        server, head + b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:300]

@@ -134,6 +134,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self.head_parsed = 0
         self.header_count = 0
         self.in_head = True
+        #: Heads and requests that ended so far on this connection.
+        self.boundaries = 0
         self.refused = False
         self.pending_refusal: tuple[int, str] | None = None
         self.deadline: asyncio.TimerHandle | None = None
@@ -157,16 +159,17 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.refused:
             return  # lingering: read and dropped
-        counting = self.in_head
-        if counting and self.deadline is None:
+        in_head = self.in_head
+        if in_head and self.deadline is None:
             # The first byte after a response (even a stray CRLF, which begins no message).
             self.start_deadline()
+        boundaries = self.boundaries
         super().data_received(data)
-        if self.refused or not (counting and self.in_head):
+        if self.refused or not (in_head and self.in_head) or self.boundaries != boundaries:
             return
-        # Still inside a head: everything this connection sent since it began is head. (The
-        # chunk that ends one request and begins the next is not counted; the callbacks
-        # below count that head exactly when it ends.)
+        # The same head before and after the chunk, still incomplete: all of the chunk is
+        # head. A chunk in which a head or a request ended may hold a body too, so it is not
+        # counted; the callbacks below count such a head exactly.
         self.head_received += len(data)
         if self.head_received > self.limits.max_header_bytes:
             self.refuse(431, "request header fields too large")
@@ -245,10 +248,12 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        self.boundaries += 1
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self.cancel_deadline()
+        self.boundaries += 1
         self.in_head = True
         self.head_received = 0
         super().on_message_complete()
