@@ -43,8 +43,8 @@ _NOT_CHARSETS = frozenset(
 
 
 @functools.lru_cache(maxsize=64)
-def _charset(content_type: str | None) -> str:
-    """Return the codec named by the charset parameter, UTF-8 when there is none.
+def body_charset(content_type: str | None) -> str:
+    """Return the codec named by a Content-Type's charset parameter, ``utf-8`` without one.
 
     Raises ProtocolError for a charset that is no text encoding: unknown, a byte transform
     (``base64``, ``rot13``) or one of ``_NOT_CHARSETS``. Remembered (a miss costs a codec
@@ -58,15 +58,10 @@ def _charset(content_type: str | None) -> str:
         codec = codecs.lookup(label)
     except LookupError:
         codec = None
+    # _is_text_encoding is the flag bytes.decode itself checks to refuse base64 and rot13.
     if codec is None or not codec._is_text_encoding or codec.name in _NOT_CHARSETS:
         raise ProtocolError(f"unsupported charset {label[:40]!r}")
     return codec.name
-
-
-def body_charset(content_type: str | None) -> str:
-    """Return the codec of a Content-Type's charset, ``utf-8`` without one; ProtocolError
-    when it is no text encoding."""
-    return _charset(content_type)
 
 
 def decode_text(raw: bytes, content_type: str | None) -> str:
@@ -75,7 +70,7 @@ def decode_text(raw: bytes, content_type: str | None) -> str:
 
     Raises ProtocolError for a charset that is no text encoding.
     """
-    codec = _charset(content_type)
+    codec = body_charset(content_type)
     text = raw.decode(codec, "replace")
     # UTF-8 never decodes to a surrogate; other codecs are checked rather than trusted.
     return text if codec == "utf-8" else _SURROGATE.sub("\ufffd", text)
@@ -230,7 +225,7 @@ def parse_fields(raw: bytes, content_type: str | None) -> dict[str, str]:
     if fmt is BodyFormat.XML:
         return _xml_fields(text)
     # Trailing newlines from hand-made clients (curl -d @file) are not part of the last value.
-    codec = _charset(content_type)
+    codec = body_charset(content_type)
     fields = form_decode(text.strip(), codec)
     if codec != "utf-8":  # percent-escapes decode through the codec too
         fields = {_clean(key): _clean(value) for key, value in fields.items()}
