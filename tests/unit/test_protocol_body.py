@@ -293,6 +293,7 @@ CONTENT_TYPES = (
 @given(raw=bodies | st.binary(max_size=200), content_type=CONTENT_TYPES)
 @example(raw=b"message=+2AA-", content_type="x; charset=utf-7")
 @example(raw=b'{"message":"a"}', content_type="x; charset=raw_unicode_escape")
+@example(raw=b"message=a", content_type="x; charset=a\x00")
 def test_parse_fields_returns_string_fields_or_protocol_error(
     raw: bytes, content_type: str | None
 ) -> None:

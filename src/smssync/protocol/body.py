@@ -56,7 +56,7 @@ def body_charset(content_type: str | None) -> str:
     label = match.group(1)
     try:
         codec = codecs.lookup(label)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         codec = None
     # _is_text_encoding is the flag bytes.decode itself checks to refuse base64 and rot13.
     if codec is None or not codec._is_text_encoding or codec.name in _NOT_CHARSETS:
