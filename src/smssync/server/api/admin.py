@@ -138,7 +138,10 @@ async def dead_letters(ctx: Ctx, _: Admin) -> DeliveryList:
     responses=responses(413),
 )
 async def redrive(request: RedriveRequest, ctx: Ctx, _: Admin) -> Redriven:
-    """Put the given dead letters (or all) back in the queue with a fresh retry window."""
+    """Put the given dead letters (or all) back in the queue with a fresh retry window.
+
+    400 unless exactly one of ``ids`` and ``"all": true`` is given.
+    """
     if request.all == (request.ids is not None):
         raise ApiError(400, "give either ids or all: true", [{"field": "ids", "message": "xor"}])
     count = await ctx.store.redrive(None if request.all else request.ids, datetime.now(UTC))
@@ -155,7 +158,11 @@ async def redrive(request: RedriveRequest, ctx: Ctx, _: Admin) -> Redriven:
     responses=responses(404, 413),
 )
 async def add_rule(request: RuleRequest, ctx: Ctx, _: Admin) -> RuleCreated:
-    """Add a rule on incoming SMS; rules are tried in position order, the first match acts."""
+    """Add a rule on incoming SMS; rules are tried in position order, the first match acts.
+
+    400 without an action (``auto_reply``, ``forward_webhook_id`` or ``tag``) or with a
+    ``regex`` pattern that does not compile; 404 for an unknown ``forward_webhook_id``.
+    """
     if not (request.auto_reply or request.forward_webhook_id or request.tag):
         raise ApiError(
             400,

@@ -119,7 +119,11 @@ async def send(
         Header(max_length=255, pattern=r"^[\x21-\x7e]+$", description="Retry-safe request id."),
     ] = None,
 ) -> Response:
-    """Queue the text for every valid recipient in one transaction; refuse the others."""
+    """Queue the text for every valid recipient in one transaction; refuse the others.
+
+    400 when no recipient is valid or ``device`` names no device; 409 when the
+    ``Idempotency-Key`` was used with a different request.
+    """
     numbers, refused = _recipients(request, ctx.settings.default_region)
     if not numbers:
         raise ApiError(400, "no valid recipient", refused)
