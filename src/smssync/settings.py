@@ -67,6 +67,14 @@ class Settings:
     #: Webhooks and status callbacks: CIDRs and host names they may reach although not
     #: public (loopback, private, link-local, ...), comma-separated (server/egress.py).
     webhook_allow: str = ""
+    #: Request line and headers of one request together, in bytes; more is answered 431.
+    max_header_bytes: int = 32 * 1024
+    #: Header fields of one request; more is answered 431.
+    max_headers: int = 100
+    #: Seconds from a request's first byte (or its connection's) to its last; then 408.
+    request_timeout_s: int = 30
+    #: Largest body of an API request, in bytes; more is answered 413.
+    api_max_body_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
         # From the environment it arrives as a plain str; it must still print masked.
@@ -144,6 +152,9 @@ class Settings:
             Egress.parse(self.webhook_allow)
         except ValueError as exc:
             raise ConfigError(f"webhook_allow: {exc}") from None
+        for name in ("max_header_bytes", "max_headers", "request_timeout_s", "api_max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1")
         if self.workers < 1:
             raise ConfigError("workers: must be at least 1")
         if not self.sync_path.startswith("/") or self.sync_path.endswith("/"):

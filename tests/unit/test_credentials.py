@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+import tracemalloc
 
 from smssync.server.credentials import issue, keyed_hash, same_hash
 
@@ -24,3 +25,16 @@ def test_issue_keeps_only_hashes() -> None:
     assert stored.basic_password_hash == keyed_hash(key, "password", "p:w")
     assert b"p:w" not in repr(stored).encode()
     assert issue(key, secret=None)[1].secret_hash is None
+
+
+def test_hashing_keeps_nothing_of_what_clients_present() -> None:
+    key = secrets.token_bytes(32)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20):
+            keyed_hash(key, "secret", f"{i:04d}" + "x" * 1_000_000)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 1_000_000  # a cache keyed by the values held all 20 MB

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import encodings
+import encodings.aliases
 import json
+import pkgutil
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from smssync.errors import ProtocolError
@@ -104,8 +107,17 @@ def test_label_does_not_choose_the_format() -> None:
 def test_decode_text_charset_and_replacement() -> None:
     assert decode_text(b"caf\xe9", "text/plain; charset=ISO-8859-1") == "café"
     assert decode_text(b"caf\xe9", None) == "caf\ufffd"
-    assert decode_text(b"abc", "text/plain; charset=rot13") == "abc"
-    assert decode_text(b"abc", "text/plain; charset=no-such") == "abc"
+    assert decode_text(b"\xff\xfea\x00", "text/plain; charset=UTF-16") == "a"
+
+
+@pytest.mark.parametrize(
+    "charset", ["rot13", "base64", "no-such", "utf-7", "UTF7", "unicode_escape", "idna", "punycode"]
+)
+def test_charsets_that_are_no_text_encoding_are_refused(charset: str) -> None:
+    # utf-7 and unicode_escape decode "+2AA-" and "\\ud800" to lone surrogates, which no
+    # database can store; the others are byte transforms or not codecs at all.
+    with pytest.raises(ProtocolError, match="unsupported charset"):
+        parse_fields(b"from=a&message=+2AA-", f"text/plain; charset={charset}")
 
 
 def test_invalid_utf8_becomes_replacement_in_every_format() -> None:
@@ -263,19 +275,25 @@ bodies = st.one_of(
 )
 
 
-CONTENT_TYPES = [
-    None,
-    "application/json",
-    "x; charset=latin-1",
-    "x; charset=utf-16",
-    "x; charset=rot13",
-    "x; charset=idna",
-    "x; charset=punycode",
-    "x; charset=no-such-codec",
-]
+#: Every codec name and alias Python knows, and made-up labels.
+CHARSETS = sorted(
+    set(encodings.aliases.aliases)
+    | set(encodings.aliases.aliases.values())
+    | {m.name for m in pkgutil.iter_modules(encodings.__path__)}
+)
+CONTENT_TYPES = (
+    st.none()
+    | st.just("application/json")
+    | (st.sampled_from(CHARSETS) | st.text(alphabet=st.characters(codec="ascii"), max_size=12)).map(
+        lambda label: f"x; charset={label}"
+    )
+)
 
 
-@given(raw=bodies, content_type=st.sampled_from(CONTENT_TYPES))
+@given(raw=bodies | st.binary(max_size=200), content_type=CONTENT_TYPES)
+@example(raw=b"message=+2AA-", content_type="x; charset=utf-7")
+@example(raw=b'{"message":"a"}', content_type="x; charset=raw_unicode_escape")
+@example(raw=b"message=a", content_type="x; charset=a\x00")
 def test_parse_fields_returns_string_fields_or_protocol_error(
     raw: bytes, content_type: str | None
 ) -> None:
@@ -286,6 +304,7 @@ def test_parse_fields_returns_string_fields_or_protocol_error(
         return
     assert isinstance(fields, dict)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
-    # Every value must be storable as UTF-8 (no lone surrogates).
+    # Every value must be storable as UTF-8 (no lone surrogates) and in PostgreSQL (no NUL).
     for key, value in fields.items():
         (key + value).encode("utf-8")
+        assert "\x00" not in key + value

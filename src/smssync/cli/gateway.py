@@ -218,20 +218,22 @@ def status(config_path: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from smssync.cli.tables import print_table
 
-    table = Table("Sync URL", "pending", "failed", "forwarded", "filtered", "last contact")
-    for row in rows:
-        table.add_row(
-            row["sync_url"] + ("" if row["enabled"] else " (disabled)"),
-            str(row["pending"]),
-            str(row["failed"]),
-            str(row["forwarded"]),
-            str(row["filtered"]),
-            row["last_contact"] or "never",
-        )
-    Console().print(table)
+    print_table(
+        ["Sync URL", "pending", "failed", "forwarded", "filtered", "last contact"],
+        (
+            [
+                row["sync_url"] + ("" if row["enabled"] else " (disabled)"),
+                str(row["pending"]),
+                str(row["failed"]),
+                str(row["forwarded"]),
+                str(row["filtered"]),
+                row["last_contact"] or "never",
+            ]
+            for row in rows
+        ),
+    )
 
 
 @gateway.command("test")

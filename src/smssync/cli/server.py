@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from smssync.addresses import normalize_recipient
+from smssync.cli.tables import print_table
 from smssync.errors import ConfigError, SmssyncError
 from smssync.messages import WIRE_KEY_FIELDS, AckMode
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
@@ -151,9 +152,10 @@ def print_setup(settings: Settings, device: Device, issued: IssuedCredentials) -
 
     info = credentials_json(settings, device, issued)
     console = Console(stderr=False)
-    console.print(f"[bold]Device[/bold] {device.name}")
-    console.print(f"  Sync URL: [cyan]{info['sync_url']}[/cyan]")
-    console.print(f"  Secret:   [cyan]{info['secret'] or '(none)'}[/cyan]")
+    # The name and secret are the operator's words, not markup.
+    console.print(f"[bold]Device[/bold] {escape(device.name)}")
+    console.print(f"  Sync URL: [cyan]{escape(info['sync_url'])}[/cyan]")
+    console.print(f"  Secret:   [cyan]{escape(info['secret'] or '(none)')}[/cyan]")
     console.print("  In the SMSsync app: Add Sync URL, or scan this code to import it.")
     qr = segno.make(json.dumps(info["import_payload"], separators=(",", ":")), error="l")
     qr.terminal(out=sys.stdout, compact=True)
@@ -202,6 +204,38 @@ def register(group: click.Group) -> None:
     type=click.IntRange(min=0),
     default=Settings.auth_failures_per_min,
     help="Failed authentications given back per minute to each address and target.",
+)
+@click.option(
+    "--max-header-bytes",
+    envvar=_env("max_header_bytes"),
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    default=Settings.max_header_bytes,
+    help="Largest request line and headers of a request, in bytes (more: 431).",
+)
+@click.option(
+    "--max-headers",
+    envvar=_env("max_headers"),
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    default=Settings.max_headers,
+    help="Most header fields in a request (more: 431).",
+)
+@click.option(
+    "--request-timeout-s",
+    envvar=_env("request_timeout_s"),
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    default=Settings.request_timeout_s,
+    help="Seconds a request may take to arrive whole (then: 408).",
+)
+@click.option(
+    "--api-max-body-bytes",
+    envvar=_env("api_max_body_bytes"),
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    default=Settings.api_max_body_bytes,
+    help="Largest body of an API request, in bytes (more: 413).",
 )
 @click.option(
     "--get",
@@ -375,16 +409,19 @@ def device_list(as_json: bool, **params: Any) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table("name", "health", "last seen", "queue", "mode")
-    for row in rows:
-        table.add_row(
-            row["name"],
-            row["health"],
-            row["last_seen"] or "-",
-            str(row["queue_depth"]),
-            row["effective_mode"],
-        )
-    Console().print(table)
+    print_table(
+        ["name", "health", "last seen", "queue", "mode"],
+        (
+            [
+                row["name"],
+                row["health"],
+                row["last_seen"] or "-",
+                str(row["queue_depth"]),
+                row["effective_mode"],
+            ]
+            for row in rows
+        ),
+    )
     if depths.get(None):
         click.echo(f"unassigned queued messages: {depths[None]}")
 
@@ -578,21 +615,19 @@ def messages(
     if as_json:
         _print_json(rows)
         return
-    table = Table(
-        *(
-            ["received", "device", "from", "body", "flags"]
-            if direction == "in"
-            else ["uuid", "device", "to", "status", "body"]
+    if direction == "in":
+        print_table(
+            ["received", "device", "from", "body", "flags"],
+            (
+                [r["received_at"], r["device"], r["from"], r["body"], ",".join(r["flags"])]
+                for r in rows
+            ),
         )
-    )
-    for row in rows:
-        if direction == "in":
-            table.add_row(
-                row["received_at"], row["device"], row["from"], row["body"], ",".join(row["flags"])
-            )
-        else:
-            table.add_row(row["uuid"], row["device"] or "-", row["to"], row["status"], row["body"])
-    Console().print(table)
+    else:
+        print_table(
+            ["uuid", "device", "to", "status", "body"],
+            ([r["uuid"], r["device"] or "-", r["to"], r["status"], r["body"]] for r in rows),
+        )
 
 
 @click.command()

@@ -107,21 +107,22 @@ def outbox(ctx: click.Context, as_json: bool, port: int | None) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from smssync.cli.tables import print_table
 
-    table = Table("#", "from", "to", "text", "sent", "delivered")
-    for row in rows:
-        delivered = {None: "-", -1: "yes", 0: "no"}.get(row["delivered_code"], "?")
-        table.add_row(
-            str(row["seq"]),
-            row["from"],
-            row["to"],
-            row["text"],
-            "ok" if row["sent_code"] == -1 else f"failed ({row['sent_code']})",
-            delivered,
-        )
-    Console().print(table)
+    print_table(
+        ["#", "from", "to", "text", "sent", "delivered"],
+        (
+            [
+                str(row["seq"]),
+                row["from"],
+                row["to"],
+                row["text"],
+                "ok" if row["sent_code"] == -1 else f"failed ({row['sent_code']})",
+                {None: "-", -1: "yes", 0: "no"}.get(row["delivered_code"], "?"),
+            ]
+            for row in rows
+        ),
+    )
 
 
 @sim.command("phone")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import re
@@ -34,31 +35,45 @@ def detect_format(raw: bytes) -> BodyFormat:
     return BodyFormat.FORM
 
 
-@functools.lru_cache(maxsize=64)
-def _charset(content_type: str | None) -> str:
-    """Return the codec named by the charset parameter, UTF-8 when absent or unusable.
+#: Text codecs Python knows that are no charset of a body: escape notations that yield lone
+#: surrogates (utf-7, unicode-escape), or that raise even under "replace" (idna, punycode).
+_NOT_CHARSETS = frozenset(
+    {"utf-7", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"}
+)
 
-    Remembered: every request asks, and a server hears few distinct Content-Type values.
+
+@functools.lru_cache(maxsize=64)
+def body_charset(content_type: str | None) -> str:
+    """Return the codec named by a Content-Type's charset parameter, ``utf-8`` without one.
+
+    Raises ProtocolError for a charset that is no text encoding: unknown, a byte transform
+    (``base64``, ``rot13``) or one of ``_NOT_CHARSETS``. Remembered (a miss costs a codec
+    lookup): every request asks, and the cache's size bounds what clients can make it hold.
     """
     match = _CHARSET.search(content_type or "")
-    if match:
-        try:
-            # bytes.decode refuses non-text codecs ("rot13", "base64") with LookupError, but
-            # only for non-empty input.
-            b"a".decode(match.group(1), "replace")
-            return match.group(1)
-        except (LookupError, UnicodeError, ValueError):
-            pass
-    return "utf-8"
+    if not match:
+        return "utf-8"
+    label = match.group(1)
+    try:
+        codec = codecs.lookup(label)
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
+        codec = None
+    # _is_text_encoding is the flag bytes.decode itself checks to refuse base64 and rot13.
+    if codec is None or not codec._is_text_encoding or codec.name in _NOT_CHARSETS:
+        raise ProtocolError(f"unsupported charset {label[:40]!r}")
+    return codec.name
 
 
 def decode_text(raw: bytes, content_type: str | None) -> str:
-    """Decode as UTF-8 unless the charset says otherwise; invalid bytes become U+FFFD."""
-    try:
-        return raw.decode(_charset(content_type), "replace")
-    except (LookupError, UnicodeError, ValueError):
-        # Codecs like idna raise even under "replace"; fall back rather than reject (S-3).
-        return raw.decode("utf-8", "replace")
+    """Decode as UTF-8 unless the charset says otherwise; invalid bytes become U+FFFD, and
+    so do lone surrogates, which no stored text may hold (S-3).
+
+    Raises ProtocolError for a charset that is no text encoding.
+    """
+    codec = body_charset(content_type)
+    text = raw.decode(codec, "replace")
+    # UTF-8 never decodes to a surrogate; other codecs are checked rather than trusted.
+    return text if codec == "utf-8" else _SURROGATE.sub("\ufffd", text)
 
 
 def _clean(text: str) -> str:
@@ -210,11 +225,11 @@ def parse_fields(raw: bytes, content_type: str | None) -> dict[str, str]:
     if fmt is BodyFormat.XML:
         return _xml_fields(text)
     # Trailing newlines from hand-made clients (curl -d @file) are not part of the last value.
-    try:
-        return without_nul(form_decode(text.strip(), _charset(content_type)))
-    except (UnicodeError, ValueError):
-        # Odd codecs (idna, punycode) can fail on percent-decoded bytes even under "replace".
-        return without_nul(form_decode(text.strip()))
+    codec = body_charset(content_type)
+    fields = form_decode(text.strip(), codec)
+    if codec != "utf-8":  # percent-escapes decode through the codec too
+        fields = {_clean(key): _clean(value) for key, value in fields.items()}
+    return without_nul(fields)
 
 
 def form_encode(pairs: list[tuple[str, str]]) -> bytes:

@@ -222,8 +222,10 @@ async def _dispatch(ctx: ServerContext, request: SyncRequest, receive: Receive) 
     if allowed is None:
         return failure(400, f"unknown task {task!r}")
     if method not in allowed:
+        # Without a task, GET is the health probe, answered above.
+        listed = ("GET", *allowed) if task is None else allowed
         return failure(
-            405, f"method {method} not allowed for this task", {"allow": ", ".join(allowed)}
+            405, f"method {method} not allowed for this task", {"allow": ", ".join(listed)}
         )
     if ctx.throttle is not None:
         wait = ctx.throttle.blocked(request.address, "sync_url")

@@ -9,15 +9,31 @@ response that is not complete yet (a stream) wrote is sent at the end of the eve
 turn, before the loop waits for I/O again. Anything that ends the connection (close, the
 client's EOF) sends what is held first, so no byte waits longer than the code running already.
 
+It also bounds what a client may make the server hold before the application sees a
+request, which uvicorn's httptools protocol does not: the request line and headers
+(``max_header_bytes``, ``max_headers``: 431) and the time from a request's first byte, or the
+connection's, to its last (``request_timeout_s``: 408). A refused client is answered, its
+further bytes read and dropped for a moment, then closed: closing with bytes unread would
+reset the connection and lose the answer.
+
 ``smssync serve`` passes this class to uvicorn as its ``http`` protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from smssync.protocol import replies
+from smssync.server.api.app import API_PREFIX, error_body
+from smssync.settings import Settings
+
+#: How long a refused client's further bytes are read and dropped before the close.
+LINGER_S = 2.0
 
 
 class CoalescingTransport:
@@ -80,13 +96,167 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one connection may make the server hold before its request is complete."""
+
+    #: Request line and headers together, in bytes.
+    max_header_bytes: int = Settings.max_header_bytes
+    max_headers: int = Settings.max_headers
+    #: From a request's first byte (the connection's, for the first one) to its last.
+    request_timeout_s: float = Settings.request_timeout_s
+
+
+@functools.cache
+def process_limits() -> HttpLimits:
+    """The limits of this server process: ``smssync serve`` exports its settings as
+    ``SMSSYNC_*`` variables before uvicorn builds a protocol per connection."""
+    settings = Settings.from_env()
+    return HttpLimits(settings.max_header_bytes, settings.max_headers, settings.request_timeout_s)
+
+
+class RequestRefused(Exception):
+    """Raised from a parser callback to stop parsing a request that is over a limit."""
+
+
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a ``CoalescingTransport``."""
+    """uvicorn's httptools protocol on a ``CoalescingTransport``, with ``HttpLimits``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = process_limits()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.coalescing = CoalescingTransport(transport, self.loop)
         wrapped: Any = self.coalescing
+        #: Bytes received while a head was incomplete, and the head's parsed bytes and lines.
+        self.head_received = 0
+        self.head_parsed = 0
+        self.header_count = 0
+        self.in_head = True
+        #: Heads and requests that ended so far on this connection.
+        self.boundaries = 0
+        self.refused = False
+        self.pending_refusal: tuple[int, str] | None = None
+        self.deadline: asyncio.TimerHandle | None = None
+        self.start_deadline()
         super().connection_made(wrapped)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.cancel_deadline()
+        super().connection_lost(exc)
+
+    def start_deadline(self) -> None:
+        """Start the clock of a request (or of the wait for the first one)."""
+        self.deadline = self.loop.call_later(self.limits.request_timeout_s, self.timed_out)
+
+    def cancel_deadline(self) -> None:
+        """Stop the request's clock."""
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return  # lingering: read and dropped
+        in_head = self.in_head
+        if in_head and self.deadline is None:
+            # The first byte after a response (even a stray CRLF, which begins no message).
+            self.start_deadline()
+        boundaries = self.boundaries
+        super().data_received(data)
+        if self.refused or not (in_head and self.in_head) or self.boundaries != boundaries:
+            return
+        # The same head before and after the chunk, still incomplete: all of the chunk is
+        # head. A chunk in which a head or a request ended may hold a body too, so it is not
+        # counted; the callbacks below count such a head exactly.
+        self.head_received += len(data)
+        if self.head_received > self.limits.max_header_bytes:
+            self.refuse(431, "request header fields too large")
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers every parser error here, those raised by the callbacks below too.
+        status, error = self.pending_refusal or (400, "invalid HTTP request")
+        self.refuse(status, error)
+
+    def refuse(self, status: int, error: str) -> None:
+        """Answer in the error shape of the path (the API's or S-20), drop what else arrives
+        for LINGER_S, then close."""
+        self.refused = True
+        self.cancel_deadline()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # The application is waiting for the body: it hears a disconnect instead.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+            if self.cycle.response_started:
+                self.transport.close()
+                return
+        # The request line may be incomplete: its start tells which endpoint it was for.
+        url: bytes = getattr(self, "url", b"")
+        api = url.startswith(API_PREFIX.encode() + b"/") or url == API_PREFIX.encode()
+        body = error_body(status, error) if api else replies.failure(error)
+        self.transport.write(
+            b"".join(
+                [
+                    STATUS_LINE[status],
+                    b"content-type: ",
+                    replies.CONTENT_TYPE.encode(),
+                    b"\r\ncontent-length: ",
+                    str(len(body)).encode(),
+                    b"\r\nconnection: close\r\n\r\n",
+                    body,
+                ]
+            )
+        )
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
+
+    def timed_out(self) -> None:
+        """The request did not arrive whole in time: 408."""
+        self.deadline = None
+        if not self.transport.is_closing():
+            self.refuse(408, "request timeout")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.head_parsed = 0
+        self.header_count = 0
+        if self.deadline is None:  # a pipelined request, begun in its predecessor's chunk
+            self.start_deadline()
+
+    def on_url(self, url: bytes) -> None:
+        self.count_head(len(url), 0)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.count_head(len(name) + len(value) + 4, 1)
+        super().on_header(name, value)
+
+    def count_head(self, size: int, lines: int) -> None:
+        """Count a parsed part of the head; stop the parser when it is over a limit."""
+        self.head_parsed += size
+        self.header_count += lines
+        if self.header_count > self.limits.max_headers:
+            self.pending_refusal = (431, "too many request header fields")
+            raise RequestRefused()
+        if self.head_parsed > self.limits.max_header_bytes:
+            self.pending_refusal = (431, "request header fields too large")
+            raise RequestRefused()
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.boundaries += 1
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.cancel_deadline()
+        self.boundaries += 1
+        self.in_head = True
+        self.head_received = 0
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         # The last write of a response: send it now, not at the end of the turn. A client

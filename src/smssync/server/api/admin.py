@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from smssync.egress import Egress
-from smssync.server.api.deps import ApiError, context, require
+from smssync.server.api.deps import ApiError, context, require, responses
 from smssync.server.api.models import (
     DeliveryList,
     DeliveryOut,
@@ -74,7 +74,13 @@ def _changed(ctx: ServerContext) -> None:
         ctx.hooks.invalidate()
 
 
-@router.post("/webhooks", status_code=201, response_model=WebhookCreated, summary="Add a webhook")
+@router.post(
+    "/webhooks",
+    status_code=201,
+    response_model=WebhookCreated,
+    summary="Add a webhook",
+    responses=responses(413),
+)
 async def add_webhook(request: WebhookRequest, ctx: Ctx, _: Admin) -> WebhookCreated:
     """Register a receiver; its signing secret is shown only in this answer."""
     refused = Egress.parse(ctx.settings.webhook_allow).check_url(request.url)
@@ -96,7 +102,12 @@ async def list_webhooks(ctx: Ctx, _: Admin) -> WebhookList:
     return WebhookList(webhooks=[webhook_out(e) for e in config.endpoints])
 
 
-@router.delete("/webhooks/{webhook_id}", response_model=Done, summary="Remove a webhook")
+@router.delete(
+    "/webhooks/{webhook_id}",
+    response_model=Done,
+    summary="Remove a webhook",
+    responses=responses(404),
+)
 async def remove_webhook(webhook_id: Id, ctx: Ctx, _: Admin) -> Done:
     """Delete a receiver and its undelivered events."""
     await ctx.store.remove_webhook(webhook_id)
@@ -125,10 +136,16 @@ async def dead_letters(ctx: Ctx, _: Admin) -> DeliveryList:
 
 
 @router.post(
-    "/webhooks/dead-letters/redrive", response_model=Redriven, summary="Send dead letters again"
+    "/webhooks/dead-letters/redrive",
+    response_model=Redriven,
+    summary="Send dead letters again",
+    responses=responses(413),
 )
 async def redrive(request: RedriveRequest, ctx: Ctx, _: Admin) -> Redriven:
-    """Put the given dead letters (or all) back in the queue with a fresh retry window."""
+    """Put the given dead letters (or all) back in the queue with a fresh retry window.
+
+    400 unless exactly one of ``ids`` and ``"all": true`` is given.
+    """
     if request.all == (request.ids is not None):
         raise ApiError(400, "give either ids or all: true", [{"field": "ids", "message": "xor"}])
     count = await ctx.store.redrive(None if request.all else request.ids, datetime.now(UTC))
@@ -137,9 +154,19 @@ async def redrive(request: RedriveRequest, ctx: Ctx, _: Admin) -> Redriven:
     return Redriven(redriven=count)
 
 
-@router.post("/rules", status_code=201, response_model=RuleCreated, summary="Add a rule")
+@router.post(
+    "/rules",
+    status_code=201,
+    response_model=RuleCreated,
+    summary="Add a rule",
+    responses=responses(404, 413),
+)
 async def add_rule(request: RuleRequest, ctx: Ctx, _: Admin) -> RuleCreated:
-    """Add a rule on incoming SMS; rules are tried in position order, the first match acts."""
+    """Add a rule on incoming SMS; rules are tried in position order, the first match acts.
+
+    400 without an action (``auto_reply``, ``forward_webhook_id`` or ``tag``) or with a
+    ``regex`` pattern that does not compile; 404 for an unknown ``forward_webhook_id``.
+    """
     if not (request.auto_reply or request.forward_webhook_id or request.tag):
         raise ApiError(
             400,
@@ -175,7 +202,9 @@ async def list_rules(ctx: Ctx, _: Admin) -> RuleList:
     return RuleList(rules=[rule_out(r) for r in config.rules])
 
 
-@router.delete("/rules/{rule_id}", response_model=Done, summary="Remove a rule")
+@router.delete(
+    "/rules/{rule_id}", response_model=Done, summary="Remove a rule", responses=responses(404)
+)
 async def remove_rule(rule_id: Id, ctx: Ctx, _: Admin) -> Done:
     """Delete a rule."""
     await ctx.store.remove_rule(rule_id)

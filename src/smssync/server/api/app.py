@@ -12,37 +12,38 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smssync import __version__
-from smssync.errors import Conflict, NotFound, SmssyncError, StoreUnavailable
+from smssync.errors import Conflict, NotFound, ProtocolError, SmssyncError, StoreUnavailable
+from smssync.protocol.body import body_charset
 from smssync.server.api import admin, docs, messages
-from smssync.server.api.deps import ApiError
-from smssync.server.api.models import ErrorBody
+from smssync.server.api.deps import ApiError, responses
 from smssync.server.apikeys import SHOWN
 
 log = logging.getLogger("smssync.api")
 
-#: Readable without a key: the description of the API, not its data.
-PUBLIC = ("/openapi.json", "/docs")
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text}
-    for status, text in (
-        (400, "Invalid request"),
-        (401, "Missing or invalid API key"),
-        (403, "The key lacks the scope"),
-        (404, "Not found"),
-        (409, "Conflict"),
-        (429, "Too many failed authentications from this address or for this key; see Retry-After"),
-        (503, "The database is unavailable; retry"),
-    )
-}
+#: Where the API lives; everything else is the Sync URL's.
+API_PREFIX = "/api/v1"
+#: Readable without a key: the description of the API, not its data. Exact paths only:
+#: ``/messages/docs`` is a message's uuid, not the docs.
+PUBLIC = frozenset({"/openapi.json", "/docs"})
+#: What any route may answer; each route adds its own (404, 409, 413).
+ERROR_RESPONSES = responses(400, 401, 403, 429, 431, 503)
+
+
+def error_body(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> bytes:
+    """Encode the one error shape."""
+    body = {"ok": False, "error": message, "errors": errors or [], "status": status}
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def error_response(
@@ -66,11 +67,48 @@ def _unauthorized(message: str) -> JSONResponse:
     return error_response(401, message, headers={"WWW-Authenticate": 'Bearer realm="smssync"'})
 
 
+class BodyTooLarge(HTTPException):
+    """The body is over ``api_max_body_bytes``."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "body too large")
+
+
+def header(scope: Scope, wanted: bytes) -> str | None:
+    """Return the first value of a request header."""
+    for name, value in scope.get("headers", []):
+        if name == wanted:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def declared_length(scope: Scope) -> int | None:
+    """Return the Content-Length of a request, None when absent or not a number."""
+    value = header(scope, b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def charset_refusal(scope: Scope) -> JSONResponse | None:
+    """Refuse a body labelled with a charset other than UTF-8: JSON is UTF-8 (RFC 8259), and
+    a label naming another encoding, or none at all (``utf-7``, ``base64``), is a mistake to
+    report rather than a text to guess at."""
+    try:
+        codec = body_charset(header(scope, b"content-type"))
+    except ProtocolError as exc:
+        return error_response(400, exc.message, [{"field": "content-type", "message": exc.message}])
+    if codec != "utf-8":
+        message = f"JSON bodies are UTF-8, not {codec}"
+        return error_response(400, message, [{"field": "content-type", "message": message}])
+    return None
+
+
 class KeyAuth:
     """Resolve the API key before anything else, and turn crashes into the error shape.
 
     Authentication comes before routing and body parsing, so that no request without a
-    valid key learns anything, not even whether its JSON was well formed.
+    valid key learns anything, not even whether its JSON was well formed. Only a body
+    declared too large is refused before it (413), as nothing of it is read.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -87,26 +125,38 @@ class KeyAuth:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        limit: int = scope["app"].state.ctx.settings.api_max_body_bytes
+        received = 0
+
+        async def bounded() -> Message:
+            # Bodies of unknown length (chunked) are counted as they arrive; the exception
+            # reaches FastAPI's handlers, which answer it in the error shape.
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge()
+            return message
+
         try:
+            declared = declared_length(scope)
+            if declared is not None and declared > limit:
+                await error_response(413, "body too large")(scope, receive, send)
+                return
             path = scope["path"][len(scope.get("root_path", "")) :] or scope["path"]
-            if not path.endswith(PUBLIC):
-                refusal = await self._authenticate(scope)
+            if path not in PUBLIC:
+                refusal = await self._authenticate(scope) or charset_refusal(scope)
                 if refusal is not None:
                     await refusal(scope, receive, send)
                     return
-            await self.app(scope, receive, watch)
+            await self.app(scope, bounded, watch)
         except Exception:
             log.exception("unhandled API error on %s", scope.get("path"))
             if not started:
                 await error_response(500, "internal error")(scope, receive, send)
 
     async def _authenticate(self, scope: Scope) -> JSONResponse | None:
-        header = ""
-        for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                header = value.decode("latin-1")
-                break
-        scheme, _, presented = header.partition(" ")
+        scheme, _, presented = (header(scope, b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
             return _unauthorized("missing API key: send Authorization: Bearer <key>")
         ctx = scope["app"].state.ctx
@@ -135,7 +185,7 @@ class ApiPrefix:
     an encoded one would fall through to the Sync URL's 404 in the wrong error shape.
     """
 
-    def __init__(self, app: ASGIApp, api: ASGIApp, prefix: str = "/api/v1") -> None:
+    def __init__(self, app: ASGIApp, api: ASGIApp, prefix: str = API_PREFIX) -> None:
         self.app = app
         self.api = api
         self.prefix = prefix
@@ -161,7 +211,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
     message = {404: "not found", 405: "method not allowed"}.get(status, str(detail))
-    return error_response(status, message)
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
+    if status == 405:
+        # RFC 9110 15.5.6: every method of the path. Starlette names only the first route's,
+        # and GET and POST /messages are two routes.
+        headers = {"Allow": ", ".join(allowed_methods(request))}
+    return error_response(status, message, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Return the methods that the routes of a request's path answer."""
+    root: str = request.scope.get("root_path", "")
+    path = request.scope["path"][len(root) :] if request.scope["path"].startswith(root) else ""
+    table: list[tuple[re.Pattern[str], set[str]]] = request.app.state.route_methods
+    return sorted({m for pattern, methods in table if pattern.match(path) for m in methods})
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -206,4 +269,24 @@ def create_api() -> FastAPI:
     api.include_router(messages.router)
     api.include_router(admin.router)
     api.include_router(docs.router)
+    api.state.route_methods = [
+        (route.path_regex, route.methods)
+        for router in (messages.router, admin.router, docs.router)
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI documents a 422 for every route with parameters; validation errors are
+        # answered 400 in the error shape (``_validation_error``), so the 422 would be false.
+        if api.openapi_schema is None:
+            schema = FastAPI.openapi(api)
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return api.openapi_schema or {}
+
+    api.openapi = openapi  # type: ignore[method-assign]
     return api

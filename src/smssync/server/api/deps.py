@@ -8,11 +8,30 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from smssync.server.api.models import ErrorBody
 from smssync.server.context import ServerContext
 from smssync.store.integration import ApiKey, Scope
 
 #: Declares the scheme in the OpenAPI document; the check itself runs in ``KeyAuth``.
 bearer = HTTPBearer(auto_error=False, description="An API key from `smssync apikey create`.")
+
+
+_ERRORS = {
+    400: "Invalid request: a parameter or body field, or a charset other than UTF-8",
+    401: "Missing or invalid API key",
+    403: "The key lacks the scope",
+    404: "Not found",
+    409: "Conflict with the message's state or an earlier request",
+    413: "Body over the server's limit (api_max_body_bytes)",
+    429: "Too many failed authentications; retry after Retry-After",
+    431: "Request line and headers over max_header_bytes, or more than max_headers fields",
+    503: "The database is unavailable; retry",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Describe error answers in the OpenAPI document: every one has the error shape."""
+    return {status: {"model": ErrorBody, "description": _ERRORS[status]} for status in statuses}
 
 
 class ApiError(Exception):

@@ -16,12 +16,13 @@ from smssync.egress import Egress
 from smssync.errors import NotFound
 from smssync.gsm.segments import count_segments
 from smssync.messages import OutboundStatus
-from smssync.server.api.deps import ApiError, context, require
+from smssync.server.api.deps import ApiError, context, require, responses
 from smssync.server.api.models import (
     DeviceList,
     DeviceOut,
     InboundOut,
     InboxPage,
+    IsoDatetime,
     MessageOut,
     MessagePage,
     MessageReply,
@@ -108,6 +109,7 @@ def _recipients(request: SendRequest, region: str) -> tuple[list[str], list[dict
     status_code=201,
     response_model=SendResponse,
     summary="Send an SMS to one or many recipients",
+    responses=responses(409, 413),
 )
 async def send(
     request: SendRequest,
@@ -118,7 +120,11 @@ async def send(
         Header(max_length=255, pattern=r"^[\x21-\x7e]+$", description="Retry-safe request id."),
     ] = None,
 ) -> Response:
-    """Queue the text for every valid recipient in one transaction; refuse the others."""
+    """Queue the text for every valid recipient in one transaction; refuse the others.
+
+    400 when no recipient is valid or ``device`` names no device; 409 when the
+    ``Idempotency-Key`` was used with a different request.
+    """
     if request.status_callback is not None:
         blocked = Egress.parse(ctx.settings.webhook_allow).check_url(request.status_callback)
         if blocked is not None:
@@ -170,8 +176,8 @@ async def list_messages(
     status: OutboundStatus | None = None,
     device: Annotated[str | None, Query(max_length=100)] = None,
     to: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> MessagePage:
@@ -205,7 +211,12 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-@router.get("/messages/{uuid}", response_model=MessageReply, summary="Read one SMS and history")
+@router.get(
+    "/messages/{uuid}",
+    response_model=MessageReply,
+    summary="Read one SMS and history",
+    responses=responses(404),
+)
 async def read_message(uuid: MessageId, ctx: Ctx, _: Reader) -> MessageReply:
     """Return one outgoing SMS with every status change."""
     found = await ctx.store.outbound(message_id=uuid, limit=1)
@@ -214,7 +225,12 @@ async def read_message(uuid: MessageId, ctx: Ctx, _: Reader) -> MessageReply:
     return MessageReply(message=message_out(found[0]))
 
 
-@router.delete("/messages/{uuid}", response_model=MessageReply, summary="Cancel an SMS")
+@router.delete(
+    "/messages/{uuid}",
+    response_model=MessageReply,
+    summary="Cancel an SMS",
+    responses=responses(404, 409),
+)
 async def cancel_message(uuid: MessageId, ctx: Ctx, _: Sender) -> MessageReply:
     """Cancel a message no phone has accepted yet; 409 once one has."""
     return MessageReply(message=message_out(await ctx.store.cancel(uuid, datetime.now(UTC))))

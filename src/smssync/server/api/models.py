@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from smssync.messages import OutboundStatus
 from smssync.store.integration import Event, RuleKind
@@ -16,9 +26,27 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"
 Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s\x00]+$")]
 Number = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    """Refuse what pydantic would read as seconds since the epoch (``0.5``, ``1700000000``):
+    a time is written in ISO 8601, and a number there is a mistake to report."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError("expected an ISO 8601 date and time, e.g. 2026-01-31T12:00:00Z")
+
+
+#: A date and time in ISO 8601 only; a time zone is UTC when absent (query filters).
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+#: A date and time in ISO 8601 only, with its offset (times in bodies).
+IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+
 
 class Strict(BaseModel):
-    """Refuse unknown fields: a typo must not be silently ignored."""
+    """Refuse unknown fields: a typo must not be silently ignored. Integers, booleans and
+    times are strict too (``StrictInt``, ``StrictBool``, ``IsoAwareDatetime``): ``"all": 0``
+    or ``"priority": "5"`` is refused, not guessed at."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -48,9 +76,9 @@ class SendRequest(Strict):
     )
     body: Annotated[str, StringConstraints(min_length=1, max_length=5000, pattern=r"^[^\x00]*$")]
     device: Name | None = Field(None, description="Send through this device only.")
-    send_at: AwareDatetime | None = Field(None, description="Not handed out before this.")
-    valid_until: AwareDatetime | None = Field(None, description="Expires unsent after this.")
-    priority: int = Field(0, ge=-100, le=100, description="Higher is handed out first.")
+    send_at: IsoAwareDatetime | None = Field(None, description="Not handed out before this.")
+    valid_until: IsoAwareDatetime | None = Field(None, description="Expires unsent after this.")
+    priority: StrictInt = Field(0, ge=-100, le=100, description="Higher is handed out first.")
     status_callback: Url | None = Field(
         None, description="Receives this message's status events, signed with the key's secret."
     )
@@ -222,10 +250,10 @@ class DeliveryList(BaseModel):
 class RedriveRequest(Strict):
     """Which dead letters to send again: ``ids``, or ``all``."""
 
-    ids: Annotated[list[Annotated[int, Field(ge=1, le=2**62)]], Field(max_length=1000)] | None = (
-        None
-    )
-    all: bool = False
+    ids: (
+        Annotated[list[Annotated[StrictInt, Field(ge=1, le=2**62)]], Field(max_length=1000)] | None
+    ) = None
+    all: StrictBool = False
 
 
 class Redriven(BaseModel):
@@ -244,9 +272,9 @@ class RuleRequest(Strict):
         Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=r"^[^\x00]*$")]
         | None
     ) = None
-    forward_webhook_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    forward_webhook_id: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] | None = None
     tag: Name | None = None
-    position: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    position: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = None
 
 
 class RuleOut(BaseModel):

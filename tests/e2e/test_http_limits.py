@@ -1,0 +1,199 @@
+"""Limits of a real ``smssync serve`` against clients without credentials (issue 14: 1, 7).
+
+Raw sockets, because the point is what a client that does not follow HTTP's courtesies can
+make the server hold: huge headers, many headers, half a request.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.e2e.serverproc import Server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose requests must arrive whole within one second."""
+    proc = Server(tmp_path_factory.mktemp("limits"))
+    proc.env["SMSSYNC_REQUEST_TIMEOUT_S"] = "1"
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def exchange(server: Server, request: bytes) -> bytes:
+    """Send raw bytes and return everything the server sends until it closes.
+
+    The socket's own timeout (far above the server's deadline) turns a server that never
+    closes into a failure rather than a hang.
+    """
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:
+            pass  # refused and closed while still sending: the answer may still be readable
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def rss_kib(server: Server) -> int:
+    """The server process's resident memory."""
+    assert server.proc is not None
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def still_answers(server: Server) -> None:
+    reply = httpx.get(server.base + "/smssync", timeout=5)
+    assert reply.json() == {"payload": {"success": True, "error": None}}
+
+
+def test_a_10_mb_header_is_refused_with_431(server: Server) -> None:
+    for i in range(5):
+        token = f"{i:04d}".encode() + b"a" * 10_000_000
+        answer = exchange(
+            server, b"GET /api/v1/messages HTTP/1.1\r\nAuthorization: Bearer " + token + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+        # In the shape of the endpoint the request line named: the API's here.
+        error = json.loads(answer.partition(b"\r\n\r\n")[2])
+        assert error == {
+            "ok": False,
+            "error": "request header fields too large",
+            "errors": [],
+            "status": 431,
+        }
+    answer = exchange(server, b"POST /smssync HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {
+        "payload": {"success": False, "error": "request header fields too large"}
+    }
+    still_answers(server)
+
+
+def test_too_many_headers_are_refused_with_431(server: Server) -> None:
+    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(101))
+    answer = exchange(server, b"GET /smssync HTTP/1.1\r\n" + fields + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert b"too many request header fields" in answer
+    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(99))
+    assert (
+        exchange(server, b"GET /smssync HTTP/1.1\r\n" + fields + b"Connection: close\r\n\r\n")[:15]
+        == b"HTTP/1.1 200 OK"
+    )
+
+
+def test_half_a_head_is_closed_at_the_deadline(server: Server) -> None:
+    answer = exchange(server, b"GET /smssync?task=send HTTP/1.1\r\nHost: x\r\n")
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.endswith(b'{"payload":{"success":false,"error":"request timeout"}}')
+    # A connection that never sends a byte is closed too.
+    assert exchange(server, b"").startswith(b"HTTP/1.1 408 ")
+    still_answers(server)
+
+
+def test_half_a_body_is_closed_at_the_deadline_and_nothing_is_stored(server: Server) -> None:
+    device = server.add_device("half", "--no-secret")
+    path = device["sync_url"].removeprefix(server.base).encode()
+    body = b"from=%2B254700000001&message=half&message_id=half-1"
+    head = b"POST " + path + b" HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    answer = exchange(server, head + b"Content-Length: %d\r\n\r\n" % (len(body) + 10) + body)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert server.cli_json("messages", "--device", "half") == []
+    still_answers(server)
+
+
+def test_distinct_big_secrets_leave_no_memory_behind(server: Server) -> None:
+    def post(i: int) -> None:
+        body = f"from=%2B254700000001&message=hi&secret={i:08d}{'s' * 1_000_000}"
+        reply = httpx.post(
+            server.base + "/smssync",
+            content=body,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            timeout=30,
+        )
+        assert reply.status_code == 403
+
+    for i in range(5):  # the first requests size the allocator's arenas
+        post(i)
+    before = rss_kib(server)
+    for i in range(5, 45):
+        post(i)
+    # A cache of their hashes kept every secret: 40 MiB more. Freed, they leave a few pages.
+    assert rss_kib(server) - before < 16 * 1024
+
+
+REQUEST_LINES = st.sampled_from(
+    [
+        b"POST /smssync HTTP/1.1",
+        b"POST /smssync?task=sent HTTP/1.1",
+        b"GET /smssync?task=send&secret=%ff HTTP/1.1",
+        b"POST /api/v1/messages HTTP/1.1",
+        b"GET /api/v1/messages?until=0.5 HTTP/1.1",
+        b"PUT /smssync/d/x HTTP/1.0",
+    ]
+)
+HEADERS = st.lists(
+    st.sampled_from(
+        [
+            b"Content-Type: application/x-www-form-urlencoded; charset=utf-7",
+            b"Content-Type: application/json; charset=unicode_escape",
+            b"Content-Type: text/plain; charset=\xff",
+            b"Content-Length: 5",
+            b"Transfer-Encoding: chunked",
+            b"Authorization: Basic %%%",
+            b"Authorization: Bearer ssk_x",
+            b"User-Agent: \xc3\x28",
+        ]
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    line=REQUEST_LINES,
+    headers=HEADERS,
+    body=st.binary(max_size=64) | st.sampled_from([b"from=a&message=+2AA-", b"0\r\n\r\n"]),
+    junk=st.binary(max_size=3),
+)
+def test_a_real_server_survives_mutated_requests(
+    server: Server, line: bytes, headers: list[bytes], body: bytes, junk: bytes
+) -> None:
+    request = line + b"\r\n" + b"".join(h + b"\r\n" for h in headers) + junk + b"\r\n" + body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)  # no more: a short body ends here, not at the deadline
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    if received:  # a client gone mid-request may get no answer at all
+        status = int(received.split(b" ", 2)[1])
+        assert status < 500, received[:300]
+    still_answers(server)
+
+
+def test_a_body_in_the_same_chunk_as_its_head_is_not_counted_as_head(server: Server) -> None:
+    # One write: the server reads head and body (and the message's end) in one chunk.
+    device = server.add_device("bulk", "--no-secret")
+    path = device["sync_url"].removeprefix(server.base).encode()
+    body = b"from=%2B254700000001&message=" + b"x" * 100_000 + b"&message_id=big-1"
+    head = b"POST " + path + b" HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    answer = exchange(
+        server, head + b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:300]
