@@ -74,6 +74,31 @@ def add_device(
     return device_of(row._mapping)
 
 
+def add_devices(
+    conn: Connection,
+    entries: list[tuple[str, Credentials, DeviceSettings]],
+    now: datetime,
+) -> int:
+    """Insert many devices in one transaction (a fleet's registration); Conflict on any
+    taken unique value, and then none is added. Return how many were added."""
+    rows = [
+        {
+            "name": name,
+            **_credential_values(credentials),
+            "settings": settings_json(settings),
+            "effective_mode": initial_mode(settings.ack_mode).value,
+            "created_at": to_us(now),
+        }
+        for name, credentials, settings in entries
+    ]
+    try:
+        for start in range(0, len(rows), 1000):
+            conn.execute(devices.insert(), rows[start : start + 1000])
+    except IntegrityError as exc:
+        raise Conflict(TAKEN) from exc
+    return len(rows)
+
+
 def update_device(
     conn: Connection,
     name: str,

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from smssync.errors import SmssyncError, StoreError, StoreUnavailable
 from smssync.messages import OutboundStatus, SendOutcome
-from smssync.store import apistore, devices, inbox, outbox, queue, results
+from smssync.store import apistore, devices, inbox, outbox, queue, results, schedule
 from smssync.store.base import (
     Claimed,
     Credentials,
@@ -45,6 +45,8 @@ Job = Callable[Concatenate[Connection, P], T]
 
 #: touch_device writes at most this often per device, so polls do not each cost a commit.
 TOUCH_EVERY = timedelta(seconds=5)
+#: Most devices remembered by touch_device: an entry only matters for TOUCH_EVERY.
+TOUCHED_SIZE = 10_000
 
 
 def translate(error: Exception) -> Exception:
@@ -97,6 +99,12 @@ class SqlStore(abc.ABC):
         """Create a device; Conflict when the name, token, secret or Basic user is taken."""
         return await self._write(devices.add_device, name, credentials, settings, now)
 
+    async def add_devices(
+        self, entries: list[tuple[str, Credentials, DeviceSettings]], now: datetime
+    ) -> int:
+        """Create many devices in one transaction; Conflict when a unique value is taken."""
+        return await self._write(devices.add_devices, entries, now)
+
     async def update_device(
         self,
         name: str,
@@ -146,6 +154,9 @@ class SqlStore(abc.ABC):
         ):
             return
         await self._write(devices.touch_device, device_id, now, user_agent)
+        if len(self._touched) >= TOUCHED_SIZE:
+            # Bounded at any fleet size; forgetting only costs one early write per device.
+            self._touched.clear()
         self._touched[device_id] = (now, user_agent)
 
     async def record_event(
@@ -326,6 +337,10 @@ class SqlStore(abc.ABC):
         if not changes:
             return []
         return await self._write(outbox.record_liveness, changes, now_us)
+
+    async def claim_run(self, job: str, now: datetime, every_s: float) -> bool:
+        """Take the slot of ``now`` for a periodic job, once across processes."""
+        return await self._write(schedule.claim_slot, job, to_us(now), int(every_s * 1_000_000))
 
     async def alert_stuck(
         self, now: datetime, older_than_s: int, limit: int = 500
