@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
@@ -178,13 +178,20 @@ def device_credentials(conn: Connection, device_id: int) -> Credentials:
     )
 
 
-def touch_device(conn: Connection, device_id: int, now: datetime, user_agent: str | None) -> None:
-    """Record last seen and User-Agent."""
+def touch_devices(conn: Connection, touches: list[tuple[int, datetime, str | None]]) -> list[None]:
+    """Record last seen and User-Agent of many devices in one statement (a group commit of
+    concurrent polls); the last touch of a device in the list wins."""
+    latest = {device_id: (now, agent) for device_id, now, agent in touches}
     conn.execute(
         update(devices)
-        .where(devices.c.id == device_id)
-        .values(last_seen_at=to_us(now), last_user_agent=user_agent)
+        .where(devices.c.id == bindparam("touched_id"))
+        .values(last_seen_at=bindparam("seen"), last_user_agent=bindparam("agent")),
+        [
+            {"touched_id": device_id, "seen": to_us(now), "agent": agent}
+            for device_id, (now, agent) in latest.items()
+        ],
     )
+    return [None] * len(touches)
 
 
 def record_event(

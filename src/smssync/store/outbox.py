@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, select, update
+from sqlalchemy import Connection, and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from smssync.errors import NotFound
@@ -346,16 +346,35 @@ def _liveness_us(settings: str) -> int:
 
 
 def liveness_changes(conn: Connection, now_us: int) -> list[tuple[int, str, bool, bool | None]]:
-    """Return (device id, name, online now, recorded state or None) where they differ."""
-    recorded = {row.device_id: bool(row.online) for row in conn.execute(select(device_liveness))}
+    """Return (device id, name, online now, recorded state or None) where they differ.
+
+    The database compares every device with its record, so that only the few that changed
+    reach Python: at 100,000 devices a scan in Python held the interpreter for most of a
+    second every few seconds, and every request waited behind it.
+    """
+    window_us = func.coalesce(dialects.json_int(conn, devices.c.settings, "liveness_s"), 900)
+    online_now = and_(
+        devices.c.last_seen_at.is_not(None),
+        literal(now_us) - devices.c.last_seen_at <= window_us * 1_000_000,
+    )
+    query = (
+        select(
+            devices.c.id,
+            devices.c.name,
+            devices.c.last_seen_at,
+            devices.c.settings,
+            device_liveness.c.online,
+        )
+        .outerjoin(device_liveness, device_liveness.c.device_id == devices.c.id)
+        .where(or_(device_liveness.c.online.is_(None), device_liveness.c.online != online_now))
+    )
     changes = []
-    columns = (devices.c.id, devices.c.name, devices.c.last_seen_at, devices.c.settings)
-    for row in conn.execute(select(*columns)):
+    for row in conn.execute(query):
         seen = row.last_seen_at
-        window = _liveness_us(row.settings)
-        online = seen is not None and now_us - seen <= window
-        if recorded.get(row.id) != online:
-            changes.append((row.id, row.name, online, recorded.get(row.id)))
+        online = seen is not None and now_us - seen <= _liveness_us(row.settings)
+        before = None if row.online is None else bool(row.online)
+        if before != online:  # the same rule as above, in Python: the one that decides
+            changes.append((row.id, row.name, online, before))
     return changes
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Row,
+    Select,
     and_,
     case,
     false,
@@ -53,6 +54,16 @@ CHUNK = 1000
 PACING_WINDOW_US = 60_000_000
 #: An enqueue this large changes the queue's shape enough to refresh planner statistics.
 BULK = 5000
+
+
+CANDIDATE_COLUMNS = (
+    outbound.c.id,
+    outbound.c.uuid,
+    outbound.c.to_addr,
+    outbound.c.content,
+    outbound.c.segments,
+    outbound.c.claim_rank,
+)
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -164,6 +175,23 @@ def _sticky_routes(conn: Connection, addresses: list[str]) -> dict[str, int]:
     return found
 
 
+def anything_to_claim(conn: Connection, device_id: int, now_us: int) -> bool:
+    """Tell whether ``claim`` could change anything: a message the device may take, an
+    expired lease or validity to sweep, or an unknown device (for claim's NotFound).
+
+    Most polls of a fleet find nothing; with this read first they cost no write.
+    """
+    known = conn.execute(select(devices.c.id).where(devices.c.id == device_id)).first()
+    due = [
+        select(outbound.c.id)
+        .where(outbound.c.status == OutboundStatus.QUEUED.value, outbound.c.expires_at < now_us)
+        .limit(1),
+        select(outbound.c.id).where(outbound.c.lease_expires_at < now_us).limit(1),
+        *(query.limit(1) for query in _sources(device_id, now_us)),
+    ]
+    return known is None or any(conn.execute(query).first() is not None for query in due)
+
+
 def claim(
     conn: Connection, device_id: int, limit: int, now: datetime, piggyback: bool
 ) -> list[Claimed]:
@@ -249,35 +277,33 @@ def _candidates(
     device's soft assignments are among the unassigned once the liveness check released
     them (``release``).
     """
-    columns = (
-        outbound.c.id,
-        outbound.c.uuid,
-        outbound.c.to_addr,
-        outbound.c.content,
-        outbound.c.segments,
-        outbound.c.claim_rank,
-    )
+    found: list[Row[Any, Any, Any, Any, Any]] = []
+    for query in _sources(device_id, now_us):
+        found.extend(conn.execute(dialects.skip_locked(conn, query.limit(limit))))
+    found.sort(key=lambda row: (row.claim_rank, row.id))
+    return found[:limit]
+
+
+def _sources(device_id: int, now_us: int) -> list[Select[Any]]:
+    """The ordered queries of the messages a device may take: its own, then unassigned."""
     queued = and_(
         outbound.c.status == OutboundStatus.QUEUED.value,
         or_(outbound.c.send_at.is_(None), outbound.c.send_at <= now_us),
     )
-    sources = [and_(queued, outbound.c.device_id == device_id)]
-    sources.append(and_(queued, outbound.c.device_id.is_(None), outbound.c.pinned == false()))
-    found: list[Row[Any, Any, Any, Any, Any]] = []
-    for where in sources:
-        # device_id and status are fixed within one source, so ordering by them changes
-        # nothing, but PostgreSQL only walks the index in order when the ORDER BY names its
-        # leading columns: it does not treat "device_id IS NULL" as a constant, and otherwise
-        # sorted the whole queue (1 s per poll with 1M queued).
-        query = (
-            select(*columns)
-            .where(where)
-            .order_by(outbound.c.device_id, outbound.c.status, outbound.c.claim_rank, outbound.c.id)
-            .limit(limit)
-        )
-        found.extend(conn.execute(dialects.skip_locked(conn, query)))
-    found.sort(key=lambda row: (row.claim_rank, row.id))
-    return found[:limit]
+    wheres = [
+        and_(queued, outbound.c.device_id == device_id),
+        and_(queued, outbound.c.device_id.is_(None), outbound.c.pinned == false()),
+    ]
+    # device_id and status are fixed within one source, so ordering by them changes
+    # nothing, but PostgreSQL only walks the index in order when the ORDER BY names its
+    # leading columns: it does not treat "device_id IS NULL" as a constant, and otherwise
+    # sorted the whole queue (1 s per poll with 1M queued).
+    return [
+        select(*CANDIDATE_COLUMNS)
+        .where(where)
+        .order_by(outbound.c.device_id, outbound.c.status, outbound.c.claim_rank, outbound.c.id)
+        for where in wheres
+    ]
 
 
 def release(conn: Connection, device_ids: Sequence[int], now_us: int) -> int:

@@ -69,6 +69,7 @@ class SqlStore(abc.ABC):
         self._key: bytes | None = None
         self._touched: dict[int, tuple[datetime, str | None]] = {}
         self._inbound = GroupCommit(self._record_inbound_many, inbox.MAX_ROWS)
+        self._touches = GroupCommit(self._touch_many, 1000, linger=0)
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -153,11 +154,15 @@ class SqlStore(abc.ABC):
             and timedelta(0) <= now - last[0] < TOUCH_EVERY
         ):
             return
-        await self._write(devices.touch_device, device_id, now, user_agent)
+        # Concurrent polls share one statement and one commit, as incoming SMS do.
+        await self._touches((device_id, now, user_agent))
         if len(self._touched) >= TOUCHED_SIZE:
             # Bounded at any fleet size; forgetting only costs one early write per device.
             self._touched.clear()
         self._touched[device_id] = (now, user_agent)
+
+    async def _touch_many(self, touches: list[tuple[int, datetime, str | None]]) -> list[None]:
+        return await self._write(devices.touch_devices, touches)
 
     async def record_event(
         self, device_id: int, kind: str, detail: dict[str, Any], now: datetime
@@ -194,6 +199,11 @@ class SqlStore(abc.ABC):
         self, device_id: int, limit: int, now: datetime, *, piggyback: bool = False
     ) -> list[Claimed]:
         """Hand up to ``limit`` queued messages to the device atomically (S-22)."""
+        # A read first: most polls find nothing, and then cost no turn of the single SQLite
+        # writer (nor a PostgreSQL write transaction). A message queued after this read
+        # goes to the next poll, as it would had it been queued after the claim.
+        if not await self._read(queue.anything_to_claim, device_id, to_us(now)):
+            return []
         return await self._write(queue.claim, device_id, limit, now, piggyback)
 
     async def acknowledge(self, device_id: int, message_ids: list[str], now: datetime) -> list[str]:
