@@ -39,6 +39,8 @@ class Statements:
         self.on = False
         #: Statements that read the devices table without a WHERE: a scan of the fleet.
         self.scans: Counter[str] = Counter()
+        #: Writes other than the last-seen time of the polling device.
+        self.writes: Counter[str] = Counter()
 
     def __call__(self, *args: Any) -> None:
         if self.on:
@@ -46,10 +48,12 @@ class Statements:
             text = " ".join(str(args[2]).split())
             if re.search(r"\bFROM devices\b", text) and " WHERE " not in text:
                 self.scans[text[:200]] += 1
+            if re.match(r"(UPDATE|INSERT|DELETE)\b", text) and "SET last_seen_at" not in text:
+                self.writes[text[:200]] += 1
 
     @contextlib.contextmanager
     def counting(self) -> Iterator[Statements]:
-        self.count, self.on = 0, True
+        self.count, self.writes, self.on = 0, Counter(), True
         try:
             yield self
         finally:
@@ -114,6 +118,13 @@ async def exchanges(
             counts[label] = statements.count
             return reply
 
+        # Nothing to take and nothing to report: a read, no write.
+        reply = await run("empty E4", client.get(f"{url}task=send"))
+        assert reply.json()["payload"]["messages"] == []
+        assert statements.writes == Counter()
+        reply = await run("empty E6", client.get(f"{url}task=result"))
+        assert reply.json()["message_uuids"] == []
+        assert statements.writes == Counter()
         body = f"secret={secret}&from=%2B254700000001&message=hi&message_id={uuid.uuid4()}"
         await run("E1", client.post(path, content=body.encode(), headers=FORM))
         message = new_outbound(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy import exc as sa_exc
 
 from smssync.errors import SmssyncError, StoreError, StoreUnavailable
@@ -36,6 +36,7 @@ from smssync.store.integration import (
     Rule,
 )
 from smssync.store.rows import to_us
+from smssync.store.schema import outbound
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,6 +61,14 @@ def translate(error: Exception) -> Exception:
     if isinstance(error, sa_exc.SQLAlchemyError):
         return StoreError(f"database error: {error}")
     return error
+
+
+def _any_awaiting(conn: Connection, device_id: int) -> bool:
+    """Tell whether ``results.awaiting_results`` could list or change anything."""
+    query = select(outbound.c.id).where(
+        outbound.c.device_id == device_id, outbound.c.status.in_(results.AWAITING)
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 class SqlStore(abc.ABC):
@@ -218,6 +227,9 @@ class SqlStore(abc.ABC):
         self, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
     ) -> list[str]:
         """E6 (S-31): the device's unreported uuids, oldest first, counting each listing."""
+        # A read first, as for task=send: most phones of a fleet have nothing to report.
+        if not await self._read(_any_awaiting, device_id):
+            return []
         return await self._write(
             results.awaiting_results, device_id, now, limit, max_listings, max_age_s
         )
