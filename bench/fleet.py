@@ -164,7 +164,10 @@ async def probe(pool: Pool, phones: list[Phone], pid: int, count: int, budget_s:
     """Return the server's CPU milliseconds per quiet ``task=send`` poll."""
     before, started, done = server_cpu_s(pid), time.monotonic(), 0
     for phone in phones[-count:]:
-        status, _ = await pool.request(get(f"{phone.path}?task=send&secret={phone.secret}"))
+        # A baseline may take seconds per poll: no request timeout here, only the budget.
+        status, _ = await pool.request(
+            get(f"{phone.path}?task=send&secret={phone.secret}"), timeout_s=None
+        )
         if status != 200:
             raise RuntimeError(f"probe poll answered {status}")
         done += 1
@@ -304,7 +307,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--baseline", type=Path, default=None, help="another tree's src folder")
-    parser.add_argument("--baseline-max", type=int, default=3000)
+    parser.add_argument("--baseline-max", type=int, default=3000, help="full load up to")
+    parser.add_argument("--baseline-probe-max", type=int, default=30000, help="probe up to")
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--workers", type=int, default=1, help="serve --workers")
@@ -321,7 +325,14 @@ def main() -> int:
         for n in [int(x) for x in args.phones.split(",")]:
             for store in stores:
                 for tree, src in trees:
-                    runs.append(one(tree, src, store, n, Path(work), args))
+                    if tree == "baseline" and n > args.baseline_probe_max:
+                        continue
+                    try:
+                        runs.append(one(tree, src, store, n, Path(work), args))
+                    except Exception as exc:  # one failed run must not lose the others
+                        log(f"{tree} {store} {n} failed: {type(exc).__name__}: {exc}")
+                        runs.append(Run(tree, store, n, error_kinds=f"run failed: {exc!r}"))
+                    log(f"done: {runs[-1]}")
     report(runs, args)
     problems = sum(r.log_problems for r in runs)
     if problems:

@@ -73,14 +73,17 @@ class Pool:
         self.idle: list[Connection] = []
         self.slots = asyncio.Semaphore(size)
 
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
+    async def request(self, raw: bytes, timeout_s: float | None = TIMEOUT_S) -> tuple[int, bytes]:
         """Send a request; a reused connection the server closed meanwhile is replaced once."""
         async with self.slots:
             for attempt in range(2):
                 reused = bool(self.idle) and attempt == 0
                 conn = self.idle.pop() if reused else await self._open()
                 try:
-                    status, body, keep = await asyncio.wait_for(conn.exchange(raw), TIMEOUT_S)
+                    status, body, keep = await asyncio.wait_for(conn.exchange(raw), timeout_s)
+                except TimeoutError:
+                    conn.close()  # an OSError too, but not one to retry
+                    raise
                 except (ConnectionError, OSError) as exc:
                     conn.close()
                     if reused:

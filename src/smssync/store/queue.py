@@ -56,6 +56,7 @@ PACING_WINDOW_US = 60_000_000
 BULK = 5000
 
 
+#: What a claim reads of each message it may hand out.
 CANDIDATE_COLUMNS = (
     outbound.c.id,
     outbound.c.uuid,
