@@ -98,32 +98,36 @@ class Run:
         )
 
 
-def group(pgid: int) -> list[int]:
-    """The processes of a process group (the server and, with --workers, its workers)."""
-    found = []
+def group(root: int) -> list[int]:
+    """A process and its descendants (the server and, with --workers, its workers, which
+    leave the parent's process group)."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError, ValueError):
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == pgid:
-                    found.append(int(entry.name))
+                parents[int(entry.name)] = int(fields[1])
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found.extend(frontier)
     return found
 
 
-def server_cpu_s(pgid: int) -> float:
+def server_cpu_s(root: int) -> float:
     """User plus system CPU seconds of the server's processes so far."""
     total = 0.0
-    for pid in group(pgid):
+    for pid in group(root):
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return total
 
 
-def server_rss_mb(pgid: int) -> float:
+def server_rss_mb(root: int) -> float:
     """Resident memory of the server's processes, in MB."""
     total = 0.0
-    for pid in group(pgid):
+    for pid in group(root):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
