@@ -302,11 +302,13 @@ async def test_routing_sticks_to_a_recipient_and_fails_over(
     _, _, url_b = await add(store, "b", secret="sb", liveness_s=1)
     [first] = await queue(store, None, "first", to="+254711111111")
     assert await poll(client, url_a, "sa") == [first]
+    await store.check_liveness(datetime.now(UTC))  # the server's periodic check, run now
     [second] = await queue(store, None, "second", to="+254711111111")
     assert await poll(client, url_b, "sb") == []  # sticky to a, which is alive
     assert await poll(client, url_a, "sa") == [second]
     [third] = await queue(store, None, "third", to="+254711111111")
     await asyncio.sleep(1.6)  # a goes silent past its liveness window
+    await store.check_liveness(datetime.now(UTC))  # the server's periodic check, run now
     assert await poll(client, url_b, "sb") == [third]
 
 

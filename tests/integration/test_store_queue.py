@@ -136,13 +136,17 @@ async def test_routing_sticks_and_fails_over(store: Store) -> None:
     b = await device(store, "b", liveness_s=60)
     [first] = await queue(store, 1, to_addr="+2547001")
     assert await claim_ids(store, a.id, 1) == [first]  # records the route to "a"
-    # While "a" is healthy, new messages to that recipient are assigned to it.
+    # While "a" is healthy (and counted online), new messages to it are assigned to it.
     await store.touch_device(a.id, at(10), "t")
+    await store.check_liveness(at(10))
     [second] = await queue(store, 1, to_addr="+2547001", created=10)
     assert await store.queue_depths() == {"a": 1}
     assert await claim_ids(store, b.id, 20) == []
-    # "a" falls silent: "b" takes over its soft assignment, and the route moves.
+    # "a" falls silent; the liveness check (a server runs it every few seconds) hands its
+    # soft assignment to the fleet: "b" takes it over, and the route moves.
     await store.touch_device(b.id, at(100), "t")
+    assert await claim_ids(store, b.id, 69) == []  # still within a's window
+    await store.check_liveness(at(100))
     assert await claim_ids(store, b.id, 100) == [second]
     [third] = await queue(store, 1, to_addr="+2547001", created=101)
     assert await store.queue_depths() == {"b": 1}
@@ -180,3 +184,46 @@ async def test_concurrent_claimers_never_share_a_message(store: Store, store_url
         await other.close()
     assert len(seen) == len(set(seen)) == 500
     assert set(seen) == queued
+
+
+async def test_liveness_check_hands_only_soft_assignments_of_the_silent_to_the_fleet(
+    store: Store,
+) -> None:
+    a = await device(store, "a", liveness_s=60, seen=None)
+    b = await device(store, "b", liveness_s=60)
+    assert await store.check_liveness(at(0)) == [("b", True)]  # "a" recorded offline
+    await store.touch_device(a.id, at(1), "t")
+    [first] = await queue(store, 1, to_addr="+2547001")
+    assert await claim_ids(store, a.id, 1) == [first]  # the route sticks to "a"
+    # Until the check counts "a" online again, nothing new sticks to it.
+    [unassigned] = await queue(store, 1, to_addr="+2547001", created=30)
+    assert await store.queue_depths() == {None: 1}
+    assert await claim_ids(store, b.id, 30) == [unassigned]
+    assert await store.check_liveness(at(30)) == [("a", True)]
+    [mine] = await queue(store, 1, to_addr="+2547003", created=30)
+    [pinned] = await queue(store, 1, device="a", created=30)
+    assert await claim_ids(store, a.id, 31, limit=1) == [mine]  # the route sticks to "a"
+    [soft] = await queue(store, 1, to_addr="+2547003", created=40)
+    assert await store.queue_depths() == {"a": 2}
+    await store.touch_device(b.id, at(100), "t")
+    assert await store.check_liveness(at(100)) == [("a", False)]
+    assert await store.queue_depths() == {None: 1, "a": 1}
+    assert await claim_ids(store, b.id, 100) == [soft]
+    assert await claim_ids(store, a.id, 200) == [pinned]
+
+
+async def test_a_periodic_run_is_taken_by_one_process_per_slot(
+    store: Store, store_url: str
+) -> None:
+    other = open_store(store_url)
+    await other.open()
+    try:
+        taken = await asyncio.gather(*(s.claim_run("job", at(10), 5) for s in (store, other)))
+        assert sorted(taken) == [False, True]
+        assert not await store.claim_run("job", at(14.9), 5)  # the same slot
+        assert not await other.claim_run("job", at(3), 5)  # an earlier one
+        assert await other.claim_run("other job", at(14.9), 5)
+        assert await other.claim_run("job", at(15), 5)
+        assert not await store.claim_run("job", at(19), 5)
+    finally:
+        await other.close()

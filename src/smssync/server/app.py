@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -16,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from smssync.server.api.app import ApiPrefix, create_api
+from smssync.server.api.app import ApiPrefix, create_api, error_response
 from smssync.server.apikeys import KeyCache
 from smssync.server.auth import CachedDirectory
 from smssync.server.context import ServerContext
@@ -30,6 +31,9 @@ from smssync.store.base import Store
 
 log = logging.getLogger("smssync.server")
 
+#: The API's answer to a request cancelled by the server's shutdown.
+STOPPING = error_response(503, "server stopping, retry later", headers={"retry-after": "5"})
+
 
 class SmssyncApp(Starlette):
     """Starlette, except that phone requests are answered before its middleware runs."""
@@ -42,11 +46,20 @@ class SmssyncApp(Starlette):
         self.ctx: ServerContext | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            ctx = self.ctx if self.ctx is not None else self.state.ctx
-            if await self.sync.answer(ctx, scope, receive, send):
-                return
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        ctx = self.ctx if self.ctx is not None else self.state.ctx
+        if await self.sync.answer(ctx, scope, receive, send):
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # Cancelled by uvicorn's shutdown, as phone requests are (SyncEndpoint.answer):
+            # a 503 to retry on rather than a traceback per request. A response already
+            # under way cannot change: uvicorn then closes the connection.
+            with contextlib.suppress(RuntimeError):
+                await STOPPING(scope, receive, send)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:

@@ -133,11 +133,21 @@ class Dispatcher:
         return len(batch)
 
 
+async def check_liveness(settings: Settings, store: Store, now: datetime) -> bool:
+    """Run the liveness check if no other process has run it in this slot; True when
+    devices changed state."""
+    # The check reads every device: one process per slot does it, not each worker.
+    if not await store.claim_run("liveness", now, settings.liveness_check_s):
+        return False
+    return bool(await store.check_liveness(now))
+
+
 async def watch_liveness(settings: Settings, store: Store, hooks: Hooks) -> None:
-    """Record device online/offline transitions (and their events) until cancelled."""
+    """Record device online/offline transitions (and their events) and hand silent
+    devices' queued messages to the others, until cancelled."""
     while True:
         try:
-            if await store.check_liveness(datetime.now(UTC)):
+            if await check_liveness(settings, store, datetime.now(UTC)):
                 hooks.wake.set()
         except SmssyncError as exc:
             log.warning("liveness check failed: %s", exc.message)

@@ -10,6 +10,7 @@ those cost more CPU per incoming SMS than parsing and storing it (py-spy, cProfi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from datetime import UTC, datetime
@@ -173,6 +174,11 @@ class SyncEndpoint:
             answer = await sync_endpoint(ctx, scope, receive, token)
         except Disconnected:
             return True
+        except asyncio.CancelledError:
+            # uvicorn cancels what still runs when its graceful shutdown times out, and
+            # says so once ("Cancel N running task(s)"): no traceback per phone. Nothing
+            # was confirmed, so the App retries on the 503 and loses nothing (S-13).
+            answer = failure(503, "server stopping, retry later", {"retry-after": "5"})
         except Exception:
             # Never a traceback to the client (S-20); the log keeps it for the operator.
             # The path may hold a device's token: log it masked.

@@ -230,6 +230,12 @@ class Store(Protocol):
     ) -> Device:
         """Create a device; Conflict when the name, token or Basic user is taken."""
 
+    async def add_devices(
+        self, entries: list[tuple[str, Credentials, DeviceSettings]], now: datetime
+    ) -> int:
+        """Create many devices (name, credentials, settings) in one transaction, all or
+        none; Conflict when a unique value is taken. Return how many."""
+
     async def update_device(
         self,
         name: str,
@@ -406,7 +412,12 @@ class Store(Protocol):
 
     async def check_liveness(self, now: datetime) -> list[tuple[str, bool]]:
         """Record devices that went online or offline, with their events, exactly once
-        across processes; return the transitions."""
+        across processes, and release the queued soft assignments of those found
+        offline to every device (failover); return the transitions."""
+
+    async def claim_run(self, job: str, now: datetime, every_s: float) -> bool:
+        """Take the time slot of ``now`` (``every_s`` long) for a periodic job, once
+        across processes; False when another process already took it."""
 
     async def alert_stuck(
         self, now: datetime, older_than_s: int, limit: int = 500

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
@@ -91,6 +91,31 @@ def add_device(
     return device_of(row._mapping)
 
 
+def add_devices(
+    conn: Connection,
+    entries: list[tuple[str, Credentials, DeviceSettings]],
+    now: datetime,
+) -> int:
+    """Insert many devices in one transaction (a fleet's registration); Conflict on any
+    taken unique value, and then none is added. Return how many were added."""
+    rows = [
+        {
+            "name": name,
+            **_credential_values(credentials),
+            "settings": settings_json(settings),
+            "effective_mode": initial_mode(settings.ack_mode).value,
+            "created_at": to_us(now),
+        }
+        for name, credentials, settings in entries
+    ]
+    try:
+        for start in range(0, len(rows), 1000):
+            conn.execute(devices.insert(), rows[start : start + 1000])
+    except IntegrityError as exc:
+        raise Conflict(TAKEN) from exc
+    return len(rows)
+
+
 def update_device(
     conn: Connection,
     name: str,
@@ -171,13 +196,20 @@ def device_credentials(conn: Connection, device_id: int) -> Credentials:
     )
 
 
-def touch_device(conn: Connection, device_id: int, now: datetime, user_agent: str | None) -> None:
-    """Record last seen and User-Agent."""
+def touch_devices(conn: Connection, touches: list[tuple[int, datetime, str | None]]) -> list[None]:
+    """Record last seen and User-Agent of many devices in one statement (a group commit of
+    concurrent polls); the last touch of a device in the list wins."""
+    latest = {device_id: (now, agent) for device_id, now, agent in touches}
     conn.execute(
         update(devices)
-        .where(devices.c.id == device_id)
-        .values(last_seen_at=to_us(now), last_user_agent=user_agent)
+        .where(devices.c.id == bindparam("touched_id"))
+        .values(last_seen_at=bindparam("seen"), last_user_agent=bindparam("agent")),
+        [
+            {"touched_id": device_id, "seen": to_us(now), "agent": agent}
+            for device_id, (now, agent) in latest.items()
+        ],
     )
+    return [None] * len(touches)
 
 
 def record_event(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import JSON, BigInteger, ColumnElement, Connection, Table, cast, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.selectable import GenerativeSelect
 
@@ -59,3 +59,10 @@ def refresh_statistics(conn: Connection, table: Table) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text(f"ANALYZE {table.name}"))
+
+
+def json_int(conn: Connection, column: ColumnElement[str], key: str) -> ColumnElement[int]:
+    """An integer member of a JSON text column, read by the database (NULL when absent)."""
+    if conn.dialect.name == "postgresql":
+        return cast(cast(column, JSON)[key].as_string(), BigInteger)
+    return cast(func.json_extract(column, f"$.{key}"), BigInteger)

@@ -9,18 +9,19 @@ a later one waits while an earlier one is pending.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, select, update
+from sqlalchemy import Connection, and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from smssync.errors import NotFound
 from smssync.messages import OutboundStatus
-from smssync.store import dialects
+from smssync.store import dialects, queue
 from smssync.store.integration import Delivery, DeliveryOutcome, DeliveryState, Event
 from smssync.store.rows import RowMap, from_us, maybe_us
 from smssync.store.schema import (
@@ -338,27 +339,64 @@ def remove_endpoint(conn: Connection, endpoint_id: int) -> None:
         raise NotFound(f"no webhook {endpoint_id}")
 
 
+@functools.lru_cache(maxsize=1024)
+def _liveness_us(settings: str) -> int:
+    # A fleet shares a few settings texts: parsed once each, not once per device per check.
+    return int(json.loads(settings).get("liveness_s", 900)) * 1_000_000
+
+
 def liveness_changes(conn: Connection, now_us: int) -> list[tuple[int, str, bool, bool | None]]:
-    """Return (device id, name, online now, recorded state or None) where they differ."""
-    recorded = {row.device_id: bool(row.online) for row in conn.execute(select(device_liveness))}
+    """Return (device id, name, online now, recorded state or None) where they differ.
+
+    The database compares every device with its record, so that only the few that changed
+    reach Python: at 100,000 devices a scan in Python held the interpreter for most of a
+    second every few seconds, and every request waited behind it.
+    """
+    window_us = func.coalesce(dialects.json_int(conn, devices.c.settings, "liveness_s"), 900)
+    online_now = and_(
+        devices.c.last_seen_at.is_not(None),
+        literal(now_us) - devices.c.last_seen_at <= window_us * 1_000_000,
+    )
+    query = (
+        select(
+            devices.c.id,
+            devices.c.name,
+            devices.c.last_seen_at,
+            devices.c.settings,
+            device_liveness.c.online,
+        )
+        .outerjoin(device_liveness, device_liveness.c.device_id == devices.c.id)
+        .where(or_(device_liveness.c.online.is_(None), device_liveness.c.online != online_now))
+    )
     changes = []
-    for row in conn.execute(select(devices)):
+    for row in conn.execute(query):
         seen = row.last_seen_at
-        window = json.loads(row.settings).get("liveness_s", 900) * 1_000_000
-        online = seen is not None and now_us - seen <= window
-        if recorded.get(row.id) != online:
-            changes.append((row.id, row.name, online, recorded.get(row.id)))
+        online = seen is not None and now_us - seen <= _liveness_us(row.settings)
+        before = None if row.online is None else bool(row.online)
+        if before != online:  # the same rule as above, in Python: the one that decides
+            changes.append((row.id, row.name, online, before))
     return changes
 
 
 def record_liveness(
     conn: Connection, changes: list[tuple[int, str, bool, bool | None]], now_us: int
 ) -> list[tuple[str, bool]]:
-    """Apply the changes conditionally: only the process whose update lands emits."""
+    """Apply the changes conditionally: only the process whose update lands emits. Devices
+    found offline hand their queued soft assignments back to the fleet (failover)."""
     done: list[tuple[str, bool]] = []
+    # First sight of a device never seen is not news: one multi-row insert, no event.
+    unseen = [c[0] for c in changes if c[3] is None and not c[2]]
+    if unseen:
+        conn.execute(
+            dialects.insert(conn, device_liveness).on_conflict_do_nothing(),
+            [{"device_id": i, "online": False, "changed_at": now_us} for i in unseen],
+        )
+    offline = list(unseen)
     for device_id, name, online, before in changes:
+        if before is None and not online:
+            continue
         if before is None:
-            # First sight: a device never seen is not news; one already polling is online.
+            # First sight of one already polling: online.
             statement = (
                 dialects.insert(conn, device_liveness)
                 .on_conflict_do_nothing()
@@ -366,17 +404,17 @@ def record_liveness(
             )
             values = {"device_id": device_id, "online": online, "changed_at": now_us}
             hit = conn.execute(statement, values).first()
-            if hit is not None and online:
-                emit_device(conn, name, online, now_us)
-                done.append((name, online))
-            continue
-        hit = conn.execute(
-            update(device_liveness)
-            .where(device_liveness.c.device_id == device_id, device_liveness.c.online == before)
-            .values(online=online, changed_at=now_us)
-            .returning(device_liveness.c.device_id)
-        ).first()
+        else:
+            hit = conn.execute(
+                update(device_liveness)
+                .where(device_liveness.c.device_id == device_id, device_liveness.c.online == before)
+                .values(online=online, changed_at=now_us)
+                .returning(device_liveness.c.device_id)
+            ).first()
         if hit is not None:
+            if not online:
+                offline.append(device_id)
             emit_device(conn, name, online, now_us)
             done.append((name, online))
+    queue.release(conn, offline, now_us)
     return done

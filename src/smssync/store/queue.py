@@ -2,6 +2,11 @@
 
 Plain functions over one Connection already inside a transaction; the backends decide how
 that transaction is run. Only ``dialects`` knows which engine is underneath.
+
+A poll's cost must not grow with the fleet: every verb here reads the polling device's row,
+the devices its messages name, and index-backed ranges of the queue, never every device.
+Who is silent is decided by the periodic liveness check, which hands a silent device's soft
+assignments back to the shared queue (``release``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Row,
+    Select,
     and_,
     case,
     false,
@@ -22,6 +28,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -30,8 +37,15 @@ from smssync.errors import Conflict, NotFound
 from smssync.messages import AckMode, OutboundStatus
 from smssync.store import dialects
 from smssync.store.base import Claimed, NewOutbound
-from smssync.store.rows import RowMap, is_silent, maybe_us, settings_of, to_us
-from smssync.store.schema import devices, events, outbound, outbound_history, routes
+from smssync.store.rows import is_silent, maybe_us, settings_of, to_us
+from smssync.store.schema import (
+    device_liveness,
+    devices,
+    events,
+    outbound,
+    outbound_history,
+    routes,
+)
 
 T = TypeVar("T")
 
@@ -40,6 +54,17 @@ CHUNK = 1000
 PACING_WINDOW_US = 60_000_000
 #: An enqueue this large changes the queue's shape enough to refresh planner statistics.
 BULK = 5000
+
+
+#: What a claim reads of each message it may hand out.
+CANDIDATE_COLUMNS = (
+    outbound.c.id,
+    outbound.c.uuid,
+    outbound.c.to_addr,
+    outbound.c.content,
+    outbound.c.segments,
+    outbound.c.claim_rank,
+)
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -57,23 +82,47 @@ def add_history(
         conn.execute(outbound_history.insert(), rows)
 
 
-def device_rows(conn: Connection) -> dict[int, RowMap]:
-    """Return every device row by id; devices are few, so one read beats joins on JSON."""
-    return {row.id: row._mapping for row in conn.execute(select(devices))}
+def _device_ids(conn: Connection, names: Iterable[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for part in chunks(sorted(set(names))):
+        query = select(devices.c.name, devices.c.id).where(devices.c.name.in_(part))
+        found.update({row.name: row.id for row in conn.execute(query)})
+    return found
+
+
+def _healthy(conn: Connection, device_ids: Iterable[int], now_us: int) -> set[int]:
+    """Return the devices that polled within their window and that the liveness check
+    counts online.
+
+    Only the check's offline transition releases a silent device's messages, so a message
+    may stick only to a device recorded online: one recorded offline that just came back
+    gets its messages once the next check sees it. On PostgreSQL the liveness rows are
+    read FOR SHARE: a concurrent transition to offline waits for this enqueue, and its
+    release then sees the new messages.
+    """
+    healthy: set[int] = set()
+    for part in chunks(sorted(set(device_ids))):
+        query = (
+            select(devices.c.id, devices.c.last_seen_at, devices.c.settings)
+            .join(device_liveness, device_liveness.c.device_id == devices.c.id)
+            .where(devices.c.id.in_(part), device_liveness.c.online == true())
+            .with_for_update(read=True, of=device_liveness)
+        )
+        healthy.update(row.id for row in conn.execute(query) if not is_silent(row._mapping, now_us))
+    return healthy
 
 
 def enqueue(conn: Connection, messages: list[NewOutbound]) -> None:
     """Insert outgoing SMS, pinned or softly routed to the recipient's sticky device."""
     if not messages:
         return
-    known = device_rows(conn)
-    by_name = {row["name"]: device_id for device_id, row in known.items()}
+    by_name = _device_ids(conn, (m.device for m in messages if m.device is not None))
     for message in messages:
         if message.device is not None and message.device not in by_name:
             raise NotFound(f"no device named {message.device!r}")
     now_us = max(to_us(m.created_at) for m in messages)
     sticky = _sticky_routes(conn, [m.to_addr for m in messages if m.device is None])
-    healthy = {i for i, row in known.items() if not is_silent(row, now_us)}
+    healthy = _healthy(conn, sticky.values(), now_us)
     rows: list[dict[str, Any]] = []
     for m in messages:
         if m.device is not None:
@@ -127,18 +176,35 @@ def _sticky_routes(conn: Connection, addresses: list[str]) -> dict[str, int]:
     return found
 
 
+def anything_to_claim(conn: Connection, device_id: int, now_us: int) -> bool:
+    """Tell whether ``claim`` could change anything: a message the device may take, an
+    expired lease or validity to sweep, or an unknown device (for claim's NotFound).
+
+    Most polls of a fleet find nothing; with this read first they cost no write.
+    """
+    known = conn.execute(select(devices.c.id).where(devices.c.id == device_id)).first()
+    due = [
+        select(outbound.c.id)
+        .where(outbound.c.status == OutboundStatus.QUEUED.value, outbound.c.expires_at < now_us)
+        .limit(1),
+        select(outbound.c.id).where(outbound.c.lease_expires_at < now_us).limit(1),
+        *(query.limit(1) for query in _sources(device_id, now_us)),
+    ]
+    return known is None or any(conn.execute(query).first() is not None for query in due)
+
+
 def claim(
     conn: Connection, device_id: int, limit: int, now: datetime, piggyback: bool
 ) -> list[Claimed]:
     """Sweep, then hand up to ``limit`` paced messages to the device, oldest first."""
     now_us = to_us(now)
     dialects.lock_device_claims(conn, device_id)
-    known = device_rows(conn)
-    if device_id not in known:
+    row = conn.execute(select(devices).where(devices.c.id == device_id)).one_or_none()
+    if row is None:
         raise NotFound(f"no device with id {device_id}")
-    to_handoff = sweep(conn, known, now_us)
-    settings = settings_of(known[device_id])
-    effective = AckMode(known[device_id]["effective_mode"])
+    to_handoff = sweep(conn, now_us)
+    settings = settings_of(row._mapping)
+    effective = AckMode(row.effective_mode)
     if device_id in to_handoff:
         effective = AckMode.HANDOFF
     if limit <= 0:
@@ -154,17 +220,15 @@ def claim(
     if used and allowed <= 0:
         return []
 
-    # Soft assignments of silent devices are up for grabs (failover); pinned ones never.
-    silent = [i for i, row in known.items() if i != device_id and is_silent(row, now_us)]
-    candidates = _candidates(conn, device_id, silent, limit, now_us)
+    candidates = _candidates(conn, device_id, limit, now_us)
     taken: list[Row[Any, Any, Any, Any, Any]] = []
     total = 0
-    for row in candidates:
+    for candidate in candidates:
         # With nothing sent in the window, one message goes even if longer than the rate.
-        if total + row.segments > allowed and (taken or used):
+        if total + candidate.segments > allowed and (taken or used):
             break
-        taken.append(row)
-        total += row.segments
+        taken.append(candidate)
+        total += candidate.segments
     if not taken:
         return []
 
@@ -203,52 +267,69 @@ def claim(
 
 
 def _candidates(
-    conn: Connection, device_id: int, silent: list[int], limit: int, now_us: int
+    conn: Connection, device_id: int, limit: int, now_us: int
 ) -> list[Row[Any, Any, Any, Any, Any]]:
     """Return the first ``limit`` messages the device may take, most urgent then oldest,
     locked on PostgreSQL; messages scheduled for later are skipped.
 
-    One query per source (its own, unassigned, each silent device's) so that each is an
-    ordered range scan of (device_id, status, claim_rank, id) stopping after ``limit`` rows;
-    one query with OR makes planners collect and sort the whole queue instead.
+    One query per source (its own, then the unassigned ones) so that each is an ordered
+    range scan of (device_id, status, claim_rank, id) stopping after ``limit`` rows; one
+    query with OR makes planners collect and sort the whole queue instead. A silent
+    device's soft assignments are among the unassigned once the liveness check released
+    them (``release``).
     """
-    columns = (
-        outbound.c.id,
-        outbound.c.uuid,
-        outbound.c.to_addr,
-        outbound.c.content,
-        outbound.c.segments,
-        outbound.c.claim_rank,
-    )
-    queued = and_(
-        outbound.c.status == OutboundStatus.QUEUED.value,
-        or_(outbound.c.send_at.is_(None), outbound.c.send_at <= now_us),
-    )
-    sources = [and_(queued, outbound.c.device_id == device_id)]
-    sources.append(and_(queued, outbound.c.device_id.is_(None), outbound.c.pinned == false()))
-    sources.extend(
-        and_(queued, outbound.c.device_id == other, outbound.c.pinned == false())
-        for other in silent
-    )
     found: list[Row[Any, Any, Any, Any, Any]] = []
-    for where in sources:
-        # device_id and status are fixed within one source, so ordering by them changes
-        # nothing, but PostgreSQL only walks the index in order when the ORDER BY names its
-        # leading columns: it does not treat "device_id IS NULL" as a constant, and otherwise
-        # sorted the whole queue (1 s per poll with 1M queued).
-        query = (
-            select(*columns)
-            .where(where)
-            .order_by(outbound.c.device_id, outbound.c.status, outbound.c.claim_rank, outbound.c.id)
-            .limit(limit)
-        )
-        found.extend(conn.execute(dialects.skip_locked(conn, query)))
+    for query in _sources(device_id, now_us):
+        found.extend(conn.execute(dialects.skip_locked(conn, query.limit(limit))))
     found.sort(key=lambda row: (row.claim_rank, row.id))
     return found[:limit]
 
 
-def sweep(conn: Connection, known: dict[int, RowMap], now_us: int) -> set[int]:
-    """Expire validities and expired leases (S-24); return devices switched to handoff."""
+def _sources(device_id: int, now_us: int) -> list[Select[Any]]:
+    """The ordered queries of the messages a device may take: its own, then unassigned."""
+    queued = and_(
+        outbound.c.status == OutboundStatus.QUEUED.value,
+        or_(outbound.c.send_at.is_(None), outbound.c.send_at <= now_us),
+    )
+    wheres = [
+        and_(queued, outbound.c.device_id == device_id),
+        and_(queued, outbound.c.device_id.is_(None), outbound.c.pinned == false()),
+    ]
+    # device_id and status are fixed within one source, so ordering by them changes
+    # nothing, but PostgreSQL only walks the index in order when the ORDER BY names its
+    # leading columns: it does not treat "device_id IS NULL" as a constant, and otherwise
+    # sorted the whole queue (1 s per poll with 1M queued).
+    return [
+        select(*CANDIDATE_COLUMNS)
+        .where(where)
+        .order_by(outbound.c.device_id, outbound.c.status, outbound.c.claim_rank, outbound.c.id)
+        for where in wheres
+    ]
+
+
+def release(conn: Connection, device_ids: Sequence[int], now_us: int) -> int:
+    """Hand the queued soft assignments of silent devices back to every device (failover);
+    pinned messages wait for their device. Return how many were released."""
+    released = 0
+    for part in chunks(sorted(device_ids)):
+        released += conn.execute(
+            update(outbound)
+            .where(
+                outbound.c.device_id.in_(part),
+                outbound.c.status == OutboundStatus.QUEUED.value,
+                outbound.c.pinned == false(),
+            )
+            .values(device_id=None, updated_at=now_us)
+        ).rowcount
+    return released
+
+
+def sweep(conn: Connection, now_us: int) -> set[int]:
+    """Expire validities and expired leases (S-24); return devices switched to handoff.
+
+    Both are ranges of their own index, so a poll that finds nothing expired costs the
+    same whatever the size of the fleet or the queue.
+    """
     expired = conn.execute(
         update(outbound)
         .where(
@@ -265,9 +346,9 @@ def sweep(conn: Connection, known: dict[int, RowMap], now_us: int) -> set[int]:
     leased = [
         row
         for row in conn.execute(
-            select(outbound.c.id, outbound.c.device_id, outbound.c.status).where(
-                outbound.c.lease_expires_at < now_us
-            )
+            select(outbound.c.id, outbound.c.device_id, outbound.c.status, devices.c.settings)
+            .outerjoin(devices, devices.c.id == outbound.c.device_id)
+            .where(outbound.c.lease_expires_at < now_us)
         )
         if row.status == OutboundStatus.DISPATCHED.value
     ]
@@ -275,8 +356,8 @@ def sweep(conn: Connection, known: dict[int, RowMap], now_us: int) -> set[int]:
     keep: list[int] = []
     to_handoff: set[int] = set()
     for row in leased:
-        owner = known.get(row.device_id)
-        ack_mode = AckMode.HANDSHAKE if owner is None else settings_of(owner).ack_mode
+        owner = row.settings
+        ack_mode = AckMode.HANDSHAKE if owner is None else settings_of(row._mapping).ack_mode
         if ack_mode is AckMode.HANDSHAKE:
             requeue.append(row.id)
         else:

@@ -8,12 +8,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy import exc as sa_exc
 
 from smssync.errors import SmssyncError, StoreError, StoreUnavailable
 from smssync.messages import OutboundStatus, SendOutcome
-from smssync.store import apistore, devices, inbox, outbox, queue, results, serverkey, wire
+from smssync.store import (
+    apistore,
+    devices,
+    inbox,
+    outbox,
+    queue,
+    results,
+    schedule,
+    serverkey,
+    wire,
+)
 from smssync.store.base import (
     Claimed,
     Credentials,
@@ -37,6 +47,7 @@ from smssync.store.integration import (
     Rule,
 )
 from smssync.store.rows import to_us
+from smssync.store.schema import outbound
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -46,6 +57,8 @@ Job = Callable[Concatenate[Connection, P], T]
 
 #: touch_device writes at most this often per device, so polls do not each cost a commit.
 TOUCH_EVERY = timedelta(seconds=5)
+#: Most devices remembered by touch_device: an entry only matters for TOUCH_EVERY.
+TOUCHED_SIZE = 10_000
 
 
 def translate(error: Exception) -> Exception:
@@ -61,6 +74,14 @@ def translate(error: Exception) -> Exception:
     return error
 
 
+def _any_awaiting(conn: Connection, device_id: int) -> bool:
+    """Tell whether ``results.awaiting_results`` could list or change anything."""
+    query = select(outbound.c.id).where(
+        outbound.c.device_id == device_id, outbound.c.status.in_(results.AWAITING)
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
 class SqlStore(abc.ABC):
     """Every Store verb, built from the shared Core queries; subclasses run transactions."""
 
@@ -68,6 +89,7 @@ class SqlStore(abc.ABC):
         self._key: bytes | None = None
         self._touched: dict[int, tuple[datetime, str | None]] = {}
         self._inbound = GroupCommit(self._record_inbound_many, inbox.MAX_ROWS)
+        self._touches = GroupCommit(self._touch_many, 1000, linger=0)
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -113,6 +135,12 @@ class SqlStore(abc.ABC):
     ) -> Device:
         """Create a device; Conflict when the name, token, secret or Basic user is taken."""
         return await self._write(devices.add_device, name, credentials, settings, now)
+
+    async def add_devices(
+        self, entries: list[tuple[str, Credentials, DeviceSettings]], now: datetime
+    ) -> int:
+        """Create many devices in one transaction; Conflict when a unique value is taken."""
+        return await self._write(devices.add_devices, entries, now)
 
     async def update_device(
         self,
@@ -162,8 +190,15 @@ class SqlStore(abc.ABC):
             and timedelta(0) <= now - last[0] < TOUCH_EVERY
         ):
             return
-        await self._write(devices.touch_device, device_id, now, user_agent)
+        # Concurrent polls share one statement and one commit, as incoming SMS do.
+        await self._touches((device_id, now, user_agent))
+        if len(self._touched) >= TOUCHED_SIZE:
+            # Bounded at any fleet size; forgetting only costs one early write per device.
+            self._touched.clear()
         self._touched[device_id] = (now, user_agent)
+
+    async def _touch_many(self, touches: list[tuple[int, datetime, str | None]]) -> list[None]:
+        return await self._write(devices.touch_devices, touches)
 
     async def record_event(
         self, device_id: int, kind: str, detail: dict[str, Any], now: datetime
@@ -200,6 +235,11 @@ class SqlStore(abc.ABC):
         self, device_id: int, limit: int, now: datetime, *, piggyback: bool = False
     ) -> list[Claimed]:
         """Hand up to ``limit`` queued messages to the device atomically (S-22)."""
+        # A read first: most polls find nothing, and then cost no turn of the single SQLite
+        # writer (nor a PostgreSQL write transaction). A message queued after this read
+        # goes to the next poll, as it would had it been queued after the claim.
+        if not await self._read(queue.anything_to_claim, device_id, to_us(now)):
+            return []
         return await self._write(queue.claim, device_id, limit, now, piggyback)
 
     async def acknowledge(self, device_id: int, message_ids: list[str], now: datetime) -> list[str]:
@@ -222,6 +262,9 @@ class SqlStore(abc.ABC):
         self, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
     ) -> list[str]:
         """E6 (S-31): the device's unreported uuids, oldest first, counting each listing."""
+        # A read first, as for task=send: most phones of a fleet have nothing to report.
+        if not await self._read(_any_awaiting, device_id):
+            return []
         return await self._write(
             results.awaiting_results, device_id, now, limit, max_listings, max_age_s
         )
@@ -351,6 +394,10 @@ class SqlStore(abc.ABC):
         if not changes:
             return []
         return await self._write(outbox.record_liveness, changes, now_us)
+
+    async def claim_run(self, job: str, now: datetime, every_s: float) -> bool:
+        """Take the slot of ``now`` for a periodic job, once across processes."""
+        return await self._write(schedule.claim_slot, job, to_us(now), int(every_s * 1_000_000))
 
     async def alert_stuck(
         self, now: datetime, older_than_s: int, limit: int = 500
