@@ -6,6 +6,7 @@ says ``[/]`` once crashed ``smssync messages`` with ``MarkupError``, and ``[a]``
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -27,7 +28,11 @@ def run(*args: str) -> Result:
 
 
 async def test_messages_and_devices_print_texts_as_they_are(
-    api_client: httpx.AsyncClient, store_url: str, store: Any, keys: dict[str, str]
+    api_client: httpx.AsyncClient,
+    store_url: str,
+    store: Any,
+    keys: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     url = await phone(store, name="[red]p1")
     for i, text in enumerate(TEXTS):
@@ -38,14 +43,12 @@ async def test_messages_and_devices_print_texts_as_they_are(
             headers=bearer(keys["send"]),
         )
         assert reply.status_code == 201, reply.text
-    # The CLI runs its own event loop.
-    incoming_list = await anyio.to_thread.run_sync(
-        run, "messages", "--database-url", store_url, "--direction", "in"
-    )
-    outgoing_list = await anyio.to_thread.run_sync(
-        run, "messages", "--database-url", store_url, "--direction", "out"
-    )
-    devices = await anyio.to_thread.run_sync(run, "device", "list", "--database-url", store_url)
+    # The CLI runs its own event loop; its data folder (where the server key goes) is the
+    # test's own, not the working directory.
+    where = ("--database-url", store_url, "--data-dir", str(tmp_path))
+    incoming_list = await anyio.to_thread.run_sync(run, "messages", *where, "--direction", "in")
+    outgoing_list = await anyio.to_thread.run_sync(run, "messages", *where, "--direction", "out")
+    devices = await anyio.to_thread.run_sync(run, "device", "list", *where)
     for text in TEXTS:
         assert text in incoming_list.output
         assert text in outgoing_list.output
