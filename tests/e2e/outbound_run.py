@@ -103,11 +103,12 @@ def run(tmp: Path, plan: Plan, server: Server | None = None) -> Outcome:
     """Run one plan to its end (every SMS final, or the timeout) and return what happened."""
     server = server or Server(tmp / "server")
     (tmp / "server").mkdir(parents=True, exist_ok=True)
-    secret = "fault secret"
+    # Each device its own secret: a shared one would identify neither.
+    secrets = [f"fault secret {n + 1}" for n, _ in enumerate(PHONES)]
     devices = []
     for n, _ in enumerate(PHONES):
         name = f"gw{n + 1}"
-        devices.append(server.add_device(name, "--secret", secret))
+        devices.append(server.add_device(name, "--secret", secrets[n]))
         # A short lease, so that a message whose E5 never arrived is offered again soon; no
         # pacing, so that the run measures the protocol and not Android's 30 a minute.
         server.cli(
@@ -124,7 +125,7 @@ def run(tmp: Path, plan: Plan, server: Server | None = None) -> Outcome:
     for n, number in enumerate(PHONES):
         path = httpx.URL(devices[n]["sync_url"]).path
         url = f"http://127.0.0.1:{proxy.port}{path}"
-        gateways.append(_gateway(tmp / f"gw{n + 1}", sim, number, url, secret))
+        gateways.append(_gateway(tmp / f"gw{n + 1}", sim, number, url, secrets[n]))
     recipients = [f"+2547330{i:05d}" for i in range(plan.count)]
     started = time.monotonic()
     statuses: dict[str, str] = {}

@@ -134,13 +134,15 @@ async def exchanges(
             await store.enqueue([message])
         counts["enqueue"] = statements.count
         reply = await run("E4", client.get(f"{url}task=send"))
-        assert [m["uuid"] for m in reply.json()["payload"]["messages"]] == [message.message_id]
-        sent = json.dumps({"queued_messages": [message.message_id]}).encode()
+        # The phone is told the wire id, not the public uuid (docs/security.md).
+        wire_id = (await store.wire_ids([message.message_id]))[message.message_id]
+        assert [m["uuid"] for m in reply.json()["payload"]["messages"]] == [wire_id]
+        sent = json.dumps({"queued_messages": [wire_id]}).encode()
         reply = await run("E5", client.post(f"{path}?task=sent", content=sent, headers=JSON))
-        assert reply.json()["message_uuids"] == [message.message_id]
+        assert reply.json()["message_uuids"] == [wire_id]
         reply = await run("E6", client.get(f"{url}task=result"))
-        assert reply.json()["message_uuids"] == [message.message_id]
-        result = {"message_result": [{"uuid": message.message_id, "sent_result_code": -1}]}
+        assert reply.json()["message_uuids"] == [wire_id]
+        result = {"message_result": [{"uuid": wire_id, "sent_result_code": -1}]}
         await run(
             "E7",
             client.post(f"{url}task=result", content=json.dumps(result), headers=JSON),
