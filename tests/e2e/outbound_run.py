@@ -37,6 +37,8 @@ class Plan:
     kill_server: bool = False
     kill_gateway: bool = False
     report_delay_s: float = 0.0
+    #: Also lose the reply of every Nth ``task=sent`` after forwarding (0: only at random).
+    lose_every_sent: int = 0
     timeout_s: float = 240.0
     #: End the run early when no status changed for this long (something is stuck).
     stall_s: float = 25.0
@@ -119,7 +121,9 @@ def run(tmp: Path, plan: Plan, server: Server | None = None) -> Outcome:
     server.start()
     sim = SimProc(tmp, PHONES, "--report-delay-s", str(plan.report_delay_s))
     sim.start()
-    proxy = FaultProxy(server.base, seed=11, rate=plan.rate, kinds=plan.kinds)
+    proxy = FaultProxy(
+        server.base, seed=11, rate=plan.rate, kinds=plan.kinds, lose_every_sent=plan.lose_every_sent
+    )
     proxy.start()
     gateways = []
     for n, number in enumerate(PHONES):

@@ -49,12 +49,21 @@ class FaultProxy:
     """An HTTP/1.1 proxy with faults, in its own thread and event loop."""
 
     def __init__(
-        self, upstream: str, seed: int = 7, rate: float = 0.35, kinds: tuple[str, ...] = KINDS
+        self,
+        upstream: str,
+        seed: int = 7,
+        rate: float = 0.35,
+        kinds: tuple[str, ...] = KINDS,
+        lose_every_sent: int = 0,
     ) -> None:
         self.upstream = upstream
         self.port = free_port()
         self.rate = rate
         self.kinds = list(kinds)
+        #: Also drop, after forwarding, the reply of every Nth ``task=sent`` (0: none), so
+        #: that a run loses acknowledgements whatever the random faults hit.
+        self.lose_every_sent = lose_every_sent
+        self._sent_seen = 0
         self.random = random.Random(seed)
         self.counts = FaultCounts()
         self._loop = asyncio.new_event_loop()
@@ -132,8 +141,12 @@ class FaultProxy:
         roll = self.random.random()
         fault = roll < self.rate
         kind = self.random.choice(self.kinds)
+        task = target.partition("task=")[2].partition("&")[0] or method.lower()
+        if task == "sent" and self.lose_every_sent:
+            self._sent_seen += 1
+            if self._sent_seen % self.lose_every_sent == 0:
+                fault, kind = True, "after"
         if fault:
-            task = target.partition("task=")[2].partition("&")[0] or method.lower()
             counts.by_task[f"{kind} {task}"] += 1
         if fault and kind == "before":
             counts.dropped_before += 1
