@@ -40,8 +40,9 @@ class Plan:
     #: Also lose the reply of every Nth ``task=sent`` after forwarding (0: only at random).
     lose_every_sent: int = 0
     timeout_s: float = 240.0
-    #: End the run early when no status changed for this long (something is stuck).
-    stall_s: float = 25.0
+    #: End the run early when nothing happened to any SMS for this long (something is stuck):
+    #: no status change and no history entry (a lease expiring and a new offer count).
+    stall_s: float = 30.0
 
 
 @dataclasses.dataclass
@@ -96,9 +97,10 @@ def _gateway(tmp: Path, sim: SimProc, number: str, sync_url: str, secret: str) -
     return GatewayProc(gateway_toml(tmp, sim, sync_url, secret, number=number))
 
 
-def _statuses(server: Server) -> dict[str, str]:
+def _statuses(server: Server) -> tuple[dict[str, str], int]:
+    """Each recipient's status, and how many history entries all SMS have (progress)."""
     rows = server.cli_json("messages", "--direction", "out", "--limit", "100000")
-    return {row["to"]: row["status"] for row in rows}
+    return {row["to"]: row["status"] for row in rows}, sum(len(row["history"]) for row in rows)
 
 
 def run(tmp: Path, plan: Plan, server: Server | None = None) -> Outcome:
@@ -160,10 +162,11 @@ def run(tmp: Path, plan: Plan, server: Server | None = None) -> Outcome:
 
         deadline = started + plan.timeout_s
         changed_at = time.monotonic()
+        steps = 0
         while time.monotonic() < deadline and time.monotonic() - changed_at < plan.stall_s:
-            now = _statuses(server)
-            if now != statuses:
-                statuses, changed_at = now, time.monotonic()
+            now, history = _statuses(server)
+            if now != statuses or history != steps:
+                statuses, steps, changed_at = now, history, time.monotonic()
             if len(statuses) == plan.count and all(s in FINAL for s in statuses.values()):
                 break
             time.sleep(1.0)
