@@ -10,7 +10,9 @@ and by ``bench/outbound_faults.py`` at the issue's sizes.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,8 @@ class Outcome:
     statuses: dict[str, str]
     faults: FaultCounts
     seconds: float
+    #: Recipients of tasks a gateway was killed while sending (its store says ``unknown``).
+    crashed: frozenset[str] = frozenset()
 
     @property
     def never_sent(self) -> list[str]:
@@ -179,7 +183,15 @@ def run(tmp: Path, plan: Plan, server: Server | None = None) -> Outcome:
         proxy.stop()
         sim.stop()
         server.stop()
-    return Outcome(plan.count, sends, statuses, proxy.counts, time.monotonic() - started)
+    crashed = frozenset().union(*(_crashed(tmp / f"gw{n + 1}") for n in range(len(PHONES))))
+    return Outcome(plan.count, sends, statuses, proxy.counts, time.monotonic() - started, crashed)
+
+
+def _crashed(folder: Path) -> set[str]:
+    """Recipients of the tasks whose send a kill interrupted, from a gateway's own store."""
+    with contextlib.closing(sqlite3.connect(folder / "gateway.db")) as db:
+        rows = db.execute("SELECT to_addr FROM tasks WHERE state = 'unknown'").fetchall()
+    return {row[0] for row in rows}
 
 
 def describe(outcome: Outcome) -> dict[str, Any]:

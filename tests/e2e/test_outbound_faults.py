@@ -16,11 +16,17 @@ pytestmark = pytest.mark.timeout(400)
 def check(outcome: Outcome) -> None:
     """Nothing unsent, nothing twice, and the server's word true of what the network saw."""
     print("\n" + outcome.summary())
-    assert outcome.never_sent == []
+    # A gateway killed between claiming a task and the radio never sends it (at most once).
+    assert set(outcome.never_sent) <= outcome.crashed
     assert outcome.sent_twice == []
     assert outcome.untrue == []
-    # The network delivers everything it is given: every SMS ends delivered on the server.
-    assert set(outcome.statuses.values()) == {"delivered"}
+    # The network delivers everything it is given: every SMS ends delivered on the server,
+    # except one a gateway was killed while sending (it sends one at a time): its outcome is
+    # unknown to the gateway, which never sends it again nor invents a result, so it stays
+    # ``accepted`` (the server's stuck alert is what tells an operator).
+    assert len(outcome.crashed) <= 1
+    for to, status in outcome.statuses.items():
+        assert status == ("accepted" if to in outcome.crashed else "delivered"), to
 
 
 def test_lost_task_sent_replies(tmp_path: Path) -> None:

@@ -50,8 +50,8 @@ async def test_every_connection_is_wal_and_synchronous_full(tmp_path: Path) -> N
     await store.open()
     try:
         expected = (2, "wal", 1, 10_000)
-        assert await store._write(pragmas) == expected
-        assert await store._read(pragmas) == expected
+        assert await store.write(pragmas) == expected
+        assert await store.read(pragmas) == expected
         # Incoming SMS commit on the event loop without waiting for the disk, and are
         # answered only after the store flushes the WAL (tested below).
         await store.record_inbound(incoming((await device(store, "a")).id))
@@ -393,7 +393,7 @@ async def test_the_loop_does_not_wait_for_its_own_writer_thread(
         inside.set()
         release.wait(10)  # a long transaction of this process's writer, under the lock
 
-    writing = asyncio.ensure_future(sqlite_store._write(slow_job))
+    writing = asyncio.ensure_future(sqlite_store.write(slow_job))
     await asyncio.to_thread(inside.wait, 10)
     handed = spy_on_writer_thread(sqlite_store, monkeypatch)
     monkeypatch.setattr(sqlite_module, "LOOP_LOCK_WAIT", 10.0)

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 
 from smssync.errors import ConfigError, StoreError, StoreUnavailable
 from smssync.store import inbox, migrate
-from smssync.store.sqlstore import Job, P, SqlStore, T, translate
+from smssync.store.engine import Job, P, T
+from smssync.store.sqlstore import SqlStore, translate
 
 #: SQLSTATEs worth one more try: serialization failure and deadlock.
 RETRYABLE = {"40001", "40P01"}
@@ -41,6 +42,8 @@ def engine_url(url: str) -> str:
 
 class PostgresStore(SqlStore):
     """The Store on a PostgreSQL database."""
+
+    dialect = "postgresql"
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         super().__init__()
@@ -66,7 +69,7 @@ class PostgresStore(SqlStore):
         # One thread per pooled connection: no thread ever waits for the pool.
         self._pool = ThreadPoolExecutor(self.pool_size, thread_name_prefix="smssync-pg")
         try:
-            await self._write(migrate.upgrade)
+            await self.write(migrate.upgrade)
         except BaseException:
             await self.close()
             raise
@@ -118,11 +121,11 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable(f"database unavailable: {error}") from error
         return conn
 
-    async def _read(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def read(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         result: T = await self._run(functools.partial(job, **kwargs), args)
         return result
 
-    async def _write(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def write(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         # Reads and writes run alike; every transaction commits with synchronous_commit on.
         result: T = await self._run(functools.partial(job, **kwargs), args)
         return result

@@ -32,9 +32,10 @@ from sqlalchemy import exc as sa_exc
 from smssync.errors import StoreError, StoreUnavailable
 from smssync.store import inbox, migrate
 from smssync.store.base import Inbound, NewInbound
+from smssync.store.engine import Job, P, T
 from smssync.store.files import private_database
 from smssync.store.integration import InboundPlan
-from smssync.store.sqlstore import Job, P, SqlStore, T, translate
+from smssync.store.sqlstore import SqlStore, translate
 from smssync.store.walflush import WalFlusher
 
 log = logging.getLogger("smssync.store")
@@ -118,6 +119,8 @@ def _is_busy(error: sa_exc.OperationalError | sqlite3.OperationalError) -> bool:
 
 class SqliteStore(SqlStore):
     """The Store on one SQLite file, in WAL mode with synchronous=FULL."""
+
+    dialect = "sqlite"
 
     def __init__(
         self,
@@ -212,7 +215,7 @@ class SqliteStore(SqlStore):
         self._writer = threading.Thread(target=self._run_writer, name="smssync-write", daemon=True)
         self._writer.start()
         try:
-            await self._write(migrate.upgrade)
+            await self.write(migrate.upgrade)
             wal = self._open_loop_connection()
             if self._flush:
                 self._flusher = await WalFlusher.open(wal)
@@ -246,7 +249,7 @@ class SqliteStore(SqlStore):
                 engine.dispose()
         self._writer_engine = self._reader_engine = None
 
-    async def _read(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def read(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._read_pool is None:
             raise StoreError("the store is not open")
         call = functools.partial(self._read_now, functools.partial(job, **kwargs), args)
@@ -261,7 +264,7 @@ class SqliteStore(SqlStore):
         except Exception as error:
             raise translate(error) from error
 
-    async def _write(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def write(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         result: T = await self._submit(functools.partial(job, **kwargs), args, direct=False)
         return result
 
