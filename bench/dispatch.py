@@ -202,7 +202,7 @@ class Bench:
 
     async def configure_devices(self, names: list[str]) -> None:
         """Raise pacing, set the batch limit and handshake mode through the store API."""
-        from smssync.messages import AckMode
+        from smssync.records import AckMode
 
         for name in names:
             device = await self.store.device_by_name(name)

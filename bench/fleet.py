@@ -41,11 +41,10 @@ from typing import Any, TypeVar
 from benchlib import ROOT, SmssyncServer, log, machine_line, percentile, pg_database, table
 from fleetload import Fleet, Phone, Pool, Timing, get
 
+from smssync.records import DeviceSettings, Scope
 from smssync.server.apikeys import create_key
 from smssync.server.credentials import issue
-from smssync.store import open_store
-from smssync.store.base import DeviceSettings
-from smssync.store.integration import Scope
+from smssync.store import devices, open_store, serverkey
 
 T = TypeVar("T")
 
@@ -147,7 +146,7 @@ async def register(url: str, count: int) -> tuple[list[Phone], str]:
     store = open_store(url)
     await store.open()
     try:
-        key = await store.server_key()
+        key = await serverkey.server_key(store)
         now = datetime.now(UTC)
         phones: list[Phone] = []
         for start in range(0, count, 10_000):
@@ -157,7 +156,7 @@ async def register(url: str, count: int) -> tuple[list[Phone], str]:
                 issued, hashed = issue(key, secret=secret)
                 entries.append((f"phone{i:06d}", hashed, DeviceSettings()))
                 phones.append(Phone(f"/smssync/d/{issued.token}", secret, f"+2547{i:08d}"))
-            await store.add_devices(entries, now)
+            await devices.add_devices(store, entries, now)
         _, api_key = await create_key(store, "fleet", [Scope.SEND], now)
         return phones, api_key
     finally:

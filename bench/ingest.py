@@ -42,6 +42,8 @@ from benchlib import (
     wait_http,
 )
 
+from smssync.store import inbox
+
 PHP_SAMPLE = ROOT / "tests" / "e2e" / "fixtures" / "php_sample" / "index.php"
 #: The secret the PHP sample compares against (``$secret == '123456'`` in its get_message()).
 PHP_SECRET = "123456"
@@ -223,7 +225,7 @@ async def stored_ids(store_url: str) -> list[str]:
     try:
         after = 0
         while True:
-            page = await store.inbound(limit=50000, after_id=after)
+            page = await inbox.list_inbound(store, limit=50000, after_id=after)
             if not page:
                 break
             ids.extend(m.message_id or "" for m in page)

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from smssync.store import open_store
-from smssync.store.base import Store
+from smssync.store.engine import Database
 from tests.pg import PG_HOST, PG_PORT, pg_admin, pg_conninfo, pg_url
 
 #: CI always has PostgreSQL; only an explicit opt-out turns its absence into skips.
@@ -91,7 +91,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
+async def store(store_url: str) -> AsyncIterator[Database]:
     """Return an open store, on SQLite or PostgreSQL; closed after the test."""
     opened = open_store(store_url)
     await opened.open()

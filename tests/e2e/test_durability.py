@@ -15,7 +15,7 @@ import pytest
 
 from smssync.server.exchanges import new_outbound
 from smssync.settings import Settings
-from smssync.store import open_store
+from smssync.store import open_store, queue
 from tests.e2e.serverproc import Server, create_pg_database, drop_pg_database, pg_url
 
 FORM = "application/x-www-form-urlencoded"
@@ -41,7 +41,7 @@ def enqueue_directly(server: Server, messages: list[tuple[str, str]]) -> set[str
         try:
             now = datetime.now(UTC)
             rows = [new_outbound(to, text, None, now) for to, text in messages]
-            await store.enqueue(rows)
+            await queue.enqueue(store, rows)
             return {r.message_id for r in rows}
         finally:
             await store.close()

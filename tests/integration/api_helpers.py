@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 
+from smssync.records import DeviceSettings
 from smssync.server.credentials import create_device
-from smssync.store.base import DeviceSettings, Store
+from smssync.store.engine import Database
 
 JSON = {"content-type": "application/json"}
 
@@ -19,7 +20,7 @@ def bearer(key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
 
 
-async def phone(store: Store, name: str = "p1", **settings: Any) -> str:
+async def phone(store: Database, name: str = "p1", **settings: Any) -> str:
     """Register a device without a secret; return its Sync URL path."""
     _, issued = await create_device(
         store, name, datetime.now(UTC), secret=None, settings=DeviceSettings(**settings)

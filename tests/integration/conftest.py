@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from smssync.records import Scope
 from smssync.server.apikeys import create_key
 from smssync.server.app import create_app
 from smssync.settings import Settings
-from smssync.store.base import Store
-from smssync.store.integration import Scope
+from smssync.store.engine import Database
 
 
 @pytest.fixture
-async def api_client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
+async def api_client(store: Database) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client of the whole server (Sync URL and API)."""
     app = create_app(Settings(), store)
     async with app.router.lifespan_context(app):
@@ -26,7 +26,7 @@ async def api_client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def keys(store: Store) -> dict[str, str]:
+async def keys(store: Database) -> dict[str, str]:
     """One key per scope, by scope name."""
     made = {}
     for scope in Scope:

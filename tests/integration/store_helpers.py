@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smssync.store.base import Credentials, Device, DeviceSettings, NewInbound, NewOutbound, Store
+from smssync.records import Credentials, Device, DeviceSettings, NewInbound, NewOutbound
+from smssync.store import devices, messages, queue
+from smssync.store.engine import Database
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -17,12 +19,12 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-async def device(store: Store, name: str, *, seen: float | None = 0, **settings: Any) -> Device:
+async def device(store: Database, name: str, *, seen: float | None = 0, **settings: Any) -> Device:
     """Add a device with random credentials, seen at ``at(seen)`` unless None."""
     creds = Credentials(secrets.token_bytes(16), None, None, None)
-    added = await store.add_device(name, creds, DeviceSettings(**settings), T0)
+    added = await devices.add_device(store, name, creds, DeviceSettings(**settings), T0)
     if seen is not None:
-        await store.touch_device(added.id, at(seen), "test")
+        await devices.LastSeen(store).touch(added.id, at(seen), "test")
     return added
 
 
@@ -47,11 +49,11 @@ def outgoing(
     )
 
 
-async def queue(store: Store, count: int, **kwargs: Any) -> list[str]:
+async def queue_some(store: Database, count: int, **kwargs: Any) -> list[str]:
     """Enqueue ``count`` messages and return their ids in order."""
-    messages = [outgoing(content=f"m{i}", **kwargs) for i in range(count)]
-    await store.enqueue(messages)
-    return [m.message_id for m in messages]
+    batch = [outgoing(content=f"m{i}", **kwargs) for i in range(count)]
+    await queue.enqueue(store, batch)
+    return [m.message_id for m in batch]
 
 
 def incoming(device_id: int, key: str = "k1", content: str = "hi") -> NewInbound:
@@ -72,7 +74,7 @@ def incoming(device_id: int, key: str = "k1", content: str = "hi") -> NewInbound
     )
 
 
-async def status_of(store: Store, message_id: str) -> str:
+async def status_of(store: Database, message_id: str) -> str:
     """Return the current status of one outgoing SMS."""
-    [message] = await store.outbound(message_id=message_id)
+    [message] = await messages.list_outbound(store, message_id=message_id)
     return message.status.value

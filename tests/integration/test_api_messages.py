@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from smssync.store.base import Store
+from smssync.store import apikeys, messages, wire
+from smssync.store.engine import Database
 from tests.integration.api_helpers import ack, bearer, phone, poll
 
 ERROR_KEYS = {"ok", "error", "errors", "status"}
@@ -55,7 +56,7 @@ async def test_docs_and_openapi_are_public(api_client: httpx.AsyncClient) -> Non
 
 
 async def test_send_one_and_read_its_history(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     url = await phone(store)
     reply = await api_client.post(
@@ -69,7 +70,7 @@ async def test_send_one_and_read_its_history(
     # The phone is told a wire id of its own, never the uuid API readers see (S-29).
     [wire_id] = await poll(api_client, url)
     assert wire_id != queued["uuid"]
-    assert await store.message_ids([wire_id]) == {wire_id: queued["uuid"]}
+    assert await wire.message_ids(store, [wire_id]) == {wire_id: queued["uuid"]}
     read = await api_client.get(f"/api/v1/messages/{queued['uuid']}", headers=bearer(keys["read"]))
     message = read.json()["message"]
     assert message["priority"] == 5
@@ -86,7 +87,7 @@ async def test_send_one_and_read_its_history(
 
 
 async def test_bulk_reports_bad_numbers_and_queues_the_rest(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     numbers = [f"+2547000{i:05d}" for i in range(300)]
     numbers[7] = "not a number"
@@ -98,7 +99,7 @@ async def test_bulk_reports_bad_numbers_and_queues_the_rest(
     body = reply.json()
     assert len(body["messages"]) == 298
     assert [e["index"] for e in body["errors"]] == [7, 42]
-    assert len(await store.outbound(limit=1000)) == 298
+    assert len(await messages.list_outbound(store, limit=1000)) == 298
     nothing = await api_client.post(
         "/api/v1/messages", json={"to": ["x"], "body": "b"}, headers=bearer(keys["send"])
     )
@@ -107,7 +108,7 @@ async def test_bulk_reports_bad_numbers_and_queues_the_rest(
 
 
 async def test_list_filters_and_cursor(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     send = bearer(keys["send"])
     numbers = [f"+25470000{i:04d}" for i in range(5)]
@@ -137,7 +138,7 @@ async def test_list_filters_and_cursor(
 
 
 async def test_idempotency_key_replays_and_conflicts(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     headers = {**bearer(keys["send"]), "idempotency-key": "order-1"}
     request = {"to": "+254700000001", "body": "once"}
@@ -150,11 +151,11 @@ async def test_idempotency_key_replays_and_conflicts(
         "/api/v1/messages", json={**request, "body": "twice"}, headers=headers
     )
     assert_error(other, 409)
-    assert len(await store.outbound()) == 1
+    assert len(await messages.list_outbound(store)) == 1
 
 
 async def test_concurrent_duplicates_make_one_message(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     headers = {**bearer(keys["send"]), "idempotency-key": "burst"}
     request = {"to": ["+254700000001", "+254700000002"], "body": "race"}
@@ -163,11 +164,11 @@ async def test_concurrent_duplicates_make_one_message(
     )
     assert {r.status_code for r in replies} == {201}
     assert len({json.dumps(r.json(), sort_keys=True) for r in replies}) == 1
-    assert len(await store.outbound()) == 2
+    assert len(await messages.list_outbound(store)) == 2
 
 
 async def test_cancel_until_a_phone_accepts(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     url = await phone(store)
     send = bearer(keys["send"])
@@ -177,14 +178,14 @@ async def test_cancel_until_a_phone_accepts(
     first, second = (m["uuid"] for m in reply.json()["messages"])
     cancelled = await api_client.delete(f"/api/v1/messages/{first}", headers=send)
     assert cancelled.json()["message"]["status"] == "cancelled"
-    wire = await store.wire_ids([second])
-    assert await poll(api_client, url) == [wire[second]]
-    assert await ack(api_client, url, [wire[second]]) == [wire[second]]
+    told = await wire.wire_ids(store, [second])
+    assert await poll(api_client, url) == [told[second]]
+    assert await ack(api_client, url, [told[second]]) == [told[second]]
     assert_error(await api_client.delete(f"/api/v1/messages/{second}", headers=send), 409)
 
 
 async def test_cancel_races_a_polling_phone(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     url = await phone(store, batch_limit=5, segments_per_minute=10_000)
     send = bearer(keys["send"])
@@ -199,7 +200,7 @@ async def test_cancel_races_a_polling_phone(
         for _ in range(10):
             handed = await poll(api_client, url)
             accepted.update(await ack(api_client, url, handed))
-        return set((await store.message_ids(list(accepted))).values())  # public uuids
+        return set((await wire.message_ids(store, list(accepted))).values())  # public uuids
 
     async def cancel_all() -> set[str]:
         done = set()
@@ -212,7 +213,7 @@ async def test_cancel_races_a_polling_phone(
 
     accepted, cancelled = await asyncio.gather(phone_loop(), cancel_all())
     assert not accepted & cancelled
-    for message in await store.outbound(limit=100):
+    for message in await messages.list_outbound(store, limit=100):
         expected = "cancelled" if message.message_id in cancelled else None
         if message.message_id in accepted:
             expected = "accepted"
@@ -232,7 +233,7 @@ async def test_unknown_device_is_a_bad_request(
 
 
 async def test_devices_and_inbox(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     url = await phone(store)
     await api_client.post(url, data={"from": "+254700000009", "message": "hi", "message_id": "1"})
@@ -245,9 +246,9 @@ async def test_devices_and_inbox(
 
 
 async def test_revoked_key_is_refused(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
-    [key] = [k for k in await store.api_keys() if k.name == "read"]
-    await store.revoke_api_key(key.id, datetime.now(UTC))
+    [key] = [k for k in await apikeys.list_api_keys(store) if k.name == "read"]
+    await apikeys.revoke_api_key(store, key.id, datetime.now(UTC))
     await asyncio.sleep(2.1)  # the key cache's lifetime
     assert_error(await api_client.get("/api/v1/devices", headers=bearer(keys["read"])), 401)

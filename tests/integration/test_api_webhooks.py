@@ -9,29 +9,29 @@ from datetime import timedelta
 
 import httpx
 
-from smssync.messages import OutboundStatus, SendOutcome
-from smssync.store.base import Store
-from smssync.store.integration import DeliveryOutcome, NewRule, RuleKind
+from smssync.records import DeliveryOutcome, NewRule, OutboundStatus, RuleKind, SendOutcome
+from smssync.store import devices, liveness, messages, queue, results, rules, webhooks
+from smssync.store.engine import Database
 from tests.integration.api_helpers import bearer, incoming, phone
-from tests.integration.store_helpers import T0, at, device, queue
+from tests.integration.store_helpers import T0, at, device, queue_some
 
 ALL = ["message.sent", "message.failed", "message.delivered", "message.undelivered"]
 
 
-async def sent_and_delivered(store: Store, count: int = 1) -> list[str]:
+async def sent_and_delivered(store: Database, count: int = 1) -> list[str]:
     """Queue, hand out and report messages sent then delivered, in one E7 each."""
     phone_ = await device(store, "p")
-    ids = await queue(store, count, device="p")
-    await store.claim_outbound(phone_.id, count, at(1))
+    ids = await queue_some(store, count, device="p")
+    await queue.claim_outbound(store, phone_.id, count, at(1))
     outcome = SendOutcome(OutboundStatus.SENT, None, OutboundStatus.DELIVERED, None, None)
-    await store.record_results(phone_.id, [(m, outcome) for m in ids], at(2))
+    await results.record_results(store, phone_.id, [(m, outcome) for m in ids], at(2))
     return ids
 
 
-async def test_events_are_written_with_the_status_change(store: Store) -> None:
-    endpoint = await store.add_webhook("http://127.0.0.1:9/hook", ALL, "s3cret", T0)
+async def test_events_are_written_with_the_status_change(store: Database) -> None:
+    endpoint = await webhooks.add_webhook(store, "http://127.0.0.1:9/hook", ALL, "s3cret", T0)
     [mid] = await sent_and_delivered(store)
-    pending = await store.deliveries("pending")
+    pending = await webhooks.deliveries(store, "pending")
     bodies = [json.loads(d.body) for d in pending]
     assert [b["type"] for b in bodies] == ["message.sent", "message.delivered"]
     assert {b["data"]["uuid"] for b in bodies} == {mid}
@@ -40,61 +40,67 @@ async def test_events_are_written_with_the_status_change(store: Store) -> None:
     assert endpoint
 
 
-async def test_nothing_is_written_without_receivers(store: Store) -> None:
+async def test_nothing_is_written_without_receivers(store: Database) -> None:
     await sent_and_delivered(store)
-    assert await store.deliveries("pending") == []
+    assert await webhooks.deliveries(store, "pending") == []
 
 
-async def test_a_lane_goes_out_in_order_and_dead_letters_unblock_it(store: Store) -> None:
-    await store.add_webhook("http://127.0.0.1:9/hook", ALL, "s", T0)
+async def test_a_lane_goes_out_in_order_and_dead_letters_unblock_it(store: Database) -> None:
+    await webhooks.add_webhook(store, "http://127.0.0.1:9/hook", ALL, "s", T0)
     await sent_and_delivered(store, count=2)
-    first = await store.claim_deliveries(at(3), 10, hold_s=60)
+    first = await webhooks.claim_deliveries(store, at(3), 10, hold_s=60)
     # One message.sent per message; each message.delivered waits for its lane.
     assert [json.loads(d.body)["type"] for d in first] == ["message.sent"] * 2
-    assert await store.claim_deliveries(at(4), 10, hold_s=60) == []
+    assert await webhooks.claim_deliveries(store, at(4), 10, hold_s=60) == []
     retry = DeliveryOutcome(first[0].id, False, "HTTP 500", at(5))
-    await store.finish_deliveries([retry, DeliveryOutcome(first[1].id, True)], at(4))
-    [next_one] = await store.claim_deliveries(at(4), 10, hold_s=60)
+    await webhooks.finish_deliveries(store, [retry, DeliveryOutcome(first[1].id, True)], at(4))
+    [next_one] = await webhooks.claim_deliveries(store, at(4), 10, hold_s=60)
     assert json.loads(next_one.body)["type"] == "message.delivered"
-    await store.finish_deliveries([DeliveryOutcome(next_one.id, True)], at(4))
-    [again] = await store.claim_deliveries(at(6), 10, hold_s=60)
+    await webhooks.finish_deliveries(store, [DeliveryOutcome(next_one.id, True)], at(4))
+    [again] = await webhooks.claim_deliveries(store, at(6), 10, hold_s=60)
     assert again.id == first[0].id and again.attempts == 2
-    await store.finish_deliveries([DeliveryOutcome(again.id, False, "HTTP 500", None)], at(6))
-    [dead] = await store.deliveries("dead")
+    await webhooks.finish_deliveries(
+        store, [DeliveryOutcome(again.id, False, "HTTP 500", None)], at(6)
+    )
+    [dead] = await webhooks.deliveries(store, "dead")
     assert dead.id == again.id and dead.last_error == "HTTP 500"
-    [unblocked] = await store.claim_deliveries(at(7), 10, hold_s=60)
+    [unblocked] = await webhooks.claim_deliveries(store, at(7), 10, hold_s=60)
     assert json.loads(unblocked.body)["type"] == "message.delivered"
-    assert await store.redrive(None, at(8)) == 1
-    [redriven] = await store.claim_deliveries(at(8), 10, hold_s=60)
+    assert await webhooks.redrive(store, None, at(8)) == 1
+    [redriven] = await webhooks.claim_deliveries(store, at(8), 10, hold_s=60)
     assert redriven.id == dead.id and redriven.attempts == 1
 
 
-async def test_concurrent_claims_never_share_a_delivery(store: Store) -> None:
-    await store.add_webhook("http://127.0.0.1:9/a", ALL, "s", T0)
-    await store.add_webhook("http://127.0.0.1:9/b", ALL, "s", T0)
+async def test_concurrent_claims_never_share_a_delivery(store: Database) -> None:
+    await webhooks.add_webhook(store, "http://127.0.0.1:9/a", ALL, "s", T0)
+    await webhooks.add_webhook(store, "http://127.0.0.1:9/b", ALL, "s", T0)
     await sent_and_delivered(store, count=10)
-    claims = await asyncio.gather(*(store.claim_deliveries(at(3), 3, 60) for _ in range(10)))
+    claims = await asyncio.gather(
+        *(webhooks.claim_deliveries(store, at(3), 3, 60) for _ in range(10))
+    )
     ids = [d.id for claim in claims for d in claim]
     assert len(ids) == len(set(ids)) == 20  # every message.sent, once
 
 
-async def test_liveness_transitions_are_announced_once(store: Store) -> None:
-    await store.add_webhook("http://127.0.0.1:9/d", ["device.offline", "device.online"], "s", T0)
+async def test_liveness_transitions_are_announced_once(store: Database) -> None:
+    await webhooks.add_webhook(
+        store, "http://127.0.0.1:9/d", ["device.offline", "device.online"], "s", T0
+    )
     phone_ = await device(store, "p", liveness_s=60)
-    assert await store.check_liveness(at(1)) == [("p", True)]  # first sight of a live one
+    assert await liveness.check_liveness(store, at(1)) == [("p", True)]  # first sight of a live one
     late = at(1) + timedelta(seconds=120)
-    results = await asyncio.gather(*(store.check_liveness(late) for _ in range(3)))
+    results = await asyncio.gather(*(liveness.check_liveness(store, late) for _ in range(3)))
     assert sorted(r for result in results for r in result) == [("p", False)]
-    await store.touch_device(phone_.id, late, "test")
-    assert await store.check_liveness(late) == [("p", True)]
-    events = [json.loads(d.body)["type"] for d in await store.deliveries("pending")]
+    await devices.LastSeen(store).touch(phone_.id, late, "test")
+    assert await liveness.check_liveness(store, late) == [("p", True)]
+    events = [json.loads(d.body)["type"] for d in await webhooks.deliveries(store, "pending")]
     assert events == ["device.online", "device.offline", "device.online"]
     never = await device(store, "q", seen=None)
-    assert never and await store.check_liveness(late) == []  # never seen: not news
+    assert never and await liveness.check_liveness(store, late) == []  # never seen: not news
 
 
 async def test_keyword_rule_replies_in_the_e1_reply_tags_and_forwards(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     admin = bearer(keys["admin"])
     hook = await api_client.post(
@@ -126,25 +132,25 @@ async def test_keyword_rule_replies_in_the_e1_reply_tags_and_forwards(
     await incoming(api_client, url, "+254700000001", "hello", "m2")
     inbox = (await api_client.get("/api/v1/inbox", headers=admin)).json()["messages"]
     assert [m["tags"] for m in inbox] == [["signup"], []]
-    [forwarded] = await store.deliveries("pending")
+    [forwarded] = await webhooks.deliveries(store, "pending")
     body = json.loads(forwarded.body)
     assert body["type"] == "message.received" and body["data"]["tags"] == ["signup"]
     assert body["data"]["body"] == "join please"
 
 
 async def test_rule_reply_is_queued_without_reply_from_server(
-    store: Store, api_client: httpx.AsyncClient, keys: dict[str, str]
+    store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     url = await phone(store)
-    await store.add_rule(NewRule(RuleKind.REGEX, r"(?i)\bstop\b", auto_reply="Bye"), T0)
+    await rules.add_rule(store, NewRule(RuleKind.REGEX, r"(?i)\bstop\b", auto_reply="Bye"), T0)
     # Added behind the API's back (as the CLI does): applies once the cache expires.
     await asyncio.sleep(2.1)
     reply = await incoming(api_client, url, "+254700000001", "please STOP now", "m1")
     assert reply["payload"].get("messages", []) == []
-    [queued] = await store.outbound()
+    [queued] = await messages.list_outbound(store)
     assert (queued.content, queued.device, queued.status.value) == ("Bye", "p1", "queued")
     await incoming(api_client, url, "MPESA", "stop", "m2")  # not a number: never answered
-    assert len(await store.outbound()) == 1
+    assert len(await messages.list_outbound(store)) == 1
 
 
 async def test_rules_and_webhooks_are_managed_through_the_api(

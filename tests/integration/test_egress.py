@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smssync.egress import Egress, GuardedTransport
+from smssync.records import Delivery
 from smssync.server.dispatcher import attempt, delivery_client
 from smssync.settings import Settings
-from smssync.store.integration import Delivery
 from tests.integration.api_helpers import bearer
 
 FORBIDDEN = [

@@ -20,12 +20,14 @@ import httpx
 import pytest
 from sqlalchemy import Engine, event
 
+from smssync.records import DeviceSettings
 from smssync.server import app as app_module
 from smssync.server.app import SmssyncApp, create_app
 from smssync.server.credentials import issue
 from smssync.server.exchanges import new_outbound
 from smssync.settings import Settings
-from smssync.store.base import DeviceSettings, Store
+from smssync.store import devices, messages, queue, serverkey, wire
+from smssync.store.engine import Database
 
 JSON = {"content-type": "application/json; charset=UTF-8"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -76,7 +78,7 @@ async def idle(*args: object) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def app(store: Store, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SmssyncApp]:
+async def app(store: Database, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SmssyncApp]:
     # No background work (webhooks, liveness): its statements would land in the counts.
     monkeypatch.setattr(app_module, "background", idle)
     built = create_app(Settings(), store)
@@ -85,21 +87,21 @@ async def app(store: Store, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sm
         yield built
 
 
-async def register(store: Store, prefix: str, count: int) -> list[tuple[str, str]]:
+async def register(store: Database, prefix: str, count: int) -> list[tuple[str, str]]:
     """Register ``count`` devices in bulk; return their Sync URL paths and secrets."""
-    key = await store.server_key()
+    key = await serverkey.server_key(store)
     entries, phones = [], []
     for i in range(count):
         secret = f"{prefix}-secret-{i}"
         issued, hashed = issue(key, secret=secret)
         entries.append((f"{prefix}{i}", hashed, DeviceSettings()))
         phones.append((f"/smssync/d/{issued.token}", secret))
-    assert await store.add_devices(entries, datetime.now(UTC)) == count
+    assert await devices.add_devices(store, entries, datetime.now(UTC)) == count
     return phones
 
 
 async def exchanges(
-    app: SmssyncApp, store: Store, statements: Statements, phone: tuple[str, str], name: str
+    app: SmssyncApp, store: Database, statements: Statements, phone: tuple[str, str], name: str
 ) -> dict[str, int]:
     """Run one device's E1, API-side enqueue, E4, E5, E6 and E7; count each one's SQL."""
     assert app.ctx is not None
@@ -131,11 +133,11 @@ async def exchanges(
             f"+2547{uuid.uuid4().int % 10**8:08d}", "hi", None, datetime.now(UTC)
         )
         with statements.counting():
-            await store.enqueue([message])
+            await queue.enqueue(store, [message])
         counts["enqueue"] = statements.count
         reply = await run("E4", client.get(f"{url}task=send"))
         # The phone is told the wire id, not the public uuid (docs/security.md).
-        wire_id = (await store.wire_ids([message.message_id]))[message.message_id]
+        wire_id = (await wire.wire_ids(store, [message.message_id]))[message.message_id]
         assert [m["uuid"] for m in reply.json()["payload"]["messages"]] == [wire_id]
         sent = json.dumps({"queued_messages": [wire_id]}).encode()
         reply = await run("E5", client.post(f"{path}?task=sent", content=sent, headers=JSON))
@@ -147,13 +149,13 @@ async def exchanges(
             "E7",
             client.post(f"{url}task=result", content=json.dumps(result), headers=JSON),
         )
-    [stored] = await store.outbound(message_id=message.message_id)
+    [stored] = await messages.list_outbound(store, message_id=message.message_id)
     assert (stored.status.value, stored.device) == ("sent", name)
     return counts
 
 
 async def test_a_phone_costs_the_same_sql_with_10_or_1000_devices(
-    app: SmssyncApp, store: Store, statements: Statements
+    app: SmssyncApp, store: Database, statements: Statements
 ) -> None:
     # Each round polls with a device not seen before, so every cache is as cold as the last.
     first, second, third = await register(store, "live", 3)

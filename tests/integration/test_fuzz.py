@@ -17,12 +17,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from smssync.records import Scope
 from smssync.server.apikeys import create_key
 from smssync.server.app import create_app
 from smssync.server.credentials import create_device
 from smssync.settings import Settings
-from smssync.store.base import Store
-from smssync.store.integration import Scope
+from smssync.store import inbox, messages
+from smssync.store.engine import Database
 from tests.integration.api_helpers import incoming
 
 #: Hypothesis hides the coroutine from the conftest's hook, so the tests say it themselves.
@@ -87,7 +88,7 @@ MUTATED = st.builds(
 
 
 @pytest.fixture
-async def fuzz_app(store: Store) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+async def fuzz_app(store: Database) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     """The whole server in-process, a device with and one without a secret, and API keys."""
     now = datetime.now(UTC)
     _, open_device = await create_device(store, "open", now, secret=None)
@@ -102,8 +103,10 @@ async def fuzz_app(store: Store) -> AsyncIterator[tuple[httpx.AsyncClient, dict[
             yield client, made
 
 
-async def _stored(store: Store) -> tuple[int, int]:
-    return len(await store.inbound(limit=100_000)), len(await store.outbound(limit=100_000))
+async def _stored(store: Database) -> tuple[int, int]:
+    return len(await inbox.list_inbound(store, limit=100_000)), len(
+        await messages.list_outbound(store, limit=100_000)
+    )
 
 
 def _check_phone_failure(reply: httpx.Response) -> None:
@@ -139,7 +142,7 @@ def _check_phone_failure(reply: httpx.Response) -> None:
 )
 async def test_sync_url_fuzz(
     fuzz_app: tuple[httpx.AsyncClient, dict[str, str]],
-    store: Store,
+    store: Database,
     method: str,
     task: str | None,
     who: str,
@@ -222,7 +225,7 @@ API_BODIES = st.one_of(
 )
 async def test_api_fuzz(
     fuzz_app: tuple[httpx.AsyncClient, dict[str, str]],
-    store: Store,
+    store: Database,
     method: str,
     path: str,
     query: dict[str, str],
@@ -249,7 +252,7 @@ async def test_api_fuzz(
 
 
 async def test_the_server_still_answers_a_phone_after_the_fuzz(
-    fuzz_app: tuple[httpx.AsyncClient, dict[str, str]], store: Store
+    fuzz_app: tuple[httpx.AsyncClient, dict[str, str]], store: Database
 ) -> None:
     client, made = fuzz_app
     url = f"/smssync/d/{made['token']}"
@@ -259,6 +262,6 @@ async def test_the_server_still_answers_a_phone_after_the_fuzz(
     assert bad.status_code == 400
     reply = await incoming(client, url, "+254700000001", "still here", "after-fuzz")
     assert reply["payload"]["success"] is True
-    assert [m.content for m in await store.inbound() if m.message_id == "after-fuzz"] == [
+    assert [m.content for m in await inbox.list_inbound(store) if m.message_id == "after-fuzz"] == [
         "still here"
     ]

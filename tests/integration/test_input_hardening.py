@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from smssync.store.base import Store
+from smssync.store import inbox
+from smssync.store.engine import Database
 from tests.integration.api_helpers import JSON, bearer, phone
 from tests.integration.test_api_messages import assert_error
 
@@ -23,7 +24,7 @@ SMS = b"from=%2B254700000001&message=%2B2AD-x&message_id=m1"
     "charset", ["utf-7", "unicode_escape", "raw-unicode-escape", "base64", "rot13", "nonsense"]
 )
 async def test_charsets_that_are_no_text_encoding_get_400_and_nothing_is_stored(
-    api_client: httpx.AsyncClient, store: Store, charset: str
+    api_client: httpx.AsyncClient, store: Database, charset: str
 ) -> None:
     url = await phone(store)
     reply = await api_client.post(
@@ -33,7 +34,7 @@ async def test_charsets_that_are_no_text_encoding_get_400_and_nothing_is_stored(
     assert reply.json() == {
         "payload": {"success": False, "error": f"unsupported charset {charset!r}"}
     }
-    assert await store.inbound() == []
+    assert await inbox.list_inbound(store) == []
     # Without credentials the charset is not even looked at (S-1: authentication first).
     reply = await api_client.post(
         "/smssync", content=SMS, headers={"content-type": f"{FORM}; charset={charset}"}
@@ -42,7 +43,7 @@ async def test_charsets_that_are_no_text_encoding_get_400_and_nothing_is_stored(
 
 
 async def test_text_from_a_real_charset_is_stored_as_valid_unicode(
-    api_client: httpx.AsyncClient, store: Store
+    api_client: httpx.AsyncClient, store: Database
 ) -> None:
     url = await phone(store)
     body = "from=%2B254700000001&message=caf\xe9 %E9&message_id=l1".encode("latin-1")
@@ -57,7 +58,7 @@ async def test_text_from_a_real_charset_is_stored_as_valid_unicode(
         headers=JSON,
     )
     assert reply.status_code == 200, reply.text
-    stored = {m.message_id: m.content for m in await store.inbound()}
+    stored = {m.message_id: m.content for m in await inbox.list_inbound(store)}
     assert stored == {"l1": "café é", "j1": "a\ufffdb"}
 
 
@@ -125,7 +126,7 @@ async def test_only_the_docs_themselves_are_readable_without_a_key(
 
 
 async def test_405_says_which_methods_are_allowed(
-    api_client: httpx.AsyncClient, store: Store, keys: dict[str, str]
+    api_client: httpx.AsyncClient, store: Database, keys: dict[str, str]
 ) -> None:
     url = await phone(store)
     for method, target, allowed in (

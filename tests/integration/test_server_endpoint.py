@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -15,12 +14,13 @@ import httpx
 import pytest
 
 from smssync.errors import StoreUnavailable
-from smssync.messages import AckMode
+from smssync.records import AckMode, Device, DeviceSettings
 from smssync.server.app import create_app
 from smssync.server.credentials import IssuedCredentials, create_device
 from smssync.server.exchanges import new_outbound
 from smssync.settings import Settings
-from smssync.store.base import Device, DeviceSettings, NewInbound, Store
+from smssync.store import devices, inbox, liveness, messages, queue, wire
+from smssync.store.engine import Database
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 JSON = {"content-type": "application/json; charset=UTF-8"}
@@ -28,7 +28,7 @@ UNAUTHORIZED = {"payload": {"success": False, "error": "unauthorized"}}
 
 
 @pytest.fixture
-async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
+async def client(store: Database) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(), store)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -37,7 +37,7 @@ async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def add(
-    store: Store, name: str, secret: str | None = "s", **settings: Any
+    store: Database, name: str, secret: str | None = "s", **settings: Any
 ) -> tuple[Device, IssuedCredentials, str]:
     device, issued = await create_device(
         store, name, datetime.now(UTC), secret=secret, settings=DeviceSettings(**settings)
@@ -45,19 +45,19 @@ async def add(
     return device, issued, f"/smssync/d/{issued.token}"
 
 
-async def queue(
-    store: Store, device: str | None, *texts: str, to: str = "+254700000002"
+async def queue_some(
+    store: Database, device: str | None, *texts: str, to: str = "+254700000002"
 ) -> list[str]:
     """Queue messages and return their wire ids: what the phone is told and names."""
-    messages = [new_outbound(to, t, device, datetime.now(UTC)) for t in texts]
-    await store.enqueue(messages)
-    wire = await store.wire_ids([m.message_id for m in messages])
-    return [wire[m.message_id] for m in messages]
+    batch = [new_outbound(to, t, device, datetime.now(UTC)) for t in texts]
+    await queue.enqueue(store, batch)
+    told = await wire.wire_ids(store, [m.message_id for m in batch])
+    return [told[m.message_id] for m in batch]
 
 
-async def public_id(store: Store, wire_id: str) -> str:
+async def public_id(store: Database, wire_id: str) -> str:
     """Return the public uuid (API, webhooks) of a wire id."""
-    return (await store.message_ids([wire_id]))[wire_id]
+    return (await wire.message_ids(store, [wire_id]))[wire_id]
 
 
 async def poll(client: httpx.AsyncClient, url: str, secret: str = "s") -> list[str]:
@@ -75,13 +75,13 @@ async def ack(client: httpx.AsyncClient, url: str, uuids: list[str]) -> list[str
     return listed
 
 
-async def status_of(store: Store, wire_id: str) -> str:
-    [message] = await store.outbound(message_id=await public_id(store, wire_id))
+async def status_of(store: Database, wire_id: str) -> str:
+    [message] = await messages.list_outbound(store, message_id=await public_id(store, wire_id))
     return message.status.value
 
 
 async def test_token_and_basic_of_different_devices_is_refused(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     _, _, url_a = await add(store, "a", secret=None)
     await create_device(
@@ -92,7 +92,7 @@ async def test_token_and_basic_of_different_devices_is_refused(
 
 
 async def test_token_device_with_secret_must_present_it(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     _, _, url = await add(store, "a", secret="right")
     assert (await client.get(f"{url}?task=send&secret=wrong")).status_code == 403
@@ -101,7 +101,7 @@ async def test_token_device_with_secret_must_present_it(
 
 @pytest.mark.parametrize("by", ["token", "basic"])
 async def test_a_device_url_alone_neither_empties_its_outbox_nor_posts(
-    store: Store, client: httpx.AsyncClient, by: str
+    store: Database, client: httpx.AsyncClient, by: str
 ) -> None:
     """A missing secret is as wrong as a wrong one on E1, E3, E4, E6 and E7 (S-6, S-8)."""
     device, issued = await create_device(
@@ -112,7 +112,7 @@ async def test_a_device_url_alone_neither_empties_its_outbox_nor_posts(
         if by == "token"
         else ("/smssync", {"authorization": "Basic " + base64.b64encode(b"bee:pw").decode()})
     )
-    [mid] = await queue(store, "a", "secret text")
+    [mid] = await queue_some(store, "a", "secret text")
     test_post = "from=%2B000000000000&message=Test%20Message%20From%20SMSSync%20Integration"
     for request in (
         client.get(f"{url}?task=send", headers=auth),
@@ -124,8 +124,8 @@ async def test_a_device_url_alone_neither_empties_its_outbox_nor_posts(
         reply = await request
         assert (reply.status_code, reply.json()) == (403, UNAUTHORIZED)
     assert await status_of(store, mid) == "queued"
-    assert await store.inbound() == []
-    assert (await store.device_by_name("a")) == device  # last_seen untouched
+    assert await inbox.list_inbound(store) == []
+    assert (await devices.device_by_name(store, "a")) == device  # last_seen untouched
     # E5 and E8, where the App sends no secret, still pass on the token or Basic alone.
     reply = await client.get(f"{url}?task=send&secret=right", headers=auth)
     assert [m["uuid"] for m in reply.json()["payload"]["messages"]] == [mid]
@@ -138,10 +138,10 @@ async def test_a_device_url_alone_neither_empties_its_outbox_nor_posts(
 
 
 async def test_unauthenticated_requests_change_nothing(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     device, _, url = await add(store, "a")
-    [mid] = await queue(store, "a", "secret text")
+    [mid] = await queue_some(store, "a", "secret text")
     for request in (
         client.get(f"{url}?task=send&secret=nope"),
         client.get("/smssync?task=send"),
@@ -153,13 +153,13 @@ async def test_unauthenticated_requests_change_nothing(
         assert reply.status_code == 403
         assert "secret text" not in reply.text and mid not in reply.text
     assert await status_of(store, mid) == "queued"
-    assert (await store.device_by_name("a")) == device  # last_seen untouched
-    assert await store.inbound() == []
+    assert (await devices.device_by_name(store, "a")) == device  # last_seen untouched
+    assert await inbox.list_inbound(store) == []
 
 
-async def test_handshake_lease_expiry_requeues(store: Store, client: httpx.AsyncClient) -> None:
+async def test_handshake_lease_expiry_requeues(store: Database, client: httpx.AsyncClient) -> None:
     _, _, url = await add(store, "a", ack_mode=AckMode.HANDSHAKE, lease_s=1)
-    [mid] = await queue(store, "a", "one")
+    [mid] = await queue_some(store, "a", "one")
     assert await poll(client, url) == [mid]
     assert await status_of(store, mid) == "dispatched"
     await asyncio.sleep(1.2)
@@ -171,16 +171,18 @@ async def test_handshake_lease_expiry_requeues(store: Store, client: httpx.Async
 
 
 async def test_a_public_uuid_cannot_confirm_a_message_on_the_shared_url(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     """Issue 14, finding 2: API readers and webhook receivers see a message's uuid; naming it
     in an unauthenticated task=sent must not take the message from the phone that polled."""
     _, _, url = await add(store, "a", ack_mode=AckMode.HANDSHAKE)
-    [wire_id] = await queue(store, "a", "your code is 4711")
+    [wire_id] = await queue_some(store, "a", "your code is 4711")
     assert await poll(client, url) == [wire_id]
     public = await public_id(store, wire_id)
     assert public != wire_id
-    [shown] = await store.outbound(message_id=public)  # what the API and webhooks show
+    [shown] = await messages.list_outbound(
+        store, message_id=public
+    )  # what the API and webhooks show
     assert shown.status.value == "dispatched"
     attack = await client.post(
         "/smssync?task=sent", content=json.dumps({"queued_messages": [public]}), headers=JSON
@@ -196,28 +198,28 @@ async def test_a_public_uuid_cannot_confirm_a_message_on_the_shared_url(
 
 
 async def test_auto_mode_lease_expiry_drops_back_to_handoff(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     _, _, url = await add(store, "a", lease_s=1)
-    first, second = await queue(store, "a", "one", "two")
+    first, second = await queue_some(store, "a", "one", "two")
     assert await poll(client, url) == [first, second]
-    assert (await store.device_by_name("a")).effective_mode is AckMode.HANDOFF  # type: ignore[union-attr]
+    assert (await devices.device_by_name(store, "a")).effective_mode is AckMode.HANDOFF  # type: ignore[union-attr]
     assert await ack(client, url, [first, second]) == [first, second]
-    assert (await store.device_by_name("a")).effective_mode is AckMode.HANDSHAKE  # type: ignore[union-attr]
-    [third] = await queue(store, "a", "three")
+    assert (await devices.device_by_name(store, "a")).effective_mode is AckMode.HANDSHAKE  # type: ignore[union-attr]
+    [third] = await queue_some(store, "a", "three")
     assert await poll(client, url) == [third]
     await asyncio.sleep(1.2)
     # The phone stopped confirming: the message may be sent already, so never offer it again.
     assert await poll(client, url) == []
     assert await status_of(store, third) == "dispatched"
-    assert (await store.device_by_name("a")).effective_mode is AckMode.HANDOFF  # type: ignore[union-attr]
+    assert (await devices.device_by_name(store, "a")).effective_mode is AckMode.HANDOFF  # type: ignore[union-attr]
 
 
 async def test_result_listing_never_turns_an_unsent_message_unknown(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     _, _, url = await add(store, "a")
-    [mid] = await queue(store, "a", "one")
+    [mid] = await queue_some(store, "a", "one")
     await poll(client, url)
     await ack(client, url, [mid])
     # The phone accepted it and reports nothing: however often it is listed, it stays
@@ -235,11 +237,11 @@ async def test_result_listing_never_turns_an_unsent_message_unknown(
 
 
 async def test_results_for_other_devices_are_ignored(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     _, _, url_a = await add(store, "a", secret="sa")
     _, _, url_b = await add(store, "b", secret="sb")
-    [mid] = await queue(store, "a", "one")
+    [mid] = await queue_some(store, "a", "one")
     await poll(client, url_a, "sa")
     body = {"message_result": [{"uuid": mid, "sent_result_code": -1}]}
     reply = await client.post(
@@ -260,10 +262,10 @@ async def test_results_for_other_devices_are_ignored(
 
 
 async def test_result_timestamps_are_read_in_the_device_zone_and_kept_raw(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     _, _, url = await add(store, "a", timezone="Africa/Nairobi")
-    [mid] = await queue(store, "a", "one")
+    [mid] = await queue_some(store, "a", "one")
     await poll(client, url)
     # The App's locale form with U+202F before PM (Android 13+), and a delivery time that
     # parses as nothing: the report is still applied (S-34).
@@ -281,38 +283,40 @@ async def test_result_timestamps_are_read_in_the_device_zone_and_kept_raw(
     }
     reply = await client.post(f"{url}?task=result&secret=s", content=json.dumps(body), headers=JSON)
     assert reply.json() == {"payload": {"success": True, "error": None}}
-    [message] = await store.outbound(message_id=await public_id(store, mid))
+    [message] = await messages.list_outbound(store, message_id=await public_id(store, mid))
     assert message.status.value == "delivered"
     assert message.sent_at == datetime(2017, 2, 21, 12, 36, 40, tzinfo=UTC)  # 15:36 in Nairobi
     assert (message.sent_timestamp_raw, message.delivered_timestamp_raw) == (sent_raw, "not a time")
     assert message.delivered_at is not None and message.delivered_at.year >= 2026
 
 
-async def test_pacing_limits_segments_per_minute(store: Store, client: httpx.AsyncClient) -> None:
+async def test_pacing_limits_segments_per_minute(
+    store: Database, client: httpx.AsyncClient
+) -> None:
     _, _, url = await add(store, "a", segments_per_minute=5)
-    mids = await queue(store, "a", *[f"m{i}" for i in range(8)])
+    mids = await queue_some(store, "a", *[f"m{i}" for i in range(8)])
     assert await poll(client, url) == mids[:5]
     assert await poll(client, url) == []
 
 
 async def test_routing_sticks_to_a_recipient_and_fails_over(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     _, _, url_a = await add(store, "a", secret="sa", liveness_s=1)
     _, _, url_b = await add(store, "b", secret="sb", liveness_s=1)
-    [first] = await queue(store, None, "first", to="+254711111111")
+    [first] = await queue_some(store, None, "first", to="+254711111111")
     assert await poll(client, url_a, "sa") == [first]
-    await store.check_liveness(datetime.now(UTC))  # the server's periodic check, run now
-    [second] = await queue(store, None, "second", to="+254711111111")
+    await liveness.check_liveness(store, datetime.now(UTC))  # the server's periodic check, run now
+    [second] = await queue_some(store, None, "second", to="+254711111111")
     assert await poll(client, url_b, "sb") == []  # sticky to a, which is alive
     assert await poll(client, url_a, "sa") == [second]
-    [third] = await queue(store, None, "third", to="+254711111111")
+    [third] = await queue_some(store, None, "third", to="+254711111111")
     await asyncio.sleep(1.6)  # a goes silent past its liveness window
-    await store.check_liveness(datetime.now(UTC))  # the server's periodic check, run now
+    await liveness.check_liveness(store, datetime.now(UTC))  # the server's periodic check, run now
     assert await poll(client, url_b, "sb") == [third]
 
 
-async def test_auto_reply_rides_on_the_reply(store: Store, client: httpx.AsyncClient) -> None:
+async def test_auto_reply_rides_on_the_reply(store: Database, client: httpx.AsyncClient) -> None:
     _, _, url = await add(store, "a", reply_from_server=True, auto_reply="Got it")
     body = f"secret=s&from=%2B254700000001&message=hi&message_id={uuid.uuid4()}"
     reply = await client.post(url, content=body.encode(), headers=FORM)
@@ -323,31 +327,40 @@ async def test_auto_reply_rides_on_the_reply(store: Store, client: httpx.AsyncCl
     assert reply.json()["payload"].get("messages", []) == []
 
 
-async def test_custom_keys_apply_to_e1(store: Store, client: httpx.AsyncClient) -> None:
+async def test_custom_keys_apply_to_e1(store: Database, client: httpx.AsyncClient) -> None:
     keys = {"from_addr": "sender", "content": "text"}
-    from smssync.messages import KeyMap
+    from smssync.records import KeyMap
 
     _, _, url = await add(store, "a", keys=KeyMap(**keys))
     body = f"secret=s&sender=%2B254700000001&text=hello&message_id={uuid.uuid4()}"
     assert (await client.post(url, content=body.encode(), headers=FORM)).status_code == 200
-    [row] = await store.inbound()
+    [row] = await inbox.list_inbound(store)
     assert (row.from_addr, row.content) == ("+254700000001", "hello")
 
 
-@dataclasses.dataclass
-class FailingStore:
-    """Wraps a store so that inbound writes fail as a full disk or lost database would."""
+class FailingStore(Database):
+    """A store whose inbound writes fail as a full disk or lost database would."""
 
-    inner: Store
+    def __init__(self, inner: Database) -> None:
+        super().__init__()
+        self.inner, self.dialect, self.key = inner, inner.dialect, inner.key
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    async def open(self) -> None:
+        await self.inner.open()
 
-    async def record_inbound(self, message: NewInbound) -> tuple[bool, int]:
-        raise StoreUnavailable()
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def read(self, job: Any, *args: Any, **kwargs: Any) -> Any:
+        return await self.inner.read(job, *args, **kwargs)
+
+    async def write(self, job: Any, *args: Any, **kwargs: Any) -> Any:
+        if job is inbox.record_inbound_many:
+            raise StoreUnavailable()
+        return await self.inner.write(job, *args, **kwargs)
 
 
-async def test_storage_failure_is_503_so_the_phone_retries(store: Store) -> None:
+async def test_storage_failure_is_503_so_the_phone_retries(store: Database) -> None:
     await add(store, "a", secret="s")
     app = create_app(Settings(), FailingStore(store))
     async with app.router.lifespan_context(app):
@@ -361,7 +374,7 @@ async def test_storage_failure_is_503_so_the_phone_retries(store: Store) -> None
 
 
 async def test_hostile_bytes_are_stored_or_refused_never_500(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     _, _, url = await add(store, "a")
     nul = await client.post(
@@ -374,7 +387,7 @@ async def test_hostile_bytes_are_stored_or_refused_never_500(
             url, content=f"secret=s&from=b&message=m&message_id={long_id}".encode(), headers=FORM
         )
         assert reply.status_code == 200
-    rows = {r.content: r for r in await store.inbound()}
+    rows = {r.content: r for r in await inbox.list_inbound(store)}
     assert set(rows) == {"x\ufffdy", "m"}
     assert rows["m"].message_id is None and "long_message_id" in rows["m"].flags
     e5 = await client.post("/smssync?task=sent", content=b'{"queued_messages":["\\u0000"]}')
@@ -390,10 +403,10 @@ async def test_hostile_bytes_are_stored_or_refused_never_500(
 
 
 async def test_not_delivered_alone_counts_only_after_a_reported_send(
-    store: Store, client: httpx.AsyncClient
+    store: Database, client: httpx.AsyncClient
 ) -> None:
     _, _, url = await add(store, "a")
-    sent, open_ = await queue(store, "a", "one", "two")
+    sent, open_ = await queue_some(store, "a", "one", "two")
     await poll(client, url)
     await ack(client, url, [sent, open_])
     report = {"message_result": [{"uuid": sent, "sent_result_code": -1}]}

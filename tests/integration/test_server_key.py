@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 
 from smssync.errors import ConfigError
 from smssync.server.credentials import create_device, keyed_hash
-from smssync.store import open_store
-from smssync.store.base import Store
+from smssync.store import devices, open_store, serverkey
+from smssync.store.engine import Database
 from tests.integration.test_store_migrations import engine_for
 
 
@@ -31,59 +31,61 @@ def meta_keys(store_url: str) -> list[str]:
 
 
 async def test_first_start_writes_a_private_key_file_and_no_key_in_the_database(
-    store: Store, store_url: str, tmp_path: Path
+    store: Database, store_url: str, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    key = await store.use_server_key(data)
+    key = await serverkey.use_server_key(store, data)
     assert (data / "server.key").read_text() == key.hex() + "\n"
     assert (mode(data), mode(data / "server.key")) == (0o700, 0o600)
-    assert await store.server_key() == key
+    assert await serverkey.server_key(store) == key
     # Only a check value stays behind: a copied database allows no offline guessing.
     assert meta_keys(store_url) == ["server_key_check"]
-    assert await store.use_server_key(data) == key  # the next start reads it back
+    assert await serverkey.use_server_key(store, data) == key  # the next start reads it back
 
 
 async def test_a_key_kept_in_the_database_moves_out_on_first_start(
-    store: Store, store_url: str, tmp_path: Path
+    store: Database, store_url: str, tmp_path: Path
 ) -> None:
-    legacy = await store.server_key()  # what versions before kept in the database
+    legacy = await serverkey.server_key(store)  # what versions before kept in the database
     assert meta_keys(store_url) == ["server_key"]
     device, _ = await create_device(store, "a", datetime.now(UTC), secret="guess me")
     again = open_store(store_url)
     await again.open()
     try:
-        assert await again.use_server_key(tmp_path) == legacy
+        assert await serverkey.use_server_key(again, tmp_path) == legacy
         assert bytes.fromhex((tmp_path / "server.key").read_text()) == legacy
         assert meta_keys(store_url) == ["server_key_check"]
         # Every phone's credentials still work with the key from the file.
-        found = await again.device_by_secret(keyed_hash(legacy, "secret", "guess me"))
+        found = await devices.device_by_secret(again, keyed_hash(legacy, "secret", "guess me"))
         assert found is not None and found.id == device.id
     finally:
         await again.close()
 
 
 async def test_a_server_with_another_key_refuses_to_start(
-    store: Store, store_url: str, tmp_path: Path
+    store: Database, store_url: str, tmp_path: Path
 ) -> None:
     first = os.urandom(32).hex()
-    await store.use_server_key(tmp_path / "one", first)
+    await serverkey.use_server_key(store, tmp_path / "one", first)
     assert not (tmp_path / "one" / "server.key").exists()  # the environment's key is not copied
     other = open_store(store_url)
     await other.open()
     try:
         with pytest.raises(ConfigError, match="does not match"):
-            await other.use_server_key(tmp_path / "two", os.urandom(32).hex())
+            await serverkey.use_server_key(other, tmp_path / "two", os.urandom(32).hex())
         with pytest.raises(ConfigError, match="does not match"):
-            await other.use_server_key(tmp_path / "three")  # a fresh key file of its own
-        assert await other.use_server_key(tmp_path / "four", first.upper()) == bytes.fromhex(first)
+            await serverkey.use_server_key(other, tmp_path / "three")  # a fresh key file of its own
+        assert await serverkey.use_server_key(
+            other, tmp_path / "four", first.upper()
+        ) == bytes.fromhex(first)
     finally:
         await other.close()
 
 
 @pytest.mark.parametrize("given", ["not hex", "ab" * 31])
-async def test_a_bad_key_is_a_clear_error(store: Store, tmp_path: Path, given: str) -> None:
+async def test_a_bad_key_is_a_clear_error(store: Database, tmp_path: Path, given: str) -> None:
     with pytest.raises(ConfigError, match="SMSSYNC_SERVER_KEY"):
-        await store.use_server_key(tmp_path, given)
+        await serverkey.use_server_key(store, tmp_path, given)
 
 
 async def test_sqlite_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
@@ -95,7 +97,7 @@ async def test_sqlite_files_are_private_whatever_the_umask(tmp_path: Path) -> No
         store = open_store(str(path))
         await store.open()
         try:
-            await store.server_key()  # a write, so that the WAL exists
+            await serverkey.server_key(store)  # a write, so that the WAL exists
             for name in ("smssync.db", "smssync.db-wal", "smssync.db-shm"):
                 assert mode(tmp_path / name) == 0o600, name
         finally:

@@ -7,22 +7,22 @@ import asyncio
 import pytest
 
 from smssync.errors import StoreUnavailable
-from smssync.store import open_store
-from smssync.store.base import Store
+from smssync.store import inbox, open_store
+from smssync.store.engine import Database
 from tests.pg import pg_admin, pg_url
 
 from .store_helpers import device, incoming
 
 
-async def test_concurrent_sms_share_batches_and_keep_their_ids(store: Store) -> None:
+async def test_concurrent_sms_share_batches_and_keep_their_ids(store: Database) -> None:
     a = await device(store, "a")
     b = await device(store, "b")
-    await store.record_inbound(incoming(a.id, "old"))
+    await inbox.record_inbound(store, incoming(a.id, "old"))
     # Duplicates within one batch (same device and key), across devices (not duplicates)
     # and of a row stored before.
     keys = [(a.id, f"k{i % 40}") for i in range(120)] + [(b.id, "k1"), (a.id, "old")]
-    results = await asyncio.gather(*(store.record_inbound(incoming(d, k)) for d, k in keys))
-    stored = {(m.device, m.message_id): m.id for m in await store.inbound(limit=1000)}
+    results = await asyncio.gather(*(inbox.record_inbound(store, incoming(d, k)) for d, k in keys))
+    stored = {(m.device, m.message_id): m.id for m in await inbox.list_inbound(store, limit=1000)}
     assert len(stored) == 42
     names = {a.id: "a", b.id: "b"}
     for (device_id, key), (_, row_id) in zip(keys, results, strict=True):
@@ -31,16 +31,17 @@ async def test_concurrent_sms_share_batches_and_keep_their_ids(store: Store) -> 
     assert sorted(created) == sorted(set(keys) - {(a.id, "old")})  # each new key once
 
 
-async def test_a_bad_sms_fails_alone(store: Store) -> None:
+async def test_a_bad_sms_fails_alone(store: Database) -> None:
     a = await device(store, "a")
     good = [incoming(a.id, f"g{i}") for i in range(5)]
     bad = incoming(a.id + 1000, "no such device")  # violates the foreign key
     results = await asyncio.gather(
-        *(store.record_inbound(m) for m in [*good[:3], bad, *good[3:]]), return_exceptions=True
+        *(inbox.record_inbound(store, m) for m in [*good[:3], bad, *good[3:]]),
+        return_exceptions=True,
     )
     assert isinstance(results[3], Exception)
     assert all(isinstance(r, tuple) and r[0] for r in results[:3] + results[4:])
-    stored = {m.message_id for m in await store.inbound()}
+    stored = {m.message_id for m in await inbox.list_inbound(store)}
     assert stored == {m.message_id for m in good}
 
 
@@ -50,15 +51,15 @@ async def test_postgres_reconnects_after_losing_its_connections(pg_database: str
     await store.open()
     try:
         a = await device(store, "a")
-        assert (await store.record_inbound(incoming(a.id, "k1")))[0]
+        assert (await inbox.record_inbound(store, incoming(a.id, "k1")))[0]
         # The server drops every connection of this database (a restart, a failover).
         pg_admin(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             f" WHERE datname = '{pg_database}'"
         )
         with pytest.raises(StoreUnavailable):  # the phone hears 503 and retries
-            await store.record_inbound(incoming(a.id, "k2"))
-        assert await store.record_inbound(incoming(a.id, "k2")) == (True, 2)
-        assert [m.message_id for m in await store.inbound()] == ["k1", "k2"]
+            await inbox.record_inbound(store, incoming(a.id, "k2"))
+        assert await inbox.record_inbound(store, incoming(a.id, "k2")) == (True, 2)
+        assert [m.message_id for m in await inbox.list_inbound(store)] == ["k1", "k2"]
     finally:
         await store.close()

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, inspect, text
 
 from smssync.errors import ConfigError
-from smssync.store import open_store
+from smssync.store import open_store, serverkey
 from smssync.store.postgres import PostgresStore, engine_url
 from smssync.store.schema import metadata
 from smssync.store.sqlite import SqliteStore
@@ -69,7 +69,7 @@ async def test_migrating_from_zero_equals_the_schema(store_url: str) -> None:
 async def test_concurrent_opens_migrate_once(store_url: str) -> None:
     stores = [open_store(store_url) for _ in range(3)]
     await asyncio.gather(*(s.open() for s in stores))
-    keys = [await s.server_key() for s in stores]
+    keys = [await serverkey.server_key(s) for s in stores]
     for s in stores:
         await s.close()
     assert len(set(keys)) == 1

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from smssync.errors import Conflict, NotFound
-from smssync.messages import AckMode, OutboundStatus, SendOutcome
-from smssync.store.base import Store
-from tests.integration.store_helpers import at, device, queue, status_of
+from smssync.records import AckMode, OutboundStatus, SendOutcome
+from smssync.store import devices, messages, queue, results
+from smssync.store.engine import Database
+from tests.integration.store_helpers import at, device, queue_some, status_of
 
 S = OutboundStatus
 SENT = SendOutcome(S.SENT, None, None)
@@ -17,91 +18,91 @@ DELIVERED = SendOutcome(None, None, S.DELIVERED)
 FAILED = SendOutcome(S.FAILED, "no service", None)
 
 
-async def dispatched(store: Store, count: int = 3, **settings: Any) -> tuple[int, list[str]]:
+async def dispatched(store: Database, count: int = 3, **settings: Any) -> tuple[int, list[str]]:
     """Add device "a" and dispatch ``count`` messages to it."""
     a = await device(store, "a", **settings)
-    ids = await queue(store, count)
-    claimed = await store.claim_outbound(a.id, count, at(1))
+    ids = await queue_some(store, count)
+    claimed = await queue.claim_outbound(store, a.id, count, at(1))
     assert [c.message_id for c in claimed] == ids
     return a.id, ids
 
 
-async def test_acknowledge_lists_in_request_order_and_skips_others(store: Store) -> None:
+async def test_acknowledge_lists_in_request_order_and_skips_others(store: Database) -> None:
     a, ids = await dispatched(store, 3)
     b = await device(store, "b")
-    [not_dispatched] = await queue(store, 1)
-    await store.cancel(ids[1], at(2))
+    [not_dispatched] = await queue_some(store, 1)
+    await results.cancel(store, ids[1], at(2))
     asked = [ids[2], "unknown", ids[1], ids[0], ids[2], not_dispatched, ""]
-    assert await store.acknowledge(b.id, asked, at(3)) == []
-    assert await store.acknowledge(a, asked, at(3)) == [ids[2], ids[0]]
+    assert await results.acknowledge(store, b.id, asked, at(3)) == []
+    assert await results.acknowledge(store, a, asked, at(3)) == [ids[2], ids[0]]
     assert [await status_of(store, i) for i in ids] == ["accepted", "cancelled", "accepted"]
     assert await status_of(store, not_dispatched) == "queued"
     # Repeating it lists nothing: they are no longer dispatched.
-    assert await store.acknowledge(a, asked, at(4)) == []
+    assert await results.acknowledge(store, a, asked, at(4)) == []
 
 
-async def test_acknowledge_switches_auto_to_handshake_only(store: Store) -> None:
+async def test_acknowledge_switches_auto_to_handshake_only(store: Database) -> None:
     a = await device(store, "a", ack_mode=AckMode.HANDOFF)
-    await store.acknowledge(a.id, ["x"], at(1))
-    found = await store.device_by_name("a")
+    await results.acknowledge(store, a.id, ["x"], at(1))
+    found = await devices.device_by_name(store, "a")
     assert found is not None and found.effective_mode is AckMode.HANDOFF
 
 
-async def test_lease_owner(store: Store) -> None:
+async def test_lease_owner(store: Database) -> None:
     a, ids = await dispatched(store, 2)
     b = await device(store, "b")
     # Other recipients: the first one's sticky route would assign them to "a".
-    [other] = await queue(store, 1, to_addr="+2547002")
-    [queued] = await queue(store, 1, to_addr="+2547003")
-    await store.claim_outbound(b.id, 1, at(2))
-    assert await store.lease_owner(ids) == a
-    assert await store.lease_owner([ids[0], "unknown", queued]) == a
-    assert await store.lease_owner([other]) == b.id
-    assert await store.lease_owner([ids[0], other]) is None
-    assert await store.lease_owner([queued, "unknown"]) is None
-    assert await store.lease_owner([]) is None
+    [other] = await queue_some(store, 1, to_addr="+2547002")
+    [queued] = await queue_some(store, 1, to_addr="+2547003")
+    await queue.claim_outbound(store, b.id, 1, at(2))
+    assert await results.lease_owner(store, ids) == a
+    assert await results.lease_owner(store, [ids[0], "unknown", queued]) == a
+    assert await results.lease_owner(store, [other]) == b.id
+    assert await results.lease_owner(store, [ids[0], other]) is None
+    assert await results.lease_owner(store, [queued, "unknown"]) is None
+    assert await results.lease_owner(store, []) is None
 
 
-async def test_awaiting_results_never_gives_up_on_unsent_by_count(store: Store) -> None:
+async def test_awaiting_results_never_gives_up_on_unsent_by_count(store: Database) -> None:
     a, ids = await dispatched(store, 3)
-    await store.acknowledge(a, ids[:2], at(2))
+    await results.acknowledge(store, a, ids[:2], at(2))
     # Listed far more often than any count limit: an accepted or handed-off message has no
     # reported send, so it never becomes delivery_unknown by listings (issue 13).
     for n in range(20):
-        assert await store.awaiting_results(a, at(10 + n), 2, 5, 3600) == ids[:2]
-    assert await store.awaiting_results(a, at(40), 100, 5, 3600) == ids
+        assert await results.awaiting_results(store, a, at(10 + n), 2, 5, 3600) == ids[:2]
+    assert await results.awaiting_results(store, a, at(40), 100, 5, 3600) == ids
     assert [await status_of(store, i) for i in ids] == ["accepted", "accepted", "dispatched"]
 
 
 async def test_awaiting_results_gives_up_on_a_sent_message_after_max_listings(
-    store: Store,
+    store: Database,
 ) -> None:
     a, ids = await dispatched(store, 2)
-    await store.acknowledge(a, ids, at(2))
-    await store.record_results(a, [(ids[0], SENT)], at(3))
+    await results.acknowledge(store, a, ids, at(2))
+    await results.record_results(store, a, [(ids[0], SENT)], at(3))
     for n in range(3):
-        assert await store.awaiting_results(a, at(10 + n), 100, 3, 3600) == ids
+        assert await results.awaiting_results(store, a, at(10 + n), 100, 3, 3600) == ids
     # The sent one was listed three times without a delivery report: given up on. The
     # accepted one, listed as often, stays: nothing says it was sent.
-    assert await store.awaiting_results(a, at(20), 100, 3, 3600) == ids[1:]
+    assert await results.awaiting_results(store, a, at(20), 100, 3, 3600) == ids[1:]
     assert [await status_of(store, i) for i in ids] == ["delivery_unknown", "accepted"]
-    [message] = await store.outbound(message_id=ids[0])
+    [message] = await messages.list_outbound(store, message_id=ids[0])
     assert message.history[-1].detail == "sent; no delivery report in time"
     # No count limit (0, the default): listed for as long as the time limit allows.
-    await store.record_results(a, [(ids[1], SENT)], at(21))
+    await results.record_results(store, a, [(ids[1], SENT)], at(21))
     for n in range(10):
-        assert await store.awaiting_results(a, at(30 + n), 100, 0, 3600) == ids[1:]
+        assert await results.awaiting_results(store, a, at(30 + n), 100, 0, 3600) == ids[1:]
     assert await status_of(store, ids[1]) == "sent"
 
 
-async def test_awaiting_results_gives_up_by_time_only_on_sent_messages(store: Store) -> None:
+async def test_awaiting_results_gives_up_by_time_only_on_sent_messages(store: Database) -> None:
     a, ids = await dispatched(store, 3)
-    await store.acknowledge(a, ids[:2], at(2))
-    await store.record_results(a, [(ids[1], SENT)], at(3))
-    assert await store.awaiting_results(a, at(100), 100, 0, 3600) == ids
+    await results.acknowledge(store, a, ids[:2], at(2))
+    await results.record_results(store, a, [(ids[1], SENT)], at(3))
+    assert await results.awaiting_results(store, a, at(100), 100, 0, 3600) == ids
     # Past the age: the sent one is delivery_unknown (true: sent, no report); the accepted
     # and the handed-off one keep their status and are no longer asked about.
-    assert await store.awaiting_results(a, at(3602), 100, 0, 3600) == []
+    assert await results.awaiting_results(store, a, at(3602), 100, 0, 3600) == []
     assert [await status_of(store, i) for i in ids] == [
         "accepted",
         "delivery_unknown",
@@ -109,25 +110,25 @@ async def test_awaiting_results_gives_up_by_time_only_on_sent_messages(store: St
     ]
     # Reports that come after the server stopped asking still move each one forward.
     late = [(ids[0], SENT), (ids[1], DELIVERED), (ids[2], FAILED)]
-    assert await store.record_results(a, late, at(9000)) == 3
+    assert await results.record_results(store, a, late, at(9000)) == 3
     assert [await status_of(store, i) for i in ids] == ["sent", "delivered", "failed"]
 
 
-async def test_awaiting_results_skips_messages_under_a_lease(store: Store) -> None:
+async def test_awaiting_results_skips_messages_under_a_lease(store: Database) -> None:
     a, ids = await dispatched(store, 1, ack_mode=AckMode.HANDSHAKE)
     # Not confirmed by E5: the lease may still return it to the queue for another phone.
-    assert await store.awaiting_results(a, at(2), 100, 0, 3600) == []
-    assert await store.acknowledge(a, ids, at(3)) == ids
-    assert await store.awaiting_results(a, at(4), 100, 0, 3600) == ids
+    assert await results.awaiting_results(store, a, at(2), 100, 0, 3600) == []
+    assert await results.acknowledge(store, a, ids, at(3)) == ids
+    assert await results.awaiting_results(store, a, at(4), 100, 0, 3600) == ids
 
 
-async def test_awaiting_results_only_lists_own_messages(store: Store) -> None:
+async def test_awaiting_results_only_lists_own_messages(store: Database) -> None:
     await dispatched(store, 2)
     b = await device(store, "b")
-    assert await store.awaiting_results(b.id, at(5), 100, 5, 3600) == []
+    assert await results.awaiting_results(store, b.id, at(5), 100, 5, 3600) == []
 
 
-async def test_record_results_never_goes_backwards(store: Store) -> None:
+async def test_record_results_never_goes_backwards(store: Database) -> None:
     a, ids = await dispatched(store, 3)
     outcomes = [
         (ids[0], SENT),
@@ -135,16 +136,16 @@ async def test_record_results_never_goes_backwards(store: Store) -> None:
         (ids[1], FAILED),
         (ids[2], SendOutcome(S.SENT, None, S.UNDELIVERED)),
     ]
-    assert await store.record_results(a, outcomes, at(5)) == 3
+    assert await results.record_results(store, a, outcomes, at(5)) == 3
     assert [await status_of(store, i) for i in ids] == ["delivered", "failed", "undelivered"]
     # Repeating, or a late "sent", changes nothing.
-    assert await store.record_results(a, outcomes, at(6)) == 0
-    assert await store.record_results(a, [(ids[0], SENT), (ids[1], SENT)], at(7)) == 0
+    assert await results.record_results(store, a, outcomes, at(6)) == 0
+    assert await results.record_results(store, a, [(ids[0], SENT), (ids[1], SENT)], at(7)) == 0
     # A delivery report after a failure is ignored: failed is final.
-    assert await store.record_results(a, [(ids[1], DELIVERED)], at(8)) == 0
-    [message] = await store.outbound(message_id=ids[1])
+    assert await results.record_results(store, a, [(ids[1], DELIVERED)], at(8)) == 0
+    [message] = await messages.list_outbound(store, message_id=ids[1])
     assert message.reason == "no service"
-    [message] = await store.outbound(message_id=ids[0])
+    [message] = await messages.list_outbound(store, message_id=ids[0])
     assert [h.status.value for h in message.history] == [
         "queued",
         "dispatched",
@@ -153,7 +154,7 @@ async def test_record_results_never_goes_backwards(store: Store) -> None:
     ]
 
 
-async def test_results_keep_the_phones_timestamps_as_written(store: Store) -> None:
+async def test_results_keep_the_phones_timestamps_as_written(store: Database) -> None:
     a, ids = await dispatched(store, 2)
     phone_time = at(3)
     reported = SendOutcome(
@@ -165,8 +166,8 @@ async def test_results_keep_the_phones_timestamps_as_written(store: Store) -> No
         sent_timestamp_raw="Feb 21, 2017 3:36:40\u202fPM",
         delivered_timestamp_raw="sometime",
     )
-    assert await store.record_results(a, [(ids[0], reported)], at(5)) == 1
-    [message] = await store.outbound(message_id=ids[0])
+    assert await results.record_results(store, a, [(ids[0], reported)], at(5)) == 1
+    [message] = await messages.list_outbound(store, message_id=ids[0])
     assert (message.sent_at, message.sent_timestamp_raw) == (
         phone_time,
         reported.sent_timestamp_raw,
@@ -175,11 +176,11 @@ async def test_results_keep_the_phones_timestamps_as_written(store: Store) -> No
     assert (message.delivered_at, message.delivered_timestamp_raw) == (at(5), "sometime")
     # A later report of a step already taken changes neither.
     again = SendOutcome(S.SENT, None, None, sent_at=at(9), sent_timestamp_raw="other")
-    assert await store.record_results(a, [(ids[0], again)], at(9)) == 0
-    [message] = await store.outbound(message_id=ids[0])
+    assert await results.record_results(store, a, [(ids[0], again)], at(9)) == 0
+    [message] = await messages.list_outbound(store, message_id=ids[0])
     assert message.sent_timestamp_raw == reported.sent_timestamp_raw
     # A message without results has none.
-    [other] = await store.outbound(message_id=ids[1])
+    [other] = await messages.list_outbound(store, message_id=ids[1])
     assert (other.sent_at, other.sent_timestamp_raw, other.delivered_timestamp_raw) == (
         None,
         None,
@@ -187,15 +188,20 @@ async def test_results_keep_the_phones_timestamps_as_written(store: Store) -> No
     )
 
 
-async def test_failed_undelivered_and_late_reports_keep_their_raw_timestamps(store: Store) -> None:
+async def test_failed_undelivered_and_late_reports_keep_their_raw_timestamps(
+    store: Database,
+) -> None:
     a, ids = await dispatched(store, 3)
     failed = SendOutcome(S.FAILED, "3: no pdu", None, sent_timestamp_raw="Feb 21, 2017 3:36:40 PM")
     undelivered = SendOutcome(
         S.SENT, None, S.UNDELIVERED, sent_timestamp_raw="1", delivered_timestamp_raw="2"
     )
-    assert await store.record_results(a, [(ids[0], failed), (ids[1], undelivered)], at(5)) == 2
-    [first] = await store.outbound(message_id=ids[0])
-    [second] = await store.outbound(message_id=ids[1])
+    assert (
+        await results.record_results(store, a, [(ids[0], failed), (ids[1], undelivered)], at(5))
+        == 2
+    )
+    [first] = await messages.list_outbound(store, message_id=ids[0])
+    [second] = await messages.list_outbound(store, message_id=ids[1])
     assert (first.status, first.sent_timestamp_raw) == (S.FAILED, "Feb 21, 2017 3:36:40 PM")
     assert (second.status, second.sent_timestamp_raw, second.delivered_timestamp_raw) == (
         S.UNDELIVERED,
@@ -203,12 +209,12 @@ async def test_failed_undelivered_and_late_reports_keep_their_raw_timestamps(sto
         "2",
     )
     # No longer asked about, then a late full report: it applies, with the raw times it carries.
-    assert await store.awaiting_results(a, at(99_999), 10, 5, 60) == []
+    assert await results.awaiting_results(store, a, at(99_999), 10, 5, 60) == []
     late = SendOutcome(
         S.SENT, None, S.DELIVERED, sent_timestamp_raw="3", delivered_timestamp_raw="4"
     )
-    assert await store.record_results(a, [(ids[2], late)], at(100_000)) == 1
-    [third] = await store.outbound(message_id=ids[2])
+    assert await results.record_results(store, a, [(ids[2], late)], at(100_000)) == 1
+    [third] = await messages.list_outbound(store, message_id=ids[2])
     assert (third.status, third.sent_timestamp_raw, third.delivered_timestamp_raw) == (
         S.DELIVERED,
         "3",
@@ -216,47 +222,52 @@ async def test_failed_undelivered_and_late_reports_keep_their_raw_timestamps(sto
     )
 
 
-async def test_late_result_replaces_delivery_unknown(store: Store) -> None:
+async def test_late_result_replaces_delivery_unknown(store: Database) -> None:
     a, ids = await dispatched(store, 2)
-    await store.record_results(a, [(ids[0], SENT)], at(2))
-    assert await store.awaiting_results(a, at(99_999), 10, 5, 60) == []
+    await results.record_results(store, a, [(ids[0], SENT)], at(2))
+    assert await results.awaiting_results(store, a, at(99_999), 10, 5, 60) == []
     assert await status_of(store, ids[0]) == "delivery_unknown"
     # A repeat of the send changes nothing: delivery_unknown already says it was sent.
-    assert await store.record_results(a, [(ids[0], SENT)], at(100_000)) == 0
-    assert await store.record_results(a, [(ids[0], DELIVERED), (ids[1], FAILED)], at(100_001)) == 2
+    assert await results.record_results(store, a, [(ids[0], SENT)], at(100_000)) == 0
+    assert (
+        await results.record_results(store, a, [(ids[0], DELIVERED), (ids[1], FAILED)], at(100_001))
+        == 2
+    )
     assert [await status_of(store, i) for i in ids] == ["delivered", "failed"]
 
 
-async def test_results_of_other_devices_are_ignored(store: Store) -> None:
+async def test_results_of_other_devices_are_ignored(store: Database) -> None:
     _, ids = await dispatched(store, 1)
     b = await device(store, "b")
-    assert await store.record_results(b.id, [(ids[0], FAILED), ("unknown", SENT)], at(5)) == 0
+    assert (
+        await results.record_results(store, b.id, [(ids[0], FAILED), ("unknown", SENT)], at(5)) == 0
+    )
     assert await status_of(store, ids[0]) == "dispatched"
 
 
-async def test_cancel(store: Store) -> None:
+async def test_cancel(store: Database) -> None:
     a, ids = await dispatched(store, 2)
-    [queued] = await queue(store, 1)
-    cancelled = await store.cancel(queued, at(2))
+    [queued] = await queue_some(store, 1)
+    cancelled = await results.cancel(store, queued, at(2))
     assert cancelled.status is S.CANCELLED and cancelled.history[-1].status is S.CANCELLED
-    assert (await store.cancel(ids[0], at(2))).status is S.CANCELLED
-    await store.acknowledge(a, ids[1:], at(3))
+    assert (await results.cancel(store, ids[0], at(2))).status is S.CANCELLED
+    await results.acknowledge(store, a, ids[1:], at(3))
     with pytest.raises(Conflict):
-        await store.cancel(ids[1], at(4))
+        await results.cancel(store, ids[1], at(4))
     with pytest.raises(Conflict):
-        await store.cancel(queued, at(4))
+        await results.cancel(store, queued, at(4))
     with pytest.raises(NotFound):
-        await store.cancel("unknown", at(4))
+        await results.cancel(store, "unknown", at(4))
     # A cancelled message is never handed out, nor listed for results.
-    assert await store.claim_outbound(a, 10, at(5)) == []
-    assert await store.awaiting_results(a, at(5), 10, 5, 3600) == ids[1:]
+    assert await queue.claim_outbound(store, a, 10, at(5)) == []
+    assert await results.awaiting_results(store, a, at(5), 10, 5, 3600) == ids[1:]
 
 
-async def test_outbound_filters(store: Store) -> None:
+async def test_outbound_filters(store: Database) -> None:
     _, ids = await dispatched(store, 2)
-    [queued] = await queue(store, 1, to_addr="+2547009")
-    assert [m.message_id for m in await store.outbound(device="a")] == ids
-    assert [m.message_id for m in await store.outbound(status=S.QUEUED)] == [queued]
-    assert [m.message_id for m in await store.outbound(limit=1)] == ids[:1]
-    assert await store.outbound(message_id="unknown") == []
-    assert await store.queue_depths() == {None: 1}
+    [queued] = await queue_some(store, 1, to_addr="+2547009")
+    assert [m.message_id for m in await messages.list_outbound(store, device="a")] == ids
+    assert [m.message_id for m in await messages.list_outbound(store, status=S.QUEUED)] == [queued]
+    assert [m.message_id for m in await messages.list_outbound(store, limit=1)] == ids[:1]
+    assert await messages.list_outbound(store, message_id="unknown") == []
+    assert await messages.queue_depths(store) == {None: 1}

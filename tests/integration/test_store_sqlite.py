@@ -20,10 +20,9 @@ import pytest
 from sqlalchemy import Connection
 
 from smssync.errors import Conflict, StoreUnavailable
-from smssync.store import inbox, walflush
+from smssync.records import Credentials, DeviceSettings, InboundPlan
+from smssync.store import devices, inbox, rules, walflush
 from smssync.store import sqlite as sqlite_module
-from smssync.store.base import Credentials, DeviceSettings
-from smssync.store.integration import InboundPlan
 from smssync.store.sqlite import SqliteStore
 from tests.integration.store_helpers import T0, device, incoming
 
@@ -54,7 +53,7 @@ async def test_every_connection_is_wal_and_synchronous_full(tmp_path: Path) -> N
         assert await store.read(pragmas) == expected
         # Incoming SMS commit on the event loop without waiting for the disk, and are
         # answered only after the store flushes the WAL (tested below).
-        await store.record_inbound(incoming((await device(store, "a")).id))
+        await inbox.record_inbound(store, incoming((await device(store, "a")).id))
         assert store._loop_conn is not None
         names = ("synchronous", "journal_mode", "foreign_keys", "busy_timeout")
         loop_pragmas = [store._loop_conn.execute(f"PRAGMA {n}").fetchone()[0] for n in names]
@@ -117,11 +116,11 @@ async def test_an_sms_is_answered_after_a_flush_that_follows_its_commit(
     sqlite_store: SqliteStore, flushes: FlushSpy
 ) -> None:
     a = await device(sqlite_store, "a")
-    assert await sqlite_store.record_inbound(incoming(a.id, "k1")) == (True, 1)
+    assert await inbox.record_inbound(sqlite_store, incoming(a.id, "k1")) == (True, 1)
     assert flushes.visible == [1]
     # A retry finds the row and is answered after a flush too: the first attempt's commit
     # may belong to another worker whose flush has not finished.
-    assert await sqlite_store.record_inbound(incoming(a.id, "k1")) == (False, 1)
+    assert await inbox.record_inbound(sqlite_store, incoming(a.id, "k1")) == (False, 1)
     assert flushes.visible == [1, 1]
 
 
@@ -129,13 +128,13 @@ async def test_a_routed_duplicate_and_a_listing_wait_for_a_flush(
     sqlite_store: SqliteStore, flushes: FlushSpy
 ) -> None:
     a = await device(sqlite_store, "a")
-    await sqlite_store.record_inbound(incoming(a.id, "k1"))
+    await inbox.record_inbound(sqlite_store, incoming(a.id, "k1"))
     del flushes.visible[:]
-    routed = await sqlite_store.record_inbound_routed(
-        incoming(a.id, "k1"), InboundPlan(device="a"), T0
+    routed = await rules.record_inbound_routed(
+        sqlite_store, incoming(a.id, "k1"), InboundPlan(device="a")
     )
     assert routed == (False, 1) and flushes.visible == [1]
-    assert [m.message_id for m in await sqlite_store.inbound()] == ["k1"]
+    assert [m.message_id for m in await inbox.list_inbound(sqlite_store)] == ["k1"]
     assert flushes.visible == [1, 1]
 
 
@@ -147,7 +146,7 @@ async def test_a_taken_write_lock_sends_incoming_sms_to_the_writer_thread(
     lock_path = sqlite_store.path.with_name(sqlite_store.path.name + ".write-lock")
     with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # as another process's writer would
-        pending = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k1")))
+        pending = asyncio.ensure_future(inbox.record_inbound(sqlite_store, incoming(a.id, "k1")))
         started = time.monotonic()
         await asyncio.sleep(0.3)
         # The event loop kept running all along; the SMS waits in the writer thread.
@@ -155,15 +154,15 @@ async def test_a_taken_write_lock_sends_incoming_sms_to_the_writer_thread(
         assert handed == [inbox.record_inbound_autocommit]  # after LOOP_LOCK_WAIT (2 ms)
         fcntl.flock(lock, fcntl.LOCK_UN)
     assert await asyncio.wait_for(pending, 10) == (True, 1)
-    assert [m.message_id for m in await sqlite_store.inbound()] == ["k1"]
+    assert [m.message_id for m in await inbox.list_inbound(sqlite_store)] == ["k1"]
 
 
 WRITER = """
 import asyncio, os, signal, sys
 from datetime import UTC, datetime
 from smssync.store.sqlite import SqliteStore
-from smssync.store.base import Credentials, DeviceSettings
-from smssync.store.integration import InboundPlan
+from smssync.records import Credentials, DeviceSettings
+from smssync.records import InboundPlan
 from tests.integration.store_helpers import incoming
 
 async def main():
@@ -194,7 +193,7 @@ async def test_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
     store = SqliteStore(path)
     await store.open()
     try:
-        [message] = await store.inbound()
+        [message] = await inbox.list_inbound(store)
         assert (message.id, message.message_id, message.device) == (row, "durable", "a")
     finally:
         await store.close()
@@ -206,24 +205,24 @@ async def test_one_failing_job_does_not_fail_its_group(sqlite_store: SqliteStore
     async def add(i: int, name: str) -> str:
         creds = Credentials(f"t{i}".encode(), None, None, None)
         try:
-            await sqlite_store.add_device(name, creds, DeviceSettings(), T0)
+            await devices.add_device(sqlite_store, name, creds, DeviceSettings(), T0)
         except Conflict:
             return "conflict"
         return "ok"
 
     outcomes = await asyncio.gather(*(add(i, n) for i, n in enumerate(names)))
     assert outcomes.count("ok") == 150 and outcomes.count("conflict") == 50
-    assert len(await sqlite_store.devices()) == 150
+    assert len(await devices.all_devices(sqlite_store)) == 150
 
 
 async def test_many_concurrent_writes_are_all_committed(sqlite_store: SqliteStore) -> None:
     a = await device(sqlite_store, "a")
     results = await asyncio.gather(
-        *(sqlite_store.record_inbound(incoming(a.id, f"k{i}")) for i in range(1000))
+        *(inbox.record_inbound(sqlite_store, incoming(a.id, f"k{i}")) for i in range(1000))
     )
     assert all(created for created, _ in results)
     assert len({row for _, row in results}) == 1000
-    assert len(await sqlite_store.inbound(limit=5000)) == 1000
+    assert len(await inbox.list_inbound(sqlite_store, limit=5000)) == 1000
 
 
 def hold_write_lock(path: Path, seconds: float, locked: threading.Event) -> None:
@@ -243,7 +242,7 @@ async def test_write_waits_for_another_writer(sqlite_store: SqliteStore) -> None
     locked.wait()
     a = await device(sqlite_store, "a")  # waits out the lock (busy timeout plus retries)
     holder.join()
-    assert (await sqlite_store.record_inbound(incoming(a.id)))[0]
+    assert (await inbox.record_inbound(sqlite_store, incoming(a.id)))[0]
 
 
 async def test_write_gives_up_with_store_unavailable(sqlite_store: SqliteStore) -> None:
@@ -253,8 +252,8 @@ async def test_write_gives_up_with_store_unavailable(sqlite_store: SqliteStore) 
     locked.wait()
     try:
         with pytest.raises(StoreUnavailable):
-            await sqlite_store.add_device(
-                "a", Credentials(b"t", None, None, None), DeviceSettings(), T0
+            await devices.add_device(
+                sqlite_store, "a", Credentials(b"t", None, None, None), DeviceSettings(), T0
             )
     finally:
         holder.join()
@@ -271,12 +270,12 @@ async def test_a_failed_flush_answers_no_success_until_restart(
     a = await device(sqlite_store, "a")
     flushes.fail, flushes.error = True, error  # caio reports a failed fsync as SystemError
     with pytest.raises(StoreUnavailable):
-        await sqlite_store.record_inbound(incoming(a.id, "k1"))
+        await inbox.record_inbound(sqlite_store, incoming(a.id, "k1"))
     # The SMS is committed, but whether the disk holds it is unknown: neither the phone's
     # retry nor anything new may hear success, though the next flush would succeed.
     for key in ("k1", "k2"):
         with pytest.raises(StoreUnavailable):
-            await sqlite_store.record_inbound(incoming(a.id, key))
+            await inbox.record_inbound(sqlite_store, incoming(a.id, key))
     assert len(flushes.visible) == 1
 
 
@@ -289,7 +288,7 @@ async def test_the_wal_flushed_is_the_real_one_behind_a_symbolic_link(tmp_path: 
     try:
         spy = spy_on_flushes(store)  # checks the flushed file is real/s.db-wal
         a = await device(store, "a")
-        assert await store.record_inbound(incoming(a.id, "k1")) == (True, 1)
+        assert await inbox.record_inbound(store, incoming(a.id, "k1")) == (True, 1)
         assert spy.visible == [1]
     finally:
         await store.close()
@@ -321,11 +320,11 @@ async def test_flushes_asked_for_during_a_flush_share_the_next_one(
         await real(fd)
 
     flusher.sync = slow_first
-    first = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k0")))
+    first = asyncio.ensure_future(inbox.record_inbound(sqlite_store, incoming(a.id, "k0")))
     await asyncio.wait_for(started.wait(), 10)
     # Three listings that see k0 while its flush runs: none of them may ride on that flush,
     # which may have started before k0's commit for all they know.
-    later = [asyncio.ensure_future(sqlite_store.inbound()) for _ in range(3)]
+    later = [asyncio.ensure_future(inbox.list_inbound(sqlite_store)) for _ in range(3)]
     while len(flusher._waiting) < 3:
         await asyncio.sleep(0.01)
     assert not any(f.done() for f in later)
@@ -343,7 +342,7 @@ async def test_a_batch_waits_for_the_write_lock_while_the_loop_runs_on(
     monkeypatch.setattr(sqlite_module, "LOOP_LOCK_WAIT", 10.0)
     with sqlite_store._lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # as another worker's INSERT
-        pending = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k1")))
+        pending = asyncio.ensure_future(inbox.record_inbound(sqlite_store, incoming(a.id, "k1")))
         started = time.monotonic()
         for _ in range(10):  # the event loop serves others while the batch waits
             await asyncio.sleep(0.01)
@@ -369,9 +368,9 @@ async def test_flushes_queued_behind_a_failed_one_fail_too(sqlite_store: SqliteS
         # Later calls succeed, as Linux's do once it has reported the lost pages.
 
     flusher.sync = fails_once
-    first = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k0")))
+    first = asyncio.ensure_future(inbox.record_inbound(sqlite_store, incoming(a.id, "k0")))
     await asyncio.wait_for(started.wait(), 10)
-    listing = asyncio.ensure_future(sqlite_store.inbound())  # sees k0, waits for a flush
+    listing = asyncio.ensure_future(inbox.list_inbound(sqlite_store))  # sees k0, waits for a flush
     while len(flusher._waiting) < 1:
         await asyncio.sleep(0.01)
     release.set()
@@ -397,7 +396,7 @@ async def test_the_loop_does_not_wait_for_its_own_writer_thread(
     await asyncio.to_thread(inside.wait, 10)
     handed = spy_on_writer_thread(sqlite_store, monkeypatch)
     monkeypatch.setattr(sqlite_module, "LOOP_LOCK_WAIT", 10.0)
-    pending = asyncio.ensure_future(sqlite_store.record_inbound(incoming(a.id, "k1")))
+    pending = asyncio.ensure_future(inbox.record_inbound(sqlite_store, incoming(a.id, "k1")))
     await asyncio.sleep(0.1)
     assert handed == [inbox.record_inbound_autocommit]  # queued for the writer at once
     release.set()
@@ -423,7 +422,7 @@ async def test_a_store_that_does_not_flush_still_checkpoints(
         monkeypatch.setattr(store, "_start_checkpoint", spy)
         a = await device(store, "a")
         for key in ("k1", "k2", "k3"):
-            await store.record_inbound(incoming(a.id, key))
+            await inbox.record_inbound(store, incoming(a.id, key))
         assert len(started) == 1  # after the second commit
         await started[0]
     finally:

@@ -12,19 +12,19 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from smssync.records import Scope
 from smssync.server.apikeys import create_key
 from smssync.server.app import create_app
 from smssync.server.credentials import create_device
 from smssync.server.throttle import Throttle
 from smssync.settings import Settings
-from smssync.store.base import Store
-from smssync.store.integration import Scope
+from smssync.store.engine import Database
 
 ATTACKER, PHONE, OTHER = "10.0.0.66", "10.0.0.7", "10.0.0.99"
 
 
 @pytest.fixture
-async def app(store: Store) -> AsyncIterator[Starlette]:
+async def app(store: Database) -> AsyncIterator[Starlette]:
     app = create_app(Settings(auth_failures_burst=20, auth_failures_per_min=10), store)
     async with app.router.lifespan_context(app):
         yield app
@@ -64,7 +64,7 @@ async def guess(
 
 
 async def test_wrong_secrets_at_a_device_url_get_429_and_the_phone_still_passes(
-    store: Store, app: Starlette
+    store: Database, app: Starlette
 ) -> None:
     _, issued = await create_device(store, "a", datetime.now(UTC), secret="right")
     url = f"/smssync/d/{issued.token}?task=send&secret="
@@ -83,7 +83,7 @@ async def test_wrong_secrets_at_a_device_url_get_429_and_the_phone_still_passes(
     assert throttle.throttled["sync_url"] == 280 + 1 + 1
 
 
-async def test_wrong_secrets_on_the_shared_url_get_429(store: Store, app: Starlette) -> None:
+async def test_wrong_secrets_on_the_shared_url_get_429(store: Database, app: Starlette) -> None:
     await create_device(store, "a", datetime.now(UTC), secret="human chosen")
     url = "/smssync?task=send&secret="
     async with client_from(app, ATTACKER) as attacker, client_from(app, PHONE) as phone:
@@ -91,7 +91,7 @@ async def test_wrong_secrets_on_the_shared_url_get_429(store: Store, app: Starle
     assert statuses == {403: 20, 429: 280}
 
 
-async def test_wrong_basic_passwords_get_429(store: Store, app: Starlette) -> None:
+async def test_wrong_basic_passwords_get_429(store: Database, app: Starlette) -> None:
     await create_device(
         store, "a", datetime.now(UTC), secret=None, basic_user="bee", basic_password="pw"
     )
@@ -108,7 +108,7 @@ async def test_wrong_basic_passwords_get_429(store: Store, app: Starlette) -> No
 
 
 async def test_wrong_api_keys_get_429_and_the_right_key_still_works(
-    store: Store, app: Starlette
+    store: Database, app: Starlette
 ) -> None:
     _, key = await create_key(store, "r", [Scope.READ], datetime.now(UTC))
     statuses: Counter[int] = Counter()

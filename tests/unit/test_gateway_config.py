@@ -9,7 +9,7 @@ import pytest
 
 from smssync.errors import ConfigError
 from smssync.gateway.config import EXAMPLE_CONFIG, load_config, parse_config
-from smssync.messages import BodyFormat, KeyMap
+from smssync.records import BodyFormat, KeyMap
 
 
 def test_the_example_config_loads_with_the_app_defaults(tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ from smssync.gateway.config import GatewayConfig, parse_config
 from smssync.gateway.outbound import UNASKED_LIMIT, Outbound
 from smssync.gateway.records import NewInbound
 from smssync.gateway.store import GatewayStore
-from smssync.messages import MessageResult, TaskMessage
 from smssync.protocol import results, tasks
+from smssync.records import MessageResult, TaskMessage
 from smssync.sim.network import SimNetwork
 
 GATEWAY_NUMBER = "+254700000100"

@@ -9,7 +9,7 @@ import smssync
 
 ROOT = Path(smssync.__file__).parent
 PURE = [
-    ROOT / "messages.py",
+    *ROOT.glob("records/*.py"),
     ROOT / "errors.py",
     *ROOT.glob("protocol/*.py"),
     *ROOT.glob("gsm/*.py"),

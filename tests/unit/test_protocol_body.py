@@ -12,7 +12,6 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from smssync.errors import ProtocolError
-from smssync.messages import BodyFormat
 from smssync.protocol.body import (
     decode_text,
     detect_format,
@@ -22,6 +21,7 @@ from smssync.protocol.body import (
     parse_fields,
     xml_encode_app,
 )
+from smssync.records import BodyFormat
 
 E1_FORM = (
     b"secret=my%20secret&from=%2B254700000001&message=Hello%20world&sent_timestamp=1487658999000"

@@ -33,7 +33,7 @@ ALLOWED_STDLIB = {
     "xml.parsers",
     "xml.parsers.expat",
 }
-ALLOWED_PROJECT = {"smssync.messages", "smssync.errors", "smssync.protocol"}
+ALLOWED_PROJECT = {"smssync.records", "smssync.errors", "smssync.protocol"}
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__", "compile", "breakpoint"}
 
 

@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smssync.errors import ProtocolError
-from smssync.messages import BodyFormat, InboundMessage, KeyMap
 from smssync.protocol.body import parse_fields
 from smssync.protocol.inbound import (
     TEST_FROM,
@@ -24,6 +23,7 @@ from smssync.protocol.inbound import (
 
 # Aliased: pytest would try to collect a class named Test*.
 from smssync.protocol.inbound import TestIntegration as E3Test
+from smssync.records import BodyFormat, InboundMessage, KeyMap
 
 xml_chars = st.characters(exclude_categories=["Cs"]).filter(
     lambda c: c in "\t\n\r" or (c >= " " and c not in "\ufffe\uffff")

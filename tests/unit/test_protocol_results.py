@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smssync.errors import ProtocolError
-from smssync.messages import MessageResult, OutboundStatus, SendOutcome
 from smssync.protocol.results import (
     SENT_TEXTS,
     UNKNOWN_SENT_TEXT,
@@ -19,6 +18,7 @@ from smssync.protocol.results import (
     sent_code_from_text,
 )
 from smssync.protocol.timestamps import format_app_timestamp
+from smssync.records import MessageResult, OutboundStatus, SendOutcome
 
 U1 = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
 APP_E7 = (

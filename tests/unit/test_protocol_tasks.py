@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smssync.errors import ProtocolError
-from smssync.messages import TaskMessage
 from smssync.protocol.tasks import (
     build_inbound_reply,
     build_send_reply,
@@ -20,6 +19,7 @@ from smssync.protocol.tasks import (
     parse_sent_request,
     parse_uuids_reply,
 )
+from smssync.records import TaskMessage
 
 U1 = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
 U2 = "c2d6a4b0-9e1f-4f5a-8d3c-7b6e5a4f3e2d"

@@ -11,18 +11,10 @@ import click
 
 from smssync.cli.server import _iso, _print_json, settings_from, store_options, with_store
 from smssync.egress import Egress
+from smssync.records import ApiKey, Delivery, DeliveryState, Event, NewRule, Rule, RuleKind, Scope
 from smssync.server.apikeys import create_key, generate_signing_secret
-from smssync.store.base import Store
-from smssync.store.integration import (
-    ApiKey,
-    Delivery,
-    DeliveryState,
-    Event,
-    NewRule,
-    Rule,
-    RuleKind,
-    Scope,
-)
+from smssync.store import apikeys, rules, webhooks
+from smssync.store.engine import Database
 
 
 def register(group: click.Group) -> None:
@@ -65,7 +57,7 @@ def apikey_create(scopes: tuple[str, ...], name: str, as_json: bool, **params: A
     """Create a key and print it (shown only now) with its webhook signing secret."""
     settings = settings_from(params)
 
-    async def run(store: Store) -> tuple[ApiKey, str]:
+    async def run(store: Database) -> tuple[ApiKey, str]:
         return await create_key(store, name, [Scope(s) for s in scopes], datetime.now(UTC))
 
     stored, key = with_store(settings, run)
@@ -82,7 +74,7 @@ def apikey_create(scopes: tuple[str, ...], name: str, as_json: bool, **params: A
 def apikey_list(as_json: bool, **params: Any) -> None:
     """List keys by prefix, scopes and state."""
     settings = settings_from(params)
-    keys = [key_json(k) for k in with_store(settings, lambda store: store.api_keys())]
+    keys = [key_json(k) for k in with_store(settings, lambda store: apikeys.list_api_keys(store))]
     if as_json:
         _print_json(keys)
         return
@@ -97,7 +89,7 @@ def apikey_list(as_json: bool, **params: Any) -> None:
 def apikey_revoke(key_id: int, **params: Any) -> None:
     """Revoke a key by id; running servers refuse it within two seconds."""
     settings = settings_from(params)
-    with_store(settings, lambda store: store.revoke_api_key(key_id, datetime.now(UTC)))
+    with_store(settings, lambda store: apikeys.revoke_api_key(store, key_id, datetime.now(UTC)))
     click.echo(f"revoked {key_id}")
 
 
@@ -128,8 +120,8 @@ def webhook_add(url: str, events: tuple[str, ...], as_json: bool, **params: Any)
     chosen = list(events) or [e.value for e in Event]
     secret = generate_signing_secret()
 
-    async def run(store: Store) -> int:
-        return await store.add_webhook(url, chosen, secret, datetime.now(UTC))
+    async def run(store: Database) -> int:
+        return await webhooks.add_webhook(store, url, chosen, secret, datetime.now(UTC))
 
     endpoint_id = with_store(settings, run)
     if as_json:
@@ -145,7 +137,7 @@ def webhook_add(url: str, events: tuple[str, ...], as_json: bool, **params: Any)
 def webhook_list(as_json: bool, **params: Any) -> None:
     """List receivers and their events."""
     settings = settings_from(params)
-    config = with_store(settings, lambda store: store.hook_config())
+    config = with_store(settings, lambda store: rules.hook_config(store))
     rows: list[dict[str, Any]] = [
         {"id": e.id, "url": e.url, "events": sorted(e.events)} for e in config.endpoints
     ]
@@ -162,7 +154,7 @@ def webhook_list(as_json: bool, **params: Any) -> None:
 def webhook_remove(webhook_id: int, **params: Any) -> None:
     """Delete a receiver and its undelivered events."""
     settings = settings_from(params)
-    with_store(settings, lambda store: store.remove_webhook(webhook_id))
+    with_store(settings, lambda store: webhooks.remove_webhook(store, webhook_id))
     click.echo(f"removed {webhook_id}")
 
 
@@ -186,7 +178,9 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
 def webhook_dead_letters(as_json: bool, **params: Any) -> None:
     """List deliveries whose retries ran out."""
     settings = settings_from(params)
-    found = with_store(settings, lambda store: store.deliveries(DeliveryState.DEAD.value, 1000))
+    found = with_store(
+        settings, lambda store: webhooks.deliveries(store, DeliveryState.DEAD.value, 1000)
+    )
     rows = [delivery_json(d) for d in found]
     if as_json:
         _print_json(rows)
@@ -205,7 +199,7 @@ def webhook_redrive(delivery_ids: tuple[int, ...], everything: bool, **params: A
     if everything == bool(delivery_ids):
         raise click.UsageError("give delivery ids or --all")
     wanted = None if everything else list(delivery_ids)
-    count = with_store(settings, lambda store: store.redrive(wanted, datetime.now(UTC)))
+    count = with_store(settings, lambda store: webhooks.redrive(store, wanted, datetime.now(UTC)))
     click.echo(f"redriven: {count}")
 
 
@@ -262,7 +256,7 @@ def rule_add(
         except re.error as exc:
             raise click.BadParameter(str(exc), param_hint="--regex") from None
     new = NewRule(kind, pattern, auto_reply, forward, tag, position)
-    added = with_store(settings, lambda store: store.add_rule(new, datetime.now(UTC)))
+    added = with_store(settings, lambda store: rules.add_rule(store, new, datetime.now(UTC)))
     if as_json:
         _print_json(rule_json(added))
     else:
@@ -275,7 +269,7 @@ def rule_add(
 def rule_list(as_json: bool, **params: Any) -> None:
     """List rules in evaluation order."""
     settings = settings_from(params)
-    config = with_store(settings, lambda store: store.hook_config())
+    config = with_store(settings, lambda store: rules.hook_config(store))
     rows = [rule_json(r) for r in config.rules]
     if as_json:
         _print_json(rows)
@@ -291,5 +285,5 @@ def rule_list(as_json: bool, **params: Any) -> None:
 def rule_remove(rule_id: int, **params: Any) -> None:
     """Delete a rule."""
     settings = settings_from(params)
-    with_store(settings, lambda store: store.remove_rule(rule_id))
+    with_store(settings, lambda store: rules.remove_rule(store, rule_id))
     click.echo(f"removed {rule_id}")

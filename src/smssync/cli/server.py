@@ -19,13 +19,25 @@ from rich.markup import escape
 from smssync.addresses import normalize_recipient
 from smssync.cli.tables import print_table
 from smssync.errors import ConfigError, SmssyncError
-from smssync.messages import WIRE_KEY_FIELDS, AckMode
+from smssync.records import WIRE_KEY_FIELDS, AckMode, Device, Inbound, Outbound
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.server.exchanges import new_outbound
 from smssync.server.health import health
 from smssync.settings import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings
-from smssync.store import open_store
-from smssync.store.base import Device, Inbound, Outbound, Store
+from smssync.store import (
+    devices as devices_store,
+)
+from smssync.store import (
+    inbox,
+    open_store,
+    queue,
+    results,
+    serverkey,
+)
+from smssync.store import (
+    messages as messages_store,
+)
+from smssync.store.engine import Database
 from smssync.store.files import private_dir
 
 T = TypeVar("T")
@@ -101,7 +113,7 @@ def settings_from(params: dict[str, Any]) -> Settings:
         raise click.UsageError(exc.message) from None
 
 
-def with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:
+def with_store(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
     """Open the store, run one action, close it; turn our errors into CLI errors."""
 
     async def run() -> T:
@@ -109,7 +121,7 @@ def with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T
         store = open_store(settings.store_url)
         await store.open()
         try:
-            await store.use_server_key(settings.data_dir, settings.server_key)
+            await serverkey.use_server_key(store, settings.data_dir, settings.server_key)
             return await action(store)
         finally:
             await store.close()
@@ -251,8 +263,8 @@ def serve(get_path: str | None, **params: Any) -> None:
         _serve_get(settings, get_path)
         return
 
-    async def first_device(store: Store) -> tuple[Device, IssuedCredentials] | None:
-        if await store.devices():
+    async def first_device(store: Database) -> tuple[Device, IssuedCredentials] | None:
+        if await devices_store.all_devices(store):
             return None
         return await create_device(store, "phone1", datetime.now(UTC), secret=generate_secret())
 
@@ -323,7 +335,7 @@ def migrate(**params: Any) -> None:
     """Create or upgrade the database schema."""
     settings = settings_from(params)
 
-    async def noop(store: Store) -> None:
+    async def noop(store: Database) -> None:
         return None
 
     with_store(settings, noop)
@@ -360,7 +372,7 @@ def device_add(
         raise click.UsageError("--basic-user and --basic-password go together")
     chosen = None if no_secret else (secret if secret is not None else generate_secret())
 
-    async def add(store: Store) -> tuple[Device, IssuedCredentials]:
+    async def add(store: Database) -> tuple[Device, IssuedCredentials]:
         return await create_device(
             store,
             name,
@@ -400,8 +412,8 @@ def device_list(as_json: bool, **params: Any) -> None:
     """List devices: health, last seen, queue depth."""
     settings = settings_from(params)
 
-    async def read(store: Store) -> tuple[list[Device], dict[str | None, int]]:
-        return await store.devices(), await store.queue_depths()
+    async def read(store: Database) -> tuple[list[Device], dict[str | None, int]]:
+        return await devices_store.all_devices(store), await messages_store.queue_depths(store)
 
     devices, depths = with_store(settings, read)
     now = datetime.now(UTC)
@@ -486,15 +498,15 @@ def device_set(name: str, as_json: bool, keys: tuple[str, ...], **params: Any) -
             raise click.BadParameter(f"unknown zone {changes['timezone']!r}") from None
     key_changes = _parse_keys(keys)
 
-    async def update(store: Store) -> tuple[Device, int]:
-        current = await store.device_by_name(name)
+    async def update(store: Database) -> tuple[Device, int]:
+        current = await devices_store.device_by_name(store, name)
         if current is None:
             raise click.ClickException(f"no device named {name!r}")
         new = dataclasses.replace(current.settings, **changes)
         if key_changes:
             new = dataclasses.replace(new, keys=dataclasses.replace(new.keys, **key_changes))
-        updated = await store.update_device(name, settings=new)
-        depths = await store.queue_depths()
+        updated = await devices_store.update_device(store, name, settings=new)
+        depths = await messages_store.queue_depths(store)
         return updated, depths.get(name, 0)
 
     updated, depth = with_store(settings, update)
@@ -525,8 +537,8 @@ def device_remove(name: str, **params: Any) -> None:
     """Delete a device; its queued messages go back to the shared queue."""
     settings = settings_from(params)
 
-    async def remove(store: Store) -> None:
-        await store.remove_device(name)
+    async def remove(store: Database) -> None:
+        await devices_store.remove_device(store, name)
 
     with_store(settings, remove)
     click.echo(f"removed {name}")
@@ -583,9 +595,9 @@ def send(to_addr: str, device_name: str | None, as_json: bool, text: str, **para
         raise click.BadParameter(str(exc), param_hint="--to") from None
     message = new_outbound(number, text, device_name, datetime.now(UTC))
 
-    async def enqueue(store: Store) -> Outbound:
-        await store.enqueue([message])
-        return (await store.outbound(message_id=message.message_id))[0]
+    async def enqueue(store: Database) -> Outbound:
+        await queue.enqueue(store, [message])
+        return (await messages_store.list_outbound(store, message_id=message.message_id))[0]
 
     stored = with_store(settings, enqueue)
     if as_json:
@@ -606,10 +618,16 @@ def messages(
     """List incoming (default) or outgoing SMS."""
     settings = settings_from(params)
 
-    async def read(store: Store) -> list[dict[str, Any]]:
+    async def read(store: Database) -> list[dict[str, Any]]:
         if direction == "in":
-            return [inbound_json(m) for m in await store.inbound(device=device_name, limit=limit)]
-        return [outbound_json(m) for m in await store.outbound(device=device_name, limit=limit)]
+            return [
+                inbound_json(m)
+                for m in await inbox.list_inbound(store, device=device_name, limit=limit)
+            ]
+        return [
+            outbound_json(m)
+            for m in await messages_store.list_outbound(store, device=device_name, limit=limit)
+        ]
 
     rows = with_store(settings, read)
     if as_json:
@@ -638,8 +656,8 @@ def cancel(uuid: str, as_json: bool, **params: Any) -> None:
     """Cancel a queued SMS that no phone has accepted yet."""
     settings = settings_from(params)
 
-    async def run(store: Store) -> Outbound:
-        return await store.cancel(uuid, datetime.now(UTC))
+    async def run(store: Database) -> Outbound:
+        return await results.cancel(store, uuid, datetime.now(UTC))
 
     cancelled = with_store(settings, run)
     if as_json:

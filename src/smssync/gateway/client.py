@@ -17,8 +17,8 @@ from smssync import __version__
 from smssync.errors import ProtocolError
 from smssync.gateway.breaker import Breaker
 from smssync.gateway.config import SyncUrlConfig
-from smssync.messages import BodyFormat, InboundMessage, MessageResult, TaskMessage
 from smssync.protocol import inbound, query, results, tasks
+from smssync.records import BodyFormat, InboundMessage, MessageResult, TaskMessage
 
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"

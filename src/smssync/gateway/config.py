@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from smssync.errors import ConfigError
-from smssync.messages import WIRE_KEY_FIELDS, BodyFormat, KeyMap
+from smssync.records import WIRE_KEY_FIELDS, BodyFormat, KeyMap
 
 _WIRE_KEYS = WIRE_KEY_FIELDS
 

@@ -19,9 +19,9 @@ from smssync.gateway.client import SyncClient
 from smssync.gateway.config import GatewayConfig
 from smssync.gateway.records import TaskRecord
 from smssync.gateway.store import SUBMITTED, GatewayStore, send_state
-from smssync.messages import MessageResult, TaskMessage
 from smssync.protocol.results import DELIVERED_TEXTS, SENT_TEXTS, UNKNOWN_SENT_TEXT
 from smssync.protocol.timestamps import format_app_timestamp
+from smssync.records import MessageResult, TaskMessage
 
 log = logging.getLogger("smssync.gateway")
 

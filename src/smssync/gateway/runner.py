@@ -31,8 +31,8 @@ from smssync.gateway.outbound import TASK_MEMORY_S, Outbound, name_replies
 from smssync.gateway.records import ForwardJob, NewInbound
 from smssync.gateway.routing import battery_text, query_answer, route
 from smssync.gateway.store import GatewayStore
-from smssync.messages import InboundMessage
 from smssync.protocol.timestamps import to_epoch_ms
+from smssync.records import InboundMessage
 
 log = logging.getLogger("smssync.gateway")
 

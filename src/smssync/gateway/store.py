@@ -21,7 +21,7 @@ from smssync.gateway.records import (
     UrlCounts,
 )
 from smssync.gateway.storefile import StoreFile
-from smssync.messages import TaskMessage
+from smssync.records import TaskMessage
 
 #: How long before its send an early delivery report may have arrived.
 EARLY_S = 120.0

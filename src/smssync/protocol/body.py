@@ -10,8 +10,8 @@ from typing import NoReturn
 from xml.parsers import expat
 
 from smssync.errors import ProtocolError
-from smssync.messages import BodyFormat
 from smssync.protocol.query import OKHTTP_FORM_SAFE, form_decode, percent_encode, without_nul
+from smssync.records import BodyFormat
 
 #: Largest body the server accepts (S-3 requires at least 1 MiB).
 MAX_BODY_BYTES = 1024 * 1024

@@ -6,8 +6,8 @@ import dataclasses
 import re
 
 from smssync.errors import ProtocolError
-from smssync.messages import BodyFormat, InboundMessage, KeyMap
 from smssync.protocol.body import form_encode, json_encode_app, xml_encode_app
+from smssync.records import BodyFormat, InboundMessage, KeyMap
 
 TEST_FROM = "+000000000000"
 TEST_MESSAGE = "Test Message From SMSSync Integration"

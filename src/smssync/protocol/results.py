@@ -6,9 +6,9 @@ import re
 from datetime import tzinfo
 
 from smssync.errors import ProtocolError
-from smssync.messages import MessageResult, OutboundStatus, SendOutcome
 from smssync.protocol.body import dump_gson, load_json, load_json_object
 from smssync.protocol.timestamps import parse_result_timestamp
+from smssync.records import MessageResult, OutboundStatus, SendOutcome
 
 #: Android sent codes and the texts the App stores (§4.1).
 SENT_TEXTS: dict[int, str] = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hmac
 
 from smssync.errors import ProtocolError
-from smssync.messages import TaskMessage
 from smssync.protocol import replies
 from smssync.protocol.body import dump_gson, dump_json, load_json_object
+from smssync.records import TaskMessage
 
 
 def _message_objects(messages: list[TaskMessage]) -> list[dict[str, str]]:

@@ -6,9 +6,10 @@ import secrets
 import time
 from datetime import datetime
 
+from smssync.records import ApiKey, Scope
 from smssync.server.credentials import keyed_hash
-from smssync.store.base import Store
-from smssync.store.integration import ApiKey, Scope
+from smssync.store import apikeys, serverkey
+from smssync.store.engine import Database
 
 KEY_PREFIX = "ssk_"
 #: Characters of a key shown in listings to tell keys apart.
@@ -29,13 +30,13 @@ def generate_signing_secret() -> str:
 
 
 async def create_key(
-    store: Store, name: str, scopes: list[Scope], now: datetime
+    store: Database, name: str, scopes: list[Scope], now: datetime
 ) -> tuple[ApiKey, str]:
     """Store a new key and return it with the key in clear (shown once)."""
     key = generate_key()
-    digest = keyed_hash(await store.server_key(), "apikey", key)
-    stored = await store.add_api_key(
-        name, digest, key[:SHOWN], [s.value for s in scopes], generate_signing_secret(), now
+    digest = keyed_hash(await serverkey.server_key(store), "apikey", key)
+    stored = await apikeys.add_api_key(
+        store, name, digest, key[:SHOWN], [s.value for s in scopes], generate_signing_secret(), now
     )
     return stored, key
 
@@ -43,7 +44,7 @@ async def create_key(
 class KeyCache:
     """Resolve presented keys without a database read per request."""
 
-    def __init__(self, store: Store, server_key: bytes) -> None:
+    def __init__(self, store: Database, server_key: bytes) -> None:
         self.store = store
         self.server_key = server_key
         self._cache: dict[bytes, tuple[ApiKey | None, float]] = {}
@@ -55,7 +56,7 @@ class KeyCache:
         hit = self._cache.get(digest)
         if hit is not None and hit[1] > now:
             return hit[0]
-        found = await self.store.api_keys(digest)
+        found = await apikeys.list_api_keys(self.store, digest)
         key = found[0] if found and found[0].revoked_at is None else None
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()

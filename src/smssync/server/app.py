@@ -26,8 +26,9 @@ from smssync.server.endpoint import SyncEndpoint, fail
 from smssync.server.hooks import Hooks
 from smssync.server.throttle import Throttle
 from smssync.settings import Settings
-from smssync.store import open_store
-from smssync.store.base import Store
+from smssync.store import open_store, serverkey
+from smssync.store.devices import LastSeen
+from smssync.store.engine import Database
 
 log = logging.getLogger("smssync.server")
 
@@ -62,7 +63,7 @@ class SmssyncApp(Starlette):
                 await STOPPING(scope, receive, send)
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+def create_app(settings: Settings, store: Database | None = None) -> Starlette:
     """Build the server; it opens (and migrates) the store in its lifespan unless given one."""
 
     @contextlib.asynccontextmanager
@@ -72,19 +73,20 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         if own:
             await active.open()
             try:
-                key = await active.use_server_key(settings.data_dir, settings.server_key)
+                key = await serverkey.use_server_key(active, settings.data_dir, settings.server_key)
             except BaseException:
                 await active.close()
                 raise
         else:
             # A store handed in comes with its key (a test's, or one already in use).
-            key = await active.server_key()
+            key = await serverkey.server_key(active)
         hooks = Hooks(active)
         ctx = ServerContext(
             settings,
             active,
             key,
             CachedDirectory(active),
+            LastSeen(active),
             hooks=hooks,
             api_keys=KeyCache(active, key),
             throttle=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),

@@ -13,14 +13,16 @@ from typing import Protocol, TypeVar, cast
 
 from smssync.errors import ProtocolError
 from smssync.protocol.query import parse_basic_auth
+from smssync.records import Credentials, Device
 from smssync.server.credentials import keyed_hash, same_hash
-from smssync.store.base import Credentials, Device, Store
+from smssync.store import devices
+from smssync.store.engine import Database
 
 T = TypeVar("T")
 
 
 class Directory(Protocol):
-    """The device lookups authentication needs (a Store, or a cache in front of one)."""
+    """The device lookups authentication needs (an engine, or a cache in front of one)."""
 
     async def device_by_token(self, token_hash: bytes) -> Device | None: ...
     async def device_by_secret(self, secret_hash: bytes) -> Device | None: ...
@@ -101,7 +103,7 @@ class CachedDirectory:
     to a device (settings, credentials, removal) reach the server within ``ttl_s``.
     """
 
-    def __init__(self, store: Store, ttl_s: float = 2.0) -> None:
+    def __init__(self, store: Database, ttl_s: float = 2.0) -> None:
         self.store = store
         self.ttl_s = ttl_s
         self._entries: dict[tuple[str, object], tuple[float, object]] = {}
@@ -121,21 +123,23 @@ class CachedDirectory:
     async def device_by_token(self, token_hash: bytes) -> Device | None:
         """Return the device of a path token hash."""
         return await self._cached(
-            "token", token_hash, lambda: self.store.device_by_token(token_hash)
+            "token", token_hash, lambda: devices.device_by_token(self.store, token_hash)
         )
 
     async def device_by_secret(self, secret_hash: bytes) -> Device | None:
         """Return the device of a secret hash."""
         return await self._cached(
-            "secret", secret_hash, lambda: self.store.device_by_secret(secret_hash)
+            "secret", secret_hash, lambda: devices.device_by_secret(self.store, secret_hash)
         )
 
     async def device_by_basic_user(self, user: str) -> tuple[Device, bytes | None] | None:
         """Return the device of a Basic user and its password hash."""
-        return await self._cached("basic", user, lambda: self.store.device_by_basic_user(user))
+        return await self._cached(
+            "basic", user, lambda: devices.device_by_basic_user(self.store, user)
+        )
 
     async def device_credentials(self, device_id: int) -> Credentials:
         """Return the stored hashes of a device."""
         return await self._cached(
-            "credentials", device_id, lambda: self.store.device_credentials(device_id)
+            "credentials", device_id, lambda: devices.device_credentials(self.store, device_id)
         )

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from smssync.server.auth import Directory
 from smssync.settings import Settings
-from smssync.store.base import Store
+from smssync.store.devices import LastSeen
+from smssync.store.engine import Database
 
 if TYPE_CHECKING:
     from smssync.server.apikeys import KeyCache
@@ -20,10 +21,12 @@ class ServerContext:
     """The settings, the open store and the key for credential hashes."""
 
     settings: Settings
-    store: Store
+    store: Database
     key: bytes
     #: Cached device lookups for authentication.
     directory: Directory
+    #: Records each authenticated request's device as seen (S-9), coalesced.
+    last_seen: LastSeen
     #: Cached rules and webhook endpoints for incoming SMS; None: none ever apply.
     hooks: Hooks | None = None
     #: Cached API key lookups.

@@ -8,7 +8,9 @@ import hmac
 import secrets
 from datetime import datetime
 
-from smssync.store.base import Credentials, Device, DeviceSettings, Store
+from smssync.records import Credentials, Device, DeviceSettings
+from smssync.store import devices, serverkey
+from smssync.store.engine import Database
 
 #: Path tokens carry 128 random bits or more (§3).
 TOKEN_BYTES = 18
@@ -68,7 +70,7 @@ def generate_secret() -> str:
 
 
 async def create_device(
-    store: Store,
+    store: Database,
     name: str,
     now: datetime,
     *,
@@ -78,7 +80,7 @@ async def create_device(
     settings: DeviceSettings | None = None,
 ) -> tuple[Device, IssuedCredentials]:
     """Register a device and return it with its credentials in clear (shown once)."""
-    key = await store.server_key()
+    key = await serverkey.server_key(store)
     issued, hashed = issue(key, secret=secret, basic_user=basic_user, basic_password=basic_password)
-    device = await store.add_device(name, hashed, settings or DeviceSettings(), now)
+    device = await devices.add_device(store, name, hashed, settings or DeviceSettings(), now)
     return device, issued

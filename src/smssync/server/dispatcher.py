@@ -17,13 +17,15 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from smssync import __version__, webhooks
+from smssync import __version__
+from smssync import webhooks as signing
 from smssync.egress import Egress, GuardedTransport
 from smssync.errors import SmssyncError
+from smssync.records import Delivery, DeliveryOutcome, StuckMessage
 from smssync.server.hooks import Hooks
 from smssync.settings import Settings
-from smssync.store.base import Store, StuckMessage
-from smssync.store.integration import Delivery, DeliveryOutcome
+from smssync.store import liveness, schedule, stuck, webhooks
+from smssync.store.engine import Database
 
 log = logging.getLogger("smssync.webhooks")
 alerts_log = logging.getLogger("smssync.alerts")
@@ -60,9 +62,9 @@ async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
     headers = {
         "content-type": "application/json",
         "user-agent": f"smssync-webhooks/{__version__}",
-        webhooks.EVENT_ID_HEADER: delivery.event_id,
+        signing.EVENT_ID_HEADER: delivery.event_id,
         "X-Smssync-Event": delivery.event,
-        **webhooks.sign(delivery.secret, body),
+        **signing.sign(delivery.secret, body),
     }
     try:
         response = await client.post(delivery.url, content=body, headers=headers)
@@ -91,7 +93,7 @@ def delivery_client(settings: Settings) -> httpx.AsyncClient:
 class Dispatcher:
     """Send due webhook deliveries until cancelled."""
 
-    def __init__(self, settings: Settings, store: Store, hooks: Hooks) -> None:
+    def __init__(self, settings: Settings, store: Database, hooks: Hooks) -> None:
         self.settings = settings
         self.store = store
         self.hooks = hooks
@@ -115,7 +117,7 @@ class Dispatcher:
         """Send one batch; return how many deliveries were attempted."""
         # The claim lasts past the request timeout, so only a crashed process's expires.
         hold_s = self.settings.webhook_timeout_s + 30
-        batch = await self.store.claim_deliveries(datetime.now(UTC), BATCH, hold_s)
+        batch = await webhooks.claim_deliveries(self.store, datetime.now(UTC), BATCH, hold_s)
         if not batch:
             return 0
         errors = await asyncio.gather(*(attempt(client, d) for d in batch))
@@ -129,20 +131,20 @@ class Dispatcher:
             if retry_at is None:
                 log.warning("webhook %s to %s dead: %s", delivery.event_id, delivery.url, error)
             outcomes.append(DeliveryOutcome(delivery.id, False, error, retry_at))
-        await self.store.finish_deliveries(outcomes, now)
+        await webhooks.finish_deliveries(self.store, outcomes, now)
         return len(batch)
 
 
-async def check_liveness(settings: Settings, store: Store, now: datetime) -> bool:
+async def check_liveness(settings: Settings, store: Database, now: datetime) -> bool:
     """Run the liveness check if no other process has run it in this slot; True when
     devices changed state."""
     # The check reads every device: one process per slot does it, not each worker.
-    if not await store.claim_run("liveness", now, settings.liveness_check_s):
+    if not await schedule.claim_run(store, "liveness", now, settings.liveness_check_s):
         return False
-    return bool(await store.check_liveness(now))
+    return bool(await liveness.check_liveness(store, now))
 
 
-async def watch_liveness(settings: Settings, store: Store, hooks: Hooks) -> None:
+async def watch_liveness(settings: Settings, store: Database, hooks: Hooks) -> None:
     """Record device online/offline transitions (and their events) and hand silent
     devices' queued messages to the others, until cancelled."""
     while True:
@@ -154,21 +156,21 @@ async def watch_liveness(settings: Settings, store: Store, hooks: Hooks) -> None
         await asyncio.sleep(settings.liveness_check_s)
 
 
-async def sweep_stuck(settings: Settings, store: Store, now: datetime) -> list[StuckMessage]:
+async def sweep_stuck(settings: Settings, store: Database, now: datetime) -> list[StuckMessage]:
     """Alert once on messages ``accepted`` longer than ``accepted_alert_h`` (S-30)."""
-    stuck = await store.alert_stuck(now, settings.accepted_alert_h * 3600, STUCK_BATCH)
-    if stuck:
+    found = await stuck.alert_stuck(store, now, settings.accepted_alert_h * 3600, STUCK_BATCH)
+    if found:
         # Counts only: the uuids are in the device events and message.stuck webhooks.
         alerts_log.warning(
             "%d message(s) accepted by their device over %d h ago without a result "
             "(lost task=sent reply?); see the device events",
-            len(stuck),
+            len(found),
             settings.accepted_alert_h,
         )
-    return stuck
+    return found
 
 
-async def watch_stuck(settings: Settings, store: Store, hooks: Hooks) -> None:
+async def watch_stuck(settings: Settings, store: Database, hooks: Hooks) -> None:
     """Sweep for stuck ``accepted`` messages until cancelled."""
     while True:
         try:
@@ -184,7 +186,7 @@ async def watch_stuck(settings: Settings, store: Store, hooks: Hooks) -> None:
 
 
 @contextlib.asynccontextmanager
-async def background(settings: Settings, store: Store, hooks: Hooks) -> AsyncIterator[None]:
+async def background(settings: Settings, store: Database, hooks: Hooks) -> AsyncIterator[None]:
     """Run the dispatcher and the watches for the life of the server."""
     tasks = [
         asyncio.create_task(Dispatcher(settings, store, hooks).run(), name="smssync-webhooks"),

@@ -19,15 +19,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from smssync.errors import NotFound, ProtocolError, StoreError
-from smssync.messages import KeyMap
 from smssync.protocol import replies
 from smssync.protocol.body import MAX_BODY_BYTES, parse_fields
 from smssync.protocol.query import parse_query
 from smssync.protocol.tasks import parse_sent_request
+from smssync.records import Device, KeyMap
 from smssync.server import exchanges
 from smssync.server.auth import Unauthorized, identify, with_secret
 from smssync.server.context import ServerContext
-from smssync.store.base import Device
+from smssync.store import results
 
 log = logging.getLogger("smssync.server")
 
@@ -248,7 +248,7 @@ async def _dispatch(ctx: ServerContext, request: SyncRequest, receive: Receive) 
     device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"))
     if device is None:
         raise Unauthorized()
-    await ctx.store.touch_device(device.id, now, user_agent)
+    await ctx.last_seen.touch(device.id, now, user_agent)
     if task == "send":
         return reply(await exchanges.task_send(ctx, device, query.get("secret"), now))
     if method == "GET":
@@ -283,7 +283,7 @@ async def _post(
         raise Unauthorized()
     if problem is not None:
         return failure(400, problem)
-    await ctx.store.touch_device(device.id, now, user_agent)
+    await ctx.last_seen.touch(device.id, now, user_agent)
     try:
         return reply(await exchanges.post(ctx, device, fields, now))
     except ProtocolError as exc:
@@ -312,10 +312,10 @@ async def _sent(
         # Lease binding: only the poller was told these wire ids (S-26, S-29); a public uuid,
         # which API readers and webhook receivers see, binds nothing.
         uuids = list(public.values())
-        owner = await ctx.store.lease_owner(uuids) if uuids else None
+        owner = await results.lease_owner(ctx.store, uuids) if uuids else None
         if owner is None:
             raise Unauthorized()
-        await ctx.store.touch_device(owner, now, user_agent)
+        await ctx.last_seen.touch(owner, now, user_agent)
         return reply(await exchanges.acknowledge(ctx, owner, listed, public, now))
-    await ctx.store.touch_device(device.id, now, user_agent)
+    await ctx.last_seen.touch(device.id, now, user_agent)
     return reply(await exchanges.acknowledge(ctx, device.id, listed, public, now))

@@ -12,15 +12,14 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from smssync.addresses import looks_numeric, normalize
 from smssync.gsm.segments import count_segments
-from smssync.messages import TaskMessage
 from smssync.protocol import replies
 from smssync.protocol.inbound import Alert, IncomingSms, TestIntegration, classify_post
 from smssync.protocol.results import outcome, parse_result_request
 from smssync.protocol.tasks import build_inbound_reply, build_send_reply, build_uuids_reply
 from smssync.protocol.timestamps import parse_epoch_or_iso
+from smssync.records import Claimed, Device, InboundPlan, NewInbound, NewOutbound, TaskMessage
 from smssync.server.context import ServerContext
-from smssync.store.base import Claimed, Device, NewInbound, NewOutbound
-from smssync.store.integration import InboundPlan
+from smssync.store import devices, inbox, queue, results, rules, wire
 
 log = logging.getLogger("smssync.server")
 
@@ -45,15 +44,15 @@ def _zone(name: str) -> tzinfo:
 
 async def _task_messages(ctx: ServerContext, claimed: list[Claimed]) -> list[TaskMessage]:
     # The phone is told each message's wire id, never its public uuid (S-29).
-    wire = await ctx.store.wire_ids([c.message_id for c in claimed])
-    return [TaskMessage(c.to_addr, c.content, wire[c.message_id]) for c in claimed]
+    told = await wire.wire_ids(ctx.store, [c.message_id for c in claimed])
+    return [TaskMessage(c.to_addr, c.content, told[c.message_id]) for c in claimed]
 
 
 async def post(ctx: ServerContext, device: Device, fields: dict[str, str], now: datetime) -> bytes:
     """Handle a POST or PUT without ``task``: E1, E3 or E8."""
     request = classify_post(fields, device.settings.keys)
     if isinstance(request, TestIntegration):
-        await ctx.store.record_event(device.id, "test_integration", {}, now)
+        await devices.record_event(ctx.store, device.id, "test_integration", {}, now)
         return replies.success()
     if isinstance(request, Alert):
         detail = {
@@ -61,7 +60,7 @@ async def post(ctx: ServerContext, device: Device, fields: dict[str, str], now: 
             "error_code": request.error_code,
             "battery_percent": request.battery_percent,
         }
-        await ctx.store.record_event(device.id, "alert", detail, now)
+        await devices.record_event(ctx.store, device.id, "alert", detail, now)
         return replies.success()
     return await incoming(ctx, device, request, now)
 
@@ -123,18 +122,18 @@ async def incoming(ctx: ServerContext, device: Device, sms: IncomingSms, now: da
         plan = plan or InboundPlan(device=device.name)
         plan = dataclasses.replace(plan, replies=(*plan.replies, reply))
     if plan is None:
-        created, _ = await ctx.store.record_inbound(record)
+        created, _ = await inbox.record_inbound(ctx.store, record)
     else:
         # Rules, replies and webhooks apply only to a new SMS, in the transaction that
         # stores it.
-        created, _ = await ctx.store.record_inbound_routed(record, plan, now)
+        created, _ = await rules.record_inbound_routed(ctx.store, record, plan)
         if created and ctx.hooks is not None:
             ctx.hooks.wake.set()
     if not created or not device.settings.reply_from_server:
         # A duplicate gets success and nothing piggybacked (S-10, S-25).
         return build_inbound_reply([])
-    claimed = await ctx.store.claim_outbound(
-        device.id, device.settings.batch_limit, now, piggyback=True
+    claimed = await queue.claim_outbound(
+        ctx.store, device.id, device.settings.batch_limit, now, piggyback=True
     )
     return build_inbound_reply(await _task_messages(ctx, claimed))
 
@@ -156,13 +155,13 @@ def new_outbound(
 
 async def task_send(ctx: ServerContext, device: Device, secret: str | None, now: datetime) -> bytes:
     """E4: hand out queued messages, echoing the request's secret (S-19, S-22)."""
-    claimed = await ctx.store.claim_outbound(device.id, device.settings.batch_limit, now)
+    claimed = await queue.claim_outbound(ctx.store, device.id, device.settings.batch_limit, now)
     return build_send_reply(await _task_messages(ctx, claimed), secret)
 
 
 async def public_ids(ctx: ServerContext, listed: list[str | None]) -> dict[str, str]:
     """Map the wire ids a phone named to public uuids; unknown and null ones are dropped."""
-    return await ctx.store.message_ids([u for u in listed if u])
+    return await wire.message_ids(ctx.store, [u for u in listed if u])
 
 
 async def acknowledge(
@@ -174,33 +173,34 @@ async def acknowledge(
 ) -> bytes:
     """E5: list back exactly what this device may still send (S-27, S-28), by wire id."""
     wanted = [public[u] for u in listed if u and u in public]
-    accepted = await ctx.store.acknowledge(device_id, wanted, now) if wanted else []
+    accepted = await results.acknowledge(ctx.store, device_id, wanted, now) if wanted else []
     wire = {message_id: wire_id for wire_id, message_id in public.items()}
     return build_uuids_reply([wire[m] for m in accepted])
 
 
 async def result_list(ctx: ServerContext, device: Device, now: datetime) -> bytes:
     """E6: the uuids whose outcome the server still waits for (S-31)."""
-    uuids = await ctx.store.awaiting_results(
+    uuids = await results.awaiting_results(
+        ctx.store,
         device.id,
         now,
         limit=100,
         max_listings=ctx.settings.result_max_listings,
         max_age_s=int(timedelta(hours=ctx.settings.result_max_age_h).total_seconds()),
     )
-    wire = await ctx.store.wire_ids(uuids)
-    return build_uuids_reply([wire[u] for u in uuids])
+    told = await wire.wire_ids(ctx.store, uuids)
+    return build_uuids_reply([told[u] for u in uuids])
 
 
 async def result_report(ctx: ServerContext, device: Device, body: bytes, now: datetime) -> bytes:
     """E7: apply the reported outcomes (S-32 to S-35)."""
-    results = parse_result_request(body)
+    reports = parse_result_request(body)
     zone = device_zone(device)
-    public = await ctx.store.message_ids([r.message_id for r in results])
+    public = await wire.message_ids(ctx.store, [r.message_id for r in reports])
     # A wire id this server never gave out names no message: ignored like an unknown uuid.
-    outcomes = [(public[r.message_id], outcome(r, zone)) for r in results if r.message_id in public]
+    outcomes = [(public[r.message_id], outcome(r, zone)) for r in reports if r.message_id in public]
     if outcomes:
-        changed = await ctx.store.record_results(device.id, outcomes, now)
+        changed = await results.record_results(ctx.store, device.id, outcomes, now)
         if changed and ctx.hooks is not None:
             ctx.hooks.wake.set()
     return replies.success()

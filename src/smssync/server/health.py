@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from smssync.store.base import Device
+from smssync.records import Device, is_online
 
 
 def health(device: Device, now: datetime) -> str:
     """Return ``online``, ``offline`` or ``never`` (never seen)."""
     if device.last_seen_at is None:
         return "never"
-    silent = now - device.last_seen_at
-    return "online" if silent <= timedelta(seconds=device.settings.liveness_s) else "offline"
+    return (
+        "online" if is_online(device.last_seen_at, device.settings.liveness_s, now) else "offline"
+    )

@@ -13,9 +13,19 @@ import time
 from datetime import datetime
 
 from smssync.addresses import looks_numeric
+from smssync.records import (
+    Device,
+    Event,
+    HookConfig,
+    InboundPlan,
+    NewInbound,
+    NewOutbound,
+    Rule,
+    RuleKind,
+)
 from smssync.server.exchanges import new_outbound
-from smssync.store.base import Device, NewInbound, NewOutbound, Store
-from smssync.store.integration import Event, HookConfig, InboundPlan, Rule, RuleKind
+from smssync.store import rules
+from smssync.store.engine import Database
 
 TTL_S = 2.0
 #: Auto-replies jump the queue, so that they fit in the phone's E1 reply.
@@ -35,7 +45,7 @@ def matches(rule: Rule, pattern: re.Pattern[str] | None, record: NewInbound) -> 
 class Hooks:
     """The cached configuration, the plan for each incoming SMS, and the dispatcher's bell."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self.store = store
         self._config: HookConfig | None = None
         self._patterns: dict[int, re.Pattern[str] | None] = {}
@@ -51,7 +61,7 @@ class Hooks:
         """Return the configuration, read at most every ``TTL_S`` seconds."""
         now = time.monotonic()
         if self._config is None or now >= self._expires:
-            config = await self.store.hook_config()
+            config = await rules.hook_config(self.store)
             self._patterns = {
                 rule.id: _compile(rule.pattern)
                 for rule in config.rules

@@ -1,14 +1,19 @@
-"""Persistence: one Store interface, SQLite and PostgreSQL behind it."""
+"""Persistence: store verbs, one module per noun, over a Database (SQLite or PostgreSQL).
+
+devices, liveness, inbox (inbound SMS), queue (enqueue and claim), results (E5 to E7, cancel),
+messages (outbound SMS as people read them), stuck, wire (wire ids), webhooks, rules, apikeys,
+schedule (periodic jobs), serverkey.
+"""
 
 from __future__ import annotations
 
 from smssync.errors import ConfigError
-from smssync.store.base import Store
+from smssync.store.engine import Database
 
 __all__ = ["open_store"]
 
 
-def open_store(url_or_path: str) -> Store:
+def open_store(url_or_path: str) -> Database:
     """Return an unopened store: ``sqlite:///path`` or a plain path, or ``postgresql://...``."""
     if url_or_path.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         # Imported lazily: SQLite-only installs never load the PostgreSQL driver.

@@ -1,19 +1,17 @@
-"""Device, event and server-key verbs: plain functions over one open Connection."""
+"""Device and event verbs; each body a plain function over one open Connection."""
 
 from __future__ import annotations
 
 import json
-import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
-from smssync.messages import OutboundStatus
-from smssync.store import dialects
-from smssync.store.base import Credentials, Device, DeviceSettings
+from smssync.records import Credentials, Device, DeviceSettings, OutboundStatus
+from smssync.store.engine import Database, reads, writes
 from smssync.store.rows import (
     device_of,
     from_us,
@@ -22,30 +20,10 @@ from smssync.store.rows import (
     settings_of,
     to_us,
 )
-from smssync.store.schema import devices, events, meta, outbound
+from smssync.store.schema import devices, events, outbound
 
-SERVER_KEY = "server_key"
 TAKEN = "a device with this name, token or Basic user exists"
 SECRET_TAKEN = "another device has this secret: each device needs its own"
-
-
-def server_key(conn: Connection) -> bytes:
-    """Return the database's secret key, creating it on first use."""
-    conn.execute(
-        dialects.insert(conn, meta)
-        .values(key=SERVER_KEY, value=secrets.token_bytes(32))
-        .on_conflict_do_nothing(index_elements=[meta.c.key])
-    )
-    value: bytes = conn.execute(select(meta.c.value).where(meta.c.key == SERVER_KEY)).scalar_one()
-    return value
-
-
-def read_server_key(conn: Connection) -> bytes | None:
-    """Return the secret key if it exists, without writing."""
-    value: bytes | None = conn.execute(
-        select(meta.c.value).where(meta.c.key == SERVER_KEY)
-    ).scalar_one_or_none()
-    return value
 
 
 def _credential_values(credentials: Credentials) -> dict[str, Any]:
@@ -72,6 +50,7 @@ def _refuse_shared_secret(conn: Connection, credentials: Credentials, device_id:
         raise Conflict(SECRET_TAKEN)
 
 
+@writes
 def add_device(
     conn: Connection, name: str, credentials: Credentials, settings: DeviceSettings, now: datetime
 ) -> Device:
@@ -91,6 +70,7 @@ def add_device(
     return device_of(row._mapping)
 
 
+@writes
 def add_devices(
     conn: Connection,
     entries: list[tuple[str, Credentials, DeviceSettings]],
@@ -116,11 +96,13 @@ def add_devices(
     return len(rows)
 
 
+@writes
 def update_device(
     conn: Connection,
     name: str,
-    settings: DeviceSettings | None,
-    credentials: Credentials | None,
+    *,
+    settings: DeviceSettings | None = None,
+    credentials: Credentials | None = None,
 ) -> Device:
     """Change settings or credentials; NotFound, Conflict (also for a secret in use)."""
     row = conn.execute(select(devices).where(devices.c.name == name)).one_or_none()
@@ -145,6 +127,7 @@ def update_device(
     return device_of(row._mapping)
 
 
+@writes
 def remove_device(conn: Connection, name: str) -> None:
     """Delete a device, unassigning its queued messages; NotFound."""
     device_id = conn.execute(select(devices.c.id).where(devices.c.name == name)).scalar()
@@ -159,6 +142,7 @@ def remove_device(conn: Connection, name: str) -> None:
     conn.execute(delete(devices).where(devices.c.id == device_id))
 
 
+@reads
 def all_devices(conn: Connection) -> list[Device]:
     """Return every device by name."""
     rows = conn.execute(select(devices).order_by(devices.c.name))
@@ -171,18 +155,33 @@ def device_where(conn: Connection, column: str, value: object) -> Device | None:
     return None if row is None else device_of(row._mapping)
 
 
+@reads
+def device_by_name(conn: Connection, name: str) -> Device | None:
+    """Return the named device."""
+    return device_where(conn, "name", name)
+
+
+@reads
+def device_by_token(conn: Connection, token_hash: bytes) -> Device | None:
+    """Look a device up by the keyed hash of its path token."""
+    return device_where(conn, "token_hash", token_hash)
+
+
+@reads
 def device_by_secret(conn: Connection, secret_hash: bytes) -> Device | None:
     """Return the one device with this secret; None when none or several share it."""
     rows = conn.execute(select(devices).where(devices.c.secret_hash == secret_hash).limit(2)).all()
     return device_of(rows[0]._mapping) if len(rows) == 1 else None
 
 
+@reads
 def device_by_basic_user(conn: Connection, user: str) -> tuple[Device, bytes | None] | None:
     """Return the device of a Basic user and its password hash."""
     row = conn.execute(select(devices).where(devices.c.basic_user == user)).one_or_none()
     return None if row is None else (device_of(row._mapping), row.basic_password_hash)
 
 
+@reads
 def device_credentials(conn: Connection, device_id: int) -> Credentials:
     """Return a device's stored hashes; NotFound."""
     row = conn.execute(select(devices).where(devices.c.id == device_id)).one_or_none()
@@ -212,6 +211,7 @@ def touch_devices(conn: Connection, touches: list[tuple[int, datetime, str | Non
     return [None] * len(touches)
 
 
+@writes
 def record_event(
     conn: Connection, device_id: int, kind: str, detail: dict[str, Any], now: datetime
 ) -> None:
@@ -223,8 +223,11 @@ def record_event(
     )
 
 
-def recent_events(conn: Connection, device: str | None, limit: int) -> list[dict[str, Any]]:
-    """Return events newest first, optionally of one device."""
+@reads
+def device_events(
+    conn: Connection, device: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Return recent device events newest first, optionally of one device."""
     query = (
         select(events, devices.c.name)
         .join(devices, devices.c.id == events.c.device_id)
@@ -243,3 +246,33 @@ def recent_events(conn: Connection, device: str | None, limit: int) -> list[dict
         }
         for row in conn.execute(query)
     ]
+
+
+#: A device's last-seen time is written at most this often, so polls do not each cost a commit.
+TOUCH_EVERY = timedelta(seconds=5)
+#: Most devices remembered: an entry only matters for TOUCH_EVERY.
+TOUCHED_SIZE = 10_000
+
+
+class LastSeen:
+    """Records authenticated requests (last seen and User-Agent, S-9) at most every few
+    seconds per device; concurrent polls share one statement and one commit."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._touched: dict[int, tuple[datetime, str | None]] = {}
+
+    async def touch(self, device_id: int, now: datetime, user_agent: str | None) -> None:
+        """Record that the device was seen now with this User-Agent."""
+        last = self._touched.get(device_id)
+        if (
+            last is not None
+            and last[1] == user_agent
+            and timedelta(0) <= now - last[0] < TOUCH_EVERY
+        ):
+            return
+        await self.db.batch(touch_devices, (device_id, now, user_agent), linger=0)
+        if len(self._touched) >= TOUCHED_SIZE:
+            # Bounded at any fleet size; forgetting only costs one early write per device.
+            self._touched.clear()
+        self._touched[device_id] = (now, user_agent)

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, select
 from sqlalchemy import exc as sa_exc
 
 from smssync.errors import StoreError
-from smssync.store.base import Inbound, NewInbound
+from smssync.records import Inbound, NewInbound
+from smssync.store.engine import Database, reads
 from smssync.store.rows import inbound_of, to_us
 from smssync.store.schema import devices, inbound
 
@@ -95,8 +96,8 @@ def row_of(message: NewInbound) -> InboundRow:
     )
 
 
-def record_inbound(conn: Connection, message: NewInbound) -> tuple[bool, int]:
-    """Insert unless (device, dedupe_key) exists: (created, id) (S-10)."""
+def record_one(conn: Connection, message: NewInbound) -> tuple[bool, int]:
+    """Insert unless (device, dedupe_key) exists, in the caller's transaction: (created, id)."""
     return record_inbound_many(conn, [row_of(message)])[0]
 
 
@@ -249,8 +250,11 @@ def _insert_sqlite(cursor: Any, chunk: list[InboundRow]) -> dict[_Key, int]:
     }
 
 
-def list_inbound(conn: Connection, device: str | None, limit: int, after_id: int) -> list[Inbound]:
-    """Return incoming SMS after ``after_id``, oldest first."""
+@reads
+def list_inbound(
+    conn: Connection, device: str | None = None, limit: int = 1000, after_id: int = 0
+) -> list[Inbound]:
+    """Return stored inbound SMS after ``after_id``, oldest first."""
     query = (
         select(inbound, devices.c.name.label("device_name"))
         .outerjoin(devices, devices.c.id == inbound.c.device_id)
@@ -261,3 +265,11 @@ def list_inbound(conn: Connection, device: str | None, limit: int, after_id: int
     if device is not None:
         query = query.where(devices.c.name == device)
     return [inbound_of(row._mapping) for row in conn.execute(query)]
+
+
+async def record_inbound(db: Database, message: NewInbound) -> tuple[bool, int]:
+    """Store an inbound SMS unless (device, dedupe_key) exists: (created, id) (S-10).
+
+    Concurrent calls share one statement and one commit (group commit, see ``batching``).
+    """
+    return await db.batch(record_inbound_many, row_of(message), limit=MAX_ROWS)

@@ -21,9 +21,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from smssync.errors import ConfigError, StoreError, StoreUnavailable
-from smssync.store import inbox, migrate
-from smssync.store.engine import Job, P, T
-from smssync.store.sqlstore import SqlStore, translate
+from smssync.store import migrate
+from smssync.store.engine import Database, Job, P, T, translate
 
 #: SQLSTATEs worth one more try: serialization failure and deadlock.
 RETRYABLE = {"40001", "40P01"}
@@ -40,7 +39,7 @@ def engine_url(url: str) -> str:
     raise ConfigError(f"not a PostgreSQL URL: {make_url(url).render_as_string()}")
 
 
-class PostgresStore(SqlStore):
+class PostgresStore(Database):
     """The Store on a PostgreSQL database."""
 
     dialect = "postgresql"
@@ -85,29 +84,6 @@ class PostgresStore(SqlStore):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    async def _record_inbound_many(self, rows: list[inbox.InboundRow]) -> list[tuple[bool, int]]:
-        """One autocommit INSERT on an asynchronous connection of the event loop.
-
-        Through the pool's threads, every batch cost a thread hop, a transaction of
-        SQLAlchemy's and a wait for the GIL at each step of the driver; here the loop sends
-        the statement and serves other requests until PostgreSQL has committed it (with
-        synchronous_commit on, durably).
-        """
-        conn = self._idle.pop() if self._idle else await self._connect()
-        try:
-            results = await inbox.record_inbound_async(conn, rows)
-        except psycopg.Error as error:
-            await conn.close()
-            if isinstance(error, psycopg.OperationalError | psycopg.errors.AdminShutdown):
-                raise StoreUnavailable(f"database unavailable: {error}") from error
-            raise StoreError(f"database error: {type(error).__name__}") from error
-        except BaseException:
-            # Cancelled mid-statement, the connection's state is unknown: drop it.
-            await conn.close()
-            raise
-        self._idle.append(conn)
-        return results
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         if self._engine is None:

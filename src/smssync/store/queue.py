@@ -34,9 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
-from smssync.messages import AckMode, OutboundStatus
+from smssync.records import AckMode, Claimed, NewOutbound, OutboundStatus
 from smssync.store import dialects
-from smssync.store.base import Claimed, NewOutbound
+from smssync.store.engine import Database, writes
 from smssync.store.rows import is_silent, maybe_us, settings_of, to_us
 from smssync.store.schema import (
     device_liveness,
@@ -112,8 +112,11 @@ def _healthy(conn: Connection, device_ids: Iterable[int], now_us: int) -> set[in
     return healthy
 
 
+@writes
 def enqueue(conn: Connection, messages: list[NewOutbound]) -> None:
-    """Insert outgoing SMS, pinned or softly routed to the recipient's sticky device."""
+    """Queue outbound SMS in one transaction, pinned to their device or softly routed to the
+    recipient's sticky device when it is healthy (the assignment moves on failover);
+    NotFound for an unknown device name."""
     if not messages:
         return
     by_name = _device_ids(conn, (m.device for m in messages if m.device is not None))
@@ -191,6 +194,23 @@ def anything_to_claim(conn: Connection, device_id: int, now_us: int) -> bool:
         *(query.limit(1) for query in _sources(device_id, now_us)),
     ]
     return known is None or any(conn.execute(query).first() is not None for query in due)
+
+
+async def claim_outbound(
+    db: Database, device_id: int, limit: int, now: datetime, *, piggyback: bool = False
+) -> list[Claimed]:
+    """Hand up to ``limit`` queued messages to the device, oldest first, in one atomic
+    transaction (S-22): messages pinned to it, assigned to it, unassigned, or assigned to
+    a device silent past its liveness window. Applies the device's pacing and its ack
+    mode (lease in handshake mode), sweeps expired leases and validities first, and
+    records the recipient's sticky route. Two devices or processes never get the same
+    message. ``piggyback`` dispatches at-most-once regardless of mode (S-25)."""
+    # A read first: most polls find nothing, and then cost no turn of the single SQLite
+    # writer (nor a PostgreSQL write transaction). A message queued after this read
+    # goes to the next poll, as it would had it been queued after the claim.
+    if not await db.read(anything_to_claim, device_id, to_us(now)):
+        return []
+    return await db.write(claim, device_id, limit, now, piggyback)
 
 
 def claim(

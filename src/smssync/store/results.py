@@ -5,26 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from smssync.errors import Conflict, NotFound
-from smssync.messages import FINAL_STATUSES, AckMode, OutboundStatus, SendOutcome
-from smssync.store import dialects, outbox
-from smssync.store.base import HistoryEntry, Outbound, StuckMessage
-from smssync.store.devices import record_event
-from smssync.store.integration import Event
-from smssync.store.outbox import HOOK_COLUMNS
+from smssync.records import (
+    FINAL_STATUSES,
+    AckMode,
+    Outbound,
+    OutboundStatus,
+    SendOutcome,
+)
+from smssync.store import dialects, messages, webhooks
+from smssync.store.engine import Database, reads, writes
 from smssync.store.queue import add_history, chunks
 from smssync.store.rows import (
     RowMap,
-    from_us,
-    history_of,
     maybe_us,
-    outbound_of,
     settings_of,
     to_us,
 )
 from smssync.store.schema import devices, outbound, outbound_history
+from smssync.store.webhooks import HOOK_COLUMNS
 
 S = OutboundStatus
 #: Statuses a device still owes a result for (S-31).
@@ -34,10 +35,13 @@ CANCELLABLE = (S.QUEUED.value, S.DISPATCHED.value)
 NO_DELIVERY_REPORT = "sent; no delivery report in time"
 
 
+@writes
 def acknowledge(
     conn: Connection, device_id: int, message_ids: list[str], now: datetime
 ) -> list[str]:
-    """Accept the listed messages dispatched to the device, in request order (S-27)."""
+    """E5: mark the listed messages dispatched to this device and still wanted as
+    ``accepted`` and return them in request order (S-27); switch an ``auto`` device to
+    handshake. Others are left alone (S-28)."""
     now_us = to_us(now)
     wanted = list(dict.fromkeys(m for m in message_ids if m))
     found: dict[str, int] = {}
@@ -67,6 +71,7 @@ def acknowledge(
     return accepted
 
 
+@reads
 def lease_owner(conn: Connection, message_ids: list[str]) -> int | None:
     """Return the one device all dispatched uuids among ``message_ids`` belong to (S-26)."""
     owners: set[int | None] = set()
@@ -83,7 +88,26 @@ def lease_owner(conn: Connection, message_ids: list[str]) -> int | None:
     return owners.pop()
 
 
-def awaiting_results(
+async def awaiting_results(
+    db: Database, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
+) -> list[str]:
+    """E6 (S-31): the uuids whose outcome the device still owes, oldest first, each listing
+    counted (see ``list_awaiting``)."""
+    # A read first, as for task=send: most phones of a fleet have nothing to report.
+    if not await db.read(any_awaiting, device_id):
+        return []
+    return await db.write(list_awaiting, device_id, now, limit, max_listings, max_age_s)
+
+
+def any_awaiting(conn: Connection, device_id: int) -> bool:
+    """Tell whether ``list_awaiting`` could list or change anything for the device."""
+    query = select(outbound.c.id).where(
+        outbound.c.device_id == device_id, outbound.c.status.in_(AWAITING)
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def list_awaiting(
     conn: Connection, device_id: int, now: datetime, limit: int, max_listings: int, max_age_s: int
 ) -> list[str]:
     """List the device's messages whose outcome is still open, oldest first (S-31).
@@ -147,7 +171,18 @@ def _may_become(current: OutboundStatus, target: OutboundStatus) -> bool:
     return False
 
 
-def record_results(
+async def record_results(
+    db: Database, device_id: int, outcomes: list[tuple[str, SendOutcome]], now: datetime
+) -> int:
+    """E7 (S-33, S-35): apply outcomes of this device's messages, idempotently, never
+    replacing a final status by a non-final one; return how many changed."""
+    # An empty report is common (a gateway reports even when asked about nothing, G-15).
+    if not outcomes:
+        return 0
+    return await db.write(apply_results, device_id, outcomes, now)
+
+
+def apply_results(
     conn: Connection, device_id: int, outcomes: list[tuple[str, SendOutcome]], now: datetime
 ) -> int:
     """Apply the device's outcomes in order, never going backwards (S-33, S-35)."""
@@ -234,10 +269,11 @@ def record_results(
         )
         conn.execute(outbound_history.insert(), [{**h, "at": now_us} for h in history])
         # The webhook events of these changes commit with them, or not at all.
-        outbox.emit_status_changes(conn, device_id, hooks, history, now_us)
+        webhooks.emit_status_changes(conn, device_id, hooks, history, now_us)
     return len(changed)
 
 
+@writes
 def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
     """Cancel a message no device has accepted; NotFound, Conflict."""
     now_us = to_us(now)
@@ -261,153 +297,4 @@ def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
         ).scalar_one()
         raise Conflict(f"message {message_id} is {current} and can no longer be cancelled")
     add_history(conn, [row.id], now_us, S.CANCELLED, None)
-    return list_outbound(conn, message_id, None, None, 1)[0]
-
-
-def list_outbound(
-    conn: Connection,
-    message_id: str | None,
-    device: str | None,
-    status: OutboundStatus | None,
-    limit: int,
-) -> list[Outbound]:
-    """Return outgoing SMS with their history, oldest first."""
-    query = (
-        select(outbound, devices.c.name.label("device_name"))
-        .outerjoin(devices, devices.c.id == outbound.c.device_id)
-        .order_by(outbound.c.id)
-        .limit(limit)
-    )
-    if message_id is not None:
-        query = query.where(outbound.c.uuid == message_id)
-    if device is not None:
-        query = query.where(devices.c.name == device)
-    if status is not None:
-        query = query.where(outbound.c.status == status.value)
-    return _with_history(conn, list(conn.execute(query)))
-
-
-def outbound_by_ids(conn: Connection, ids: list[int]) -> list[Outbound]:
-    """Return the outgoing SMS with these row ids and their history, in id order."""
-    rows: list[Any] = []
-    for part in chunks(ids):
-        rows.extend(
-            conn.execute(
-                select(outbound, devices.c.name.label("device_name"))
-                .outerjoin(devices, devices.c.id == outbound.c.device_id)
-                .where(outbound.c.id.in_(part))
-            )
-        )
-    rows.sort(key=lambda row: row.id)
-    return _with_history(conn, rows)
-
-
-def _with_history(conn: Connection, rows: list[Any]) -> list[Outbound]:
-    history: dict[int, list[HistoryEntry]] = {row.id: [] for row in rows}
-    for part in chunks(list(history)):
-        entries = conn.execute(
-            select(outbound_history)
-            .where(outbound_history.c.outbound_id.in_(part))
-            .order_by(outbound_history.c.at, outbound_history.c.id)
-        )
-        for entry in entries:
-            history[entry.outbound_id].append(history_of(entry._mapping))
-    return [outbound_of(row._mapping, history[row.id]) for row in rows]
-
-
-def queue_depths(conn: Connection) -> dict[str | None, int]:
-    """Count queued messages per assigned device name."""
-    rows = conn.execute(
-        select(devices.c.name, func.count())
-        .select_from(outbound)
-        .outerjoin(devices, devices.c.id == outbound.c.device_id)
-        .where(outbound.c.status == S.QUEUED.value)
-        .group_by(devices.c.name)
-    )
-    return {name: int(count) for name, count in rows}
-
-
-#: When a message became ``accepted``: its history entry. Today ``updated_at`` holds the same
-#: moment while the message stays accepted, but any later write to the row could move it. A
-#: message is accepted at most once, since nothing takes it back to ``dispatched``.
-ACCEPTED_AT = (
-    select(func.max(outbound_history.c.at))
-    .where(
-        outbound_history.c.outbound_id == outbound.c.id,
-        outbound_history.c.status == S.ACCEPTED.value,
-    )
-    .scalar_subquery()
-)
-#: The ``reason`` of a message.stuck event.
-STUCK_REASON = "accepted by the device, no result reported since"
-
-
-def _not_alerted() -> tuple[ColumnElement[bool], ...]:
-    return (outbound.c.status == S.ACCEPTED.value, outbound.c.accepted_alert_at.is_(None))
-
-
-def any_stuck(conn: Connection, now: datetime, older_than_s: int) -> bool:
-    """Tell whether some message awaits an S-30 alert (cheap: the status index)."""
-    cutoff_us = to_us(now) - older_than_s * 1_000_000
-    query = select(outbound.c.id).where(*_not_alerted(), ACCEPTED_AT <= cutoff_us).limit(1)
-    return conn.execute(query).first() is not None
-
-
-def alert_stuck(
-    conn: Connection, now: datetime, older_than_s: int, limit: int
-) -> list[StuckMessage]:
-    """Mark and announce, once, messages accepted ``older_than_s`` ago without a result
-    (S-30): the App never reports a send whose E5 reply it lost."""
-    now_us = to_us(now)
-    cutoff_us = now_us - older_than_s * 1_000_000
-    rows = conn.execute(
-        select(
-            *HOOK_COLUMNS,
-            outbound.c.device_id,
-            devices.c.name.label("device_name"),
-            ACCEPTED_AT.label("accepted_at"),
-        )
-        .outerjoin(devices, devices.c.id == outbound.c.device_id)
-        .where(*_not_alerted(), ACCEPTED_AT <= cutoff_us)
-        .order_by(outbound.c.id)
-        .limit(limit)
-    ).all()
-    marked: set[int] = set()
-    for part in chunks([row.id for row in rows]):
-        # Conditional, like the liveness record: of processes sweeping at once only the one
-        # whose update lands alerts (PostgreSQL re-checks the condition once the other's row
-        # lock is released), and a result committed meanwhile wins over the alert.
-        marked.update(
-            conn.execute(
-                update(outbound)
-                .where(outbound.c.id.in_(part), *_not_alerted())
-                .values(accepted_alert_at=now_us)
-                .returning(outbound.c.id)
-            ).scalars()
-        )
-    stuck = [row for row in rows if row.id in marked]
-    by_device: dict[int, list[str]] = {}
-    for row in stuck:
-        if row.device_id is not None:
-            by_device.setdefault(row.device_id, []).append(row.uuid)
-    for device_id, uuids in by_device.items():
-        # One event per device and sweep, so that a backlog does not push the phone's own
-        # alerts out of the recent-events view.
-        detail = {"count": len(uuids), "uuids": uuids, "older_than_s": older_than_s}
-        record_event(conn, device_id, "message_stuck", detail, now)
-    events = [
-        (
-            row._mapping,
-            {
-                "uuid": row.uuid,
-                "to": row.to_addr,
-                "status": S.ACCEPTED.value,
-                "device": row.device_name,
-                "reason": STUCK_REASON,
-                "accepted_at": outbox.iso(row.accepted_at),
-            },
-        )
-        for row in stuck
-    ]
-    outbox.emit_message_events(conn, Event.STUCK, events, now_us)
-    return [StuckMessage(row.uuid, row.device_name, from_us(row.accepted_at)) for row in stuck]
+    return messages.list_outbound.run(conn, message_id)[0]

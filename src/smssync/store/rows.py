@@ -7,8 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import RowMapping
 
-from smssync.messages import AckMode, OutboundStatus
-from smssync.store.base import Device, DeviceSettings, HistoryEntry, Inbound, Outbound
+from smssync.records import (
+    AckMode,
+    Device,
+    DeviceSettings,
+    HistoryEntry,
+    Inbound,
+    Outbound,
+    OutboundStatus,
+    is_online,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -122,7 +130,6 @@ def outbound_of(row: RowMap, history: list[HistoryEntry]) -> Outbound:
 
 def is_silent(row: RowMap, now_us: int) -> bool:
     """Tell whether a device row has been silent past its liveness window (S-9)."""
-    seen = row["last_seen_at"]
-    if seen is None:
-        return True
-    return bool(now_us - seen > settings_of(row).liveness_s * 1_000_000)
+    return not is_online(
+        maybe_dt(row["last_seen_at"]), settings_of(row).liveness_s, from_us(now_us)
+    )

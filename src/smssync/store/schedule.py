@@ -9,16 +9,23 @@ runs the job. A process that dies after claiming loses that one slot; the next i
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection
 
 from smssync.store import dialects
+from smssync.store.engine import writes
+from smssync.store.rows import to_us
 from smssync.store.schema import meta
 
 
-def claim_slot(conn: Connection, job: str, now_us: int, every_us: int) -> bool:
-    """Take the slot of ``now_us`` for ``job``; False when a process already took it."""
+@writes
+def claim_run(conn: Connection, job: str, now: datetime, every_s: float) -> bool:
+    """Take the time slot of ``now`` (``every_s`` long) for a periodic job, once across
+    processes; False when another process already took it."""
+    now_us, every_us = to_us(now), int(every_s * 1_000_000)
     if every_us <= 0:
-        raise ValueError("every_us must be positive")
+        raise ValueError("every_s must be positive")
     # Big-endian bytes compare like the numbers in both engines (memcmp order).
     slot = (now_us // every_us).to_bytes(8, "big", signed=False)
     insert = dialects.insert(conn, meta).values(key=f"job:{job}", value=slot)

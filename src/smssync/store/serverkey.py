@@ -20,6 +20,7 @@ from sqlalchemy import Connection, delete, select
 
 from smssync.errors import ConfigError
 from smssync.store import dialects
+from smssync.store.engine import Database
 from smssync.store.files import private_dir, private_file
 from smssync.store.schema import meta
 
@@ -118,3 +119,39 @@ def adopt(conn: Connection, key: bytes) -> None:
 def generated() -> bytes:
     """Return a new random key."""
     return secrets.token_bytes(KEY_BYTES)
+
+
+def db_key(conn: Connection) -> bytes:
+    """Return the key kept in the database (a library caller's store), creating it."""
+    conn.execute(
+        dialects.insert(conn, meta)
+        .values(key=LEGACY, value=secrets.token_bytes(32))
+        .on_conflict_do_nothing(index_elements=[meta.c.key])
+    )
+    value: bytes = conn.execute(select(meta.c.value).where(meta.c.key == LEGACY)).scalar_one()
+    return value
+
+
+async def use_server_key(db: Database, data_dir: Path, given: str = "") -> bytes:
+    """Take the key for keyed hashes from ``given`` (hex) or ``data_dir/server.key``,
+    moving a key the database still holds out to that file; ConfigError when it does not
+    match the database's credential hashes."""
+    key = configured_key(data_dir, given)
+    if key is None:
+        # First start, or a database from before that holds its key: the file gets it,
+        # written and flushed before the database forgets it.
+        key = await db.read(legacy_key) or generated()
+        key = write_key_file(data_dir, key)
+    await db.write(adopt, key)
+    db.key = key
+    return key
+
+
+async def server_key(db: Database) -> bytes:
+    """Return the key for keyed hashes: the one given to ``use_server_key``; without one
+    (a store opened by a library caller or a test), one kept in the database, which the
+    next ``use_server_key`` moves out."""
+    if db.key is None:
+        found = await db.read(legacy_key)
+        db.key = found if found is not None else await db.write(db_key)
+    return db.key

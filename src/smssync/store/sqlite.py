@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +30,8 @@ from sqlalchemy import exc as sa_exc
 
 from smssync.errors import StoreError, StoreUnavailable
 from smssync.store import inbox, migrate
-from smssync.store.base import Inbound, NewInbound
-from smssync.store.engine import Job, P, T
+from smssync.store.engine import Database, Job, P, T, translate
 from smssync.store.files import private_database
-from smssync.store.integration import InboundPlan
-from smssync.store.sqlstore import SqlStore, translate
 from smssync.store.walflush import WalFlusher
 
 log = logging.getLogger("smssync.store")
@@ -117,7 +113,7 @@ def _is_busy(error: sa_exc.OperationalError | sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SqliteStore(SqlStore):
+class SqliteStore(Database):
     """The Store on one SQLite file, in WAL mode with synchronous=FULL."""
 
     dialect = "sqlite"
@@ -285,34 +281,6 @@ class SqliteStore(SqlStore):
         result: T = await self._submit(fn, args, direct=True)
         return result
 
-    async def _record_inbound_many(self, rows: list[inbox.InboundRow]) -> list[tuple[bool, int]]:
-        """Insert on the event loop's thread, then flush the WAL before answering.
-
-        In the writer thread, with synchronous=FULL, the INSERT held the write lock through
-        its fsync, so the workers of ``serve --workers`` committed one after the other, each
-        waiting for the disk; and every step of the writer thread waited for the GIL, which
-        the busy event loop holds. Here the batch is one autocommit INSERT on the loop's own
-        connection (synchronous=NORMAL: the commit writes the WAL without waiting for the
-        disk), the write lock is released at once, and then ``_flush_wal`` makes the WAL
-        durable (in the kernel, ``walflush``) while the loop serves other requests and the
-        other workers commit. The phone is answered only after that flush: what it is told
-        is stored survives a power cut, as with FULL. A duplicate is answered after a flush
-        too, so a retry that finds the first attempt's row never hears success before that
-        row is durable. Checkpoints run on a thread of their own (``_checkpoint``). Measured
-        under wrk, paired runs of ``smssync serve --workers 2`` on one machine: 25 to 45% more
-        SMS per second than the writer thread.
-
-        When the write lock stays taken longer than another worker's INSERT takes (the CLI,
-        a long transaction), the batch goes to the writer thread instead.
-        """
-        results = None
-        if await self._take_lock_on_loop():
-            results = self._insert_locked(rows)
-        if results is None:
-            results = await self._write_direct(inbox.record_inbound_autocommit, rows)
-        await self._flush_wal()
-        return results
-
     async def _take_lock_on_loop(self) -> bool:
         """Take the write lock for the loop's INSERT, trying once per pass of the event loop
         for at most LOOP_LOCK_WAIT; False when the batch is for the writer thread.
@@ -383,33 +351,6 @@ class SqliteStore(SqlStore):
         self._loop_conn = conn
         self._loop_lock = self._lock_path.open("a")
         return Path(main_file + "-wal")
-
-    async def record_inbound_routed(
-        self, message: NewInbound, plan: InboundPlan, now: datetime
-    ) -> tuple[bool, int]:
-        """Store an incoming SMS and apply the plan; a duplicate is answered after a flush.
-
-        The SMS it duplicates may have been committed on another worker's event loop and not
-        flushed yet; a transaction that writes nothing flushes nothing.
-        """
-        created, inbound_id = await super().record_inbound_routed(message, plan, now)
-        if not created:
-            await self._flush_wal()
-        return created, inbound_id
-
-    async def inbound(
-        self, device: str | None = None, limit: int = 1000, after_id: int = 0
-    ) -> list[Inbound]:
-        """Return stored incoming SMS, oldest first, after ``after_id``; all of them durable.
-
-        A row committed on an event loop is visible before its flush; shown to an API client
-        and then lost to a power cut, its id would be given again to another SMS, which a
-        client reading "after id" would then skip.
-        """
-        found = await super().inbound(device, limit, after_id)
-        if found:
-            await self._flush_wal()
-        return found
 
     async def _flush_wal(self) -> None:
         """Make every commit so far durable (fdatasync of the WAL, ``walflush``), and start

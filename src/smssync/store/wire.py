@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
+from smssync.store.engine import Database
 from smssync.store.queue import chunks
 from smssync.store.schema import outbound
 
 
-def wire_ids(conn: Connection, message_ids: list[str]) -> dict[str, str]:
-    """Return the wire id of each known public uuid."""
+async def wire_ids(db: Database, message_ids: list[str]) -> dict[str, str]:
+    """Return the wire id of each known public uuid: what E2 and E4 tell the phone, and
+    what it names in E5, E6 and E7, so that a public uuid never confirms a message."""
+    return await db.read(_wire_ids, message_ids) if message_ids else {}
+
+
+async def message_ids(db: Database, wire: list[str]) -> dict[str, str]:
+    """Return the public uuid of each known wire id; unknown ones are left out."""
+    return await db.read(_message_ids, wire) if wire else {}
+
+
+def _wire_ids(conn: Connection, message_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for part in chunks(list(dict.fromkeys(message_ids))):
         rows = conn.execute(
@@ -23,8 +34,7 @@ def wire_ids(conn: Connection, message_ids: list[str]) -> dict[str, str]:
     return found
 
 
-def message_ids(conn: Connection, wire: list[str]) -> dict[str, str]:
-    """Return the public uuid of each known wire id; unknown ones are left out."""
+def _message_ids(conn: Connection, wire: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for part in chunks(list(dict.fromkeys(wire))):
         rows = conn.execute(

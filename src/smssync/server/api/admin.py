@@ -9,6 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from smssync.egress import Egress
+from smssync.records import (
+    ApiKey,
+    DeliveryState,
+    Event,
+    NewRule,
+    Rule,
+    RuleKind,
+    Scope,
+    WebhookEndpoint,
+)
 from smssync.server.api.deps import ApiError, context, require, responses
 from smssync.server.api.models import (
     DeliveryList,
@@ -27,16 +37,7 @@ from smssync.server.api.models import (
 )
 from smssync.server.apikeys import generate_signing_secret
 from smssync.server.context import ServerContext
-from smssync.store.integration import (
-    ApiKey,
-    DeliveryState,
-    Event,
-    NewRule,
-    Rule,
-    RuleKind,
-    Scope,
-    WebhookEndpoint,
-)
+from smssync.store import rules, webhooks
 
 router = APIRouter(tags=["admin"])
 
@@ -88,9 +89,11 @@ async def add_webhook(request: WebhookRequest, ctx: Ctx, _: Admin) -> WebhookCre
         raise ApiError(400, refused, [{"field": "url", "message": refused}])
     events = [e.value for e in (request.events or list(Event))]
     secret = generate_signing_secret()
-    endpoint_id = await ctx.store.add_webhook(request.url, events, secret, datetime.now(UTC))
+    endpoint_id = await webhooks.add_webhook(
+        ctx.store, request.url, events, secret, datetime.now(UTC)
+    )
     _changed(ctx)
-    config = await ctx.store.hook_config()
+    config = await rules.hook_config(ctx.store)
     endpoint = next(e for e in config.endpoints if e.id == endpoint_id)
     return WebhookCreated(webhook=webhook_out(endpoint), secret=secret)
 
@@ -98,7 +101,7 @@ async def add_webhook(request: WebhookRequest, ctx: Ctx, _: Admin) -> WebhookCre
 @router.get("/webhooks", response_model=WebhookList, summary="List webhooks")
 async def list_webhooks(ctx: Ctx, _: Admin) -> WebhookList:
     """Every receiver (without secrets)."""
-    config = await ctx.store.hook_config()
+    config = await rules.hook_config(ctx.store)
     return WebhookList(webhooks=[webhook_out(e) for e in config.endpoints])
 
 
@@ -110,7 +113,7 @@ async def list_webhooks(ctx: Ctx, _: Admin) -> WebhookList:
 )
 async def remove_webhook(webhook_id: Id, ctx: Ctx, _: Admin) -> Done:
     """Delete a receiver and its undelivered events."""
-    await ctx.store.remove_webhook(webhook_id)
+    await webhooks.remove_webhook(ctx.store, webhook_id)
     _changed(ctx)
     return Done()
 
@@ -118,7 +121,7 @@ async def remove_webhook(webhook_id: Id, ctx: Ctx, _: Admin) -> Done:
 @router.get("/webhooks/dead-letters", response_model=DeliveryList, summary="List dead letters")
 async def dead_letters(ctx: Ctx, _: Admin) -> DeliveryList:
     """Deliveries whose retries ran out, oldest first."""
-    found = await ctx.store.deliveries(DeliveryState.DEAD.value, limit=1000)
+    found = await webhooks.deliveries(ctx.store, DeliveryState.DEAD.value, limit=1000)
     return DeliveryList(
         deliveries=[
             DeliveryOut(
@@ -148,7 +151,9 @@ async def redrive(request: RedriveRequest, ctx: Ctx, _: Admin) -> Redriven:
     """
     if request.all == (request.ids is not None):
         raise ApiError(400, "give either ids or all: true", [{"field": "ids", "message": "xor"}])
-    count = await ctx.store.redrive(None if request.all else request.ids, datetime.now(UTC))
+    count = await webhooks.redrive(
+        ctx.store, None if request.all else request.ids, datetime.now(UTC)
+    )
     if count and ctx.hooks is not None:
         ctx.hooks.wake.set()
     return Redriven(redriven=count)
@@ -180,7 +185,8 @@ async def add_rule(request: RuleRequest, ctx: Ctx, _: Admin) -> RuleCreated:
             raise ApiError(
                 400, "invalid regex", [{"field": "pattern", "message": str(exc)}]
             ) from None
-    rule = await ctx.store.add_rule(
+    rule = await rules.add_rule(
+        ctx.store,
         NewRule(
             kind=request.kind,
             pattern=request.pattern,
@@ -198,7 +204,7 @@ async def add_rule(request: RuleRequest, ctx: Ctx, _: Admin) -> RuleCreated:
 @router.get("/rules", response_model=RuleList, summary="List rules")
 async def list_rules(ctx: Ctx, _: Admin) -> RuleList:
     """Every rule in evaluation order."""
-    config = await ctx.store.hook_config()
+    config = await rules.hook_config(ctx.store)
     return RuleList(rules=[rule_out(r) for r in config.rules])
 
 
@@ -207,6 +213,6 @@ async def list_rules(ctx: Ctx, _: Admin) -> RuleList:
 )
 async def remove_rule(rule_id: Id, ctx: Ctx, _: Admin) -> Done:
     """Delete a rule."""
-    await ctx.store.remove_rule(rule_id)
+    await rules.remove_rule(ctx.store, rule_id)
     _changed(ctx)
     return Done()

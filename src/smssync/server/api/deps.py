@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from smssync.records import ApiKey, Scope
 from smssync.server.api.models import ErrorBody
 from smssync.server.context import ServerContext
-from smssync.store.integration import ApiKey, Scope
 
 #: Declares the scheme in the OpenAPI document; the check itself runs in ``KeyAuth``.
 bearer = HTTPBearer(auto_error=False, description="An API key from `smssync apikey create`.")

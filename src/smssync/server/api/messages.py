@@ -15,7 +15,15 @@ from smssync.addresses import normalize_recipient
 from smssync.egress import Egress
 from smssync.errors import NotFound
 from smssync.gsm.segments import count_segments
-from smssync.messages import OutboundStatus
+from smssync.records import (
+    ApiKey,
+    Inbound,
+    NewOutbound,
+    Outbound,
+    OutboundQuery,
+    OutboundStatus,
+    Scope,
+)
 from smssync.server.api.deps import ApiError, context, require, responses
 from smssync.server.api.models import (
     DeviceList,
@@ -32,8 +40,19 @@ from smssync.server.api.models import (
 )
 from smssync.server.context import ServerContext
 from smssync.server.health import health
-from smssync.store.base import Inbound, NewOutbound, Outbound
-from smssync.store.integration import ApiKey, OutboundQuery, Scope
+from smssync.store import (
+    apikeys,
+    results,
+)
+from smssync.store import (
+    devices as devices_store,
+)
+from smssync.store import (
+    inbox as inbox_store,
+)
+from smssync.store import (
+    messages as messages_store,
+)
 
 router = APIRouter(tags=["messages"])
 
@@ -158,8 +177,8 @@ async def send(
     ).model_dump_json()
     digest = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
     try:
-        created, stored_hash, status, body = await ctx.store.submit(
-            key.id, idempotency_key, digest, queued, 201, answer, now
+        created, stored_hash, status, body = await apikeys.submit(
+            ctx.store, key.id, idempotency_key, digest, queued, 201, answer, now
         )
     except NotFound as exc:
         raise ApiError(400, exc.message, [{"field": "device", "message": exc.message}]) from None
@@ -197,7 +216,7 @@ async def list_messages(
         after_id=int(cursor or 0),
         limit=limit,
     )
-    found = await ctx.store.outbound_page(query)
+    found = await messages_store.outbound_page(ctx.store, query)
     more = len(found) == limit
     return MessagePage(
         messages=[message_out(m) for m in found],
@@ -219,7 +238,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 )
 async def read_message(uuid: MessageId, ctx: Ctx, _: Reader) -> MessageReply:
     """Return one outgoing SMS with every status change."""
-    found = await ctx.store.outbound(message_id=uuid, limit=1)
+    found = await messages_store.list_outbound(ctx.store, message_id=uuid, limit=1)
     if not found:
         raise ApiError(404, f"no message {uuid!r}")
     return MessageReply(message=message_out(found[0]))
@@ -233,7 +252,9 @@ async def read_message(uuid: MessageId, ctx: Ctx, _: Reader) -> MessageReply:
 )
 async def cancel_message(uuid: MessageId, ctx: Ctx, _: Sender) -> MessageReply:
     """Cancel a message no phone has accepted yet; 409 once one has."""
-    return MessageReply(message=message_out(await ctx.store.cancel(uuid, datetime.now(UTC))))
+    return MessageReply(
+        message=message_out(await results.cancel(ctx.store, uuid, datetime.now(UTC)))
+    )
 
 
 @router.get("/inbox", response_model=InboxPage, summary="List incoming SMS")
@@ -245,7 +266,9 @@ async def inbox(
     limit: Limit = 100,
 ) -> JSONResponse:
     """Incoming SMS, oldest first, by cursor."""
-    found = await ctx.store.inbound(device=device, limit=limit, after_id=int(cursor or 0))
+    found = await inbox_store.list_inbound(
+        ctx.store, device=device, limit=limit, after_id=int(cursor or 0)
+    )
     page = InboxPage(
         messages=[inbound_out(m) for m in found],
         next_cursor=str(found[-1].id) if len(found) == limit else None,
@@ -257,8 +280,8 @@ async def inbox(
 async def devices(ctx: Ctx, _: Reader) -> DeviceList:
     """Every device with its health and queue depth."""
     now = datetime.now(UTC)
-    found = await ctx.store.devices()
-    depths = await ctx.store.queue_depths()
+    found = await devices_store.all_devices(ctx.store)
+    depths = await messages_store.queue_depths(ctx.store)
     return DeviceList(
         devices=[
             DeviceOut(

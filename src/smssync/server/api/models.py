@@ -17,8 +17,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from smssync.messages import OutboundStatus
-from smssync.store.integration import Event, RuleKind
+from smssync.records import Event, OutboundStatus, RuleKind
 
 #: Text the databases can store: no NUL (PostgreSQL refuses it in text columns).
 Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]

@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from smssync.store.base import NewOutbound
+from smssync.records.server import NewOutbound
 
 
 class Scope(enum.StrEnum):

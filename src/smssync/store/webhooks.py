@@ -9,24 +9,22 @@ a later one waits while an earlier one is pending.
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, literal, or_, select, update
+from sqlalchemy import Connection, and_, exists, select, update
 from sqlalchemy.orm import aliased
 
 from smssync.errors import NotFound
-from smssync.messages import OutboundStatus
-from smssync.store import dialects, queue
-from smssync.store.integration import Delivery, DeliveryOutcome, DeliveryState, Event
-from smssync.store.rows import RowMap, from_us, maybe_us
+from smssync.records import Delivery, DeliveryOutcome, DeliveryState, Event, OutboundStatus
+from smssync.store import dialects
+from smssync.store.engine import Database, reads, writes
+from smssync.store.rows import RowMap, from_us, maybe_us, to_us
 from smssync.store.schema import (
     api_keys,
-    device_liveness,
     devices,
     outbound,
     rules,
@@ -208,6 +206,16 @@ def any_due(conn: Connection, now_us: int) -> bool:
     return conn.execute(query.limit(1)).first() is not None
 
 
+async def claim_deliveries(db: Database, now: datetime, limit: int, hold_s: int) -> list[Delivery]:
+    """Take due deliveries for ``hold_s`` seconds, never a later event of a lane before an
+    earlier one is delivered; two processes never take the same delivery."""
+    now_us = to_us(now)
+    # A read first: idle dispatchers then never queue behind the single SQLite writer.
+    if not await db.read(any_due, now_us):
+        return []
+    return await db.write(claim, now_us, limit, hold_s * 1_000_000)
+
+
 def claim(conn: Connection, now_us: int, limit: int, hold_us: int) -> list[Delivery]:
     """Take due deliveries whose lane has nothing earlier pending (see the module doc)."""
     d = webhook_deliveries
@@ -266,8 +274,11 @@ def _with_secrets(conn: Connection, where: Any) -> list[Delivery]:
     ]
 
 
-def finish(conn: Connection, outcomes: list[DeliveryOutcome], now_us: int) -> None:
-    """Record each attempt's outcome; only pending deliveries change (a redrive may race)."""
+@writes
+def finish_deliveries(conn: Connection, outcomes: list[DeliveryOutcome], now: datetime) -> None:
+    """Record attempts: delivered, retry later, or dead; only pending deliveries change (a
+    redrive may race)."""
+    now_us = to_us(now)
     d = webhook_deliveries
     pending = d.c.state == DeliveryState.PENDING.value
     for outcome in outcomes:
@@ -288,14 +299,18 @@ def finish(conn: Connection, outcomes: list[DeliveryOutcome], now_us: int) -> No
         conn.execute(update(d).where(d.c.id == outcome.delivery_id, pending).values(**values))
 
 
-def by_state(conn: Connection, state: str, limit: int) -> list[Delivery]:
-    """Return deliveries in one state, oldest first."""
+@reads
+def deliveries(conn: Connection, state: str, limit: int = 100) -> list[Delivery]:
+    """Return deliveries in a state (``dead``: the dead-letter list), oldest first."""
     ids = select(webhook_deliveries.c.id).where(webhook_deliveries.c.state == state)
     return _with_secrets(conn, webhook_deliveries.c.id.in_(ids.limit(limit).scalar_subquery()))
 
 
-def redrive(conn: Connection, delivery_ids: list[int] | None, now_us: int) -> int:
-    """Make dead deliveries pending again, with a fresh retry window."""
+@writes
+def redrive(conn: Connection, delivery_ids: list[int] | None, now: datetime) -> int:
+    """Put dead deliveries (all when None) back in the queue, with a fresh retry window;
+    return how many."""
+    now_us = to_us(now)
     d = webhook_deliveries
     query = update(d).where(d.c.state == DeliveryState.DEAD.value)
     if delivery_ids is not None:
@@ -312,8 +327,10 @@ def redrive(conn: Connection, delivery_ids: list[int] | None, now_us: int) -> in
     return len(done.all())
 
 
-def add_endpoint(conn: Connection, url: str, events: list[str], secret: str, now_us: int) -> int:
-    """Insert a webhook endpoint and return its id."""
+@writes
+def add_webhook(conn: Connection, url: str, events: list[str], secret: str, now: datetime) -> int:
+    """Register a webhook endpoint; return its id."""
+    now_us = to_us(now)
     row = conn.execute(
         webhook_endpoints.insert()
         .values(url=url, events=json.dumps(sorted(set(events))), secret=secret, created_at=now_us)
@@ -322,7 +339,8 @@ def add_endpoint(conn: Connection, url: str, events: list[str], secret: str, now
     return int(row)
 
 
-def remove_endpoint(conn: Connection, endpoint_id: int) -> None:
+@writes
+def remove_webhook(conn: Connection, endpoint_id: int) -> None:
     """Delete an endpoint; its deliveries go with it, rules forwarding to it forward nowhere."""
     conn.execute(
         update(rules)
@@ -337,84 +355,3 @@ def remove_endpoint(conn: Connection, endpoint_id: int) -> None:
     ).first()
     if gone is None:
         raise NotFound(f"no webhook {endpoint_id}")
-
-
-@functools.lru_cache(maxsize=1024)
-def _liveness_us(settings: str) -> int:
-    # A fleet shares a few settings texts: parsed once each, not once per device per check.
-    return int(json.loads(settings).get("liveness_s", 900)) * 1_000_000
-
-
-def liveness_changes(conn: Connection, now_us: int) -> list[tuple[int, str, bool, bool | None]]:
-    """Return (device id, name, online now, recorded state or None) where they differ.
-
-    The database compares every device with its record, so that only the few that changed
-    reach Python: at 100,000 devices a scan in Python held the interpreter for most of a
-    second every few seconds, and every request waited behind it.
-    """
-    window_us = func.coalesce(dialects.json_int(conn, devices.c.settings, "liveness_s"), 900)
-    online_now = and_(
-        devices.c.last_seen_at.is_not(None),
-        literal(now_us) - devices.c.last_seen_at <= window_us * 1_000_000,
-    )
-    query = (
-        select(
-            devices.c.id,
-            devices.c.name,
-            devices.c.last_seen_at,
-            devices.c.settings,
-            device_liveness.c.online,
-        )
-        .outerjoin(device_liveness, device_liveness.c.device_id == devices.c.id)
-        .where(or_(device_liveness.c.online.is_(None), device_liveness.c.online != online_now))
-    )
-    changes = []
-    for row in conn.execute(query):
-        seen = row.last_seen_at
-        online = seen is not None and now_us - seen <= _liveness_us(row.settings)
-        before = None if row.online is None else bool(row.online)
-        if before != online:  # the same rule as above, in Python: the one that decides
-            changes.append((row.id, row.name, online, before))
-    return changes
-
-
-def record_liveness(
-    conn: Connection, changes: list[tuple[int, str, bool, bool | None]], now_us: int
-) -> list[tuple[str, bool]]:
-    """Apply the changes conditionally: only the process whose update lands emits. Devices
-    found offline hand their queued soft assignments back to the fleet (failover)."""
-    done: list[tuple[str, bool]] = []
-    # First sight of a device never seen is not news: one multi-row insert, no event.
-    unseen = [c[0] for c in changes if c[3] is None and not c[2]]
-    if unseen:
-        conn.execute(
-            dialects.insert(conn, device_liveness).on_conflict_do_nothing(),
-            [{"device_id": i, "online": False, "changed_at": now_us} for i in unseen],
-        )
-    offline = list(unseen)
-    for device_id, name, online, before in changes:
-        if before is None and not online:
-            continue
-        if before is None:
-            # First sight of one already polling: online.
-            statement = (
-                dialects.insert(conn, device_liveness)
-                .on_conflict_do_nothing()
-                .returning(device_liveness.c.device_id)
-            )
-            values = {"device_id": device_id, "online": online, "changed_at": now_us}
-            hit = conn.execute(statement, values).first()
-        else:
-            hit = conn.execute(
-                update(device_liveness)
-                .where(device_liveness.c.device_id == device_id, device_liveness.c.online == before)
-                .values(online=online, changed_at=now_us)
-                .returning(device_liveness.c.device_id)
-            ).first()
-        if hit is not None:
-            if not online:
-                offline.append(device_id)
-            emit_device(conn, name, online, now_us)
-            done.append((name, online))
-    queue.release(conn, offline, now_us)
-    return done
