@@ -24,7 +24,7 @@ import httpx
 
 from smssync.backends.sim import SimBackend
 from smssync.gateway.config import parse_config
-from smssync.gateway.records import NewInbound
+from smssync.gateway.records import InboundRecord
 from smssync.gateway.runner import Gateway
 from smssync.gateway.store import GatewayStore
 from smssync.sim.network import SimNetwork
@@ -66,7 +66,7 @@ async def fill(store: GatewayStore, count: int) -> None:
     now = time.time()
 
     async def one(i: int) -> None:
-        record = NewInbound(
+        record = InboundRecord(
             natural_key=f"bench-{i}",
             message_id=str(uuid.uuid4()),
             from_addr=f"+2547{i:08d}",

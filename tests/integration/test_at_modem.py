@@ -19,7 +19,7 @@ from smssync.backends.base import (
     DELIVERED_OK,
     BackendEvent,
     DeliveryReport,
-    ReceivedSms,
+    InboundSms,
     SendResult,
 )
 from smssync.backends.sim import SimBackend
@@ -132,7 +132,7 @@ async def test_receive_joins_parts_and_deletes_only_after_ack(
     async with modem(tmp_path, quirks) as (net, emulator, backend):
         await net.deliver("+254711000001", MODEM, LONG)
         [sms] = await next_events(backend, 1, ack=False)
-        assert isinstance(sms, ReceivedSms)
+        assert isinstance(sms, InboundSms)
         assert (sms.from_addr, sms.content) == ("+254711000001", LONG)
         assert sms.sent_at is not None and sms.sent_at.utcoffset() is not None
         assert len(emulator.state.memories["SM"]) == 2, "nothing is deleted before the ack"
@@ -152,7 +152,7 @@ async def test_a_restart_rereads_what_was_not_acknowledged(tmp_path: Path) -> No
             [second] = await next_events(again, 1)
         finally:
             await again.close()
-        assert isinstance(first, ReceivedSms) and isinstance(second, ReceivedSms)
+        assert isinstance(first, InboundSms) and isinstance(second, InboundSms)
         assert second.natural_key == first.natural_key
         assert emulator.state.memories["SM"] == {}
 
@@ -170,7 +170,7 @@ async def test_urcs_in_the_middle_of_replies_and_split_writes(tmp_path: Path) ->
         assert status.signal_dbm == -93 and status.signal_level == 2
         sms = await asyncio.wait_for(anext(stream), 10)
         await stream.aclose()
-        assert isinstance(sms, ReceivedSms) and sms.content == "mid reply"
+        assert isinstance(sms, InboundSms) and sms.content == "mid reply"
 
 
 async def test_pin_is_entered_once_and_a_wrong_one_is_not_retried(tmp_path: Path) -> None:
@@ -244,7 +244,7 @@ async def test_reconnects_when_the_device_node_comes_back(tmp_path: Path) -> Non
         await net.deliver("+254711000001", MODEM, "after replug")
         sms = await asyncio.wait_for(pending, 10)
         await stream.aclose()
-        assert isinstance(sms, ReceivedSms) and sms.content == "after replug"
+        assert isinstance(sms, InboundSms) and sms.content == "after replug"
         assert net.outbox[-1].content == "after replug"
 
 
@@ -259,7 +259,7 @@ async def test_a_reboot_banner_reruns_the_start_up(tmp_path: Path) -> None:
         await net.deliver("+254711000001", MODEM, "after reboot")
         sms = await asyncio.wait_for(pending, 10)
         await stream.aclose()
-        assert isinstance(sms, ReceivedSms) and sms.content == "after reboot"
+        assert isinstance(sms, InboundSms) and sms.content == "after reboot"
 
 
 class SlowResult(SimBackend):
@@ -323,7 +323,7 @@ async def test_an_sms_whose_notice_was_lost_is_found_by_the_sweep_once(tmp_path:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-        texts = sorted(e.content for e in found if isinstance(e, ReceivedSms))
+        texts = sorted(e.content for e in found if isinstance(e, InboundSms))
         assert texts == ["announced", "no notice for me"]
         assert len(found) == 2
         assert emulator.state.memories["SM"] == {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from smssync.backends.base import ReceivedSms
+from smssync.backends.base import InboundSms
 from smssync.backends.gammu import GammuBackend, GammuOptions
 
 gammu = pytest.importorskip("gammu")
@@ -47,7 +47,7 @@ async def test_status_send_receive_and_delete_after_ack(tmp_path: Path) -> None:
         )
         stream = backend.events()
         sms = await asyncio.wait_for(anext(stream), 10)
-        assert isinstance(sms, ReceivedSms)
+        assert isinstance(sms, InboundSms)
         assert (sms.from_addr, sms.content) == ("+254711000001", "from dummy")
         assert sms.handle == "1:10001"
         await backend.acknowledge(sms)

@@ -17,7 +17,7 @@ import uvicorn
 
 from smssync.backends.sim import SimBackend
 from smssync.gateway.config import parse_config
-from smssync.gateway.records import NewInbound
+from smssync.gateway.records import InboundRecord
 from smssync.gateway.runner import Gateway
 from smssync.gateway.store import GatewayStore
 from smssync.protocol import body, tasks
@@ -85,7 +85,7 @@ url = "http://127.0.0.1:{port}/smssync"
         await asyncio.gather(
             *(
                 store.record_inbound(
-                    NewInbound(f"k{i}", str(uuid.uuid4()), "+254711000001", f"m{i}", "1", 1.0),
+                    InboundRecord(f"k{i}", str(uuid.uuid4()), "+254711000001", f"m{i}", "1", 1.0),
                     {"main": "pending"},
                 )
                 for i in range(BACKLOG)

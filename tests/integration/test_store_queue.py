@@ -18,7 +18,8 @@ HANDSHAKE = AckMode.HANDSHAKE
 
 async def claim_ids(store: Database, device_id: int, when: float, limit: int = 20) -> list[str]:
     """Claim and return the uuids."""
-    return [c.message_id for c in await queue.claim_outbound(store, device_id, limit, at(when))]
+    claimed = await queue.claim_outbound(store, device_id, limit, at(when))
+    return [c.message_id or "" for c in claimed]
 
 
 async def test_claim_hands_out_oldest_first_once(store: Database) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smssync.backends.base import ReceivedSms
+from smssync.backends.base import InboundSms
 from smssync.backends.termux import TermuxBackend, TermuxOptions
 from smssync.errors import BackendError
 from smssync.sim import termux_fakes
@@ -38,13 +38,13 @@ def options(tmp_path: Path, **changes: object) -> TermuxOptions:
     return TermuxOptions(**values)  # type: ignore[arg-type]
 
 
-async def take(backend: TermuxBackend, count: int, ack: bool = True) -> list[ReceivedSms]:
-    found: list[ReceivedSms] = []
+async def take(backend: TermuxBackend, count: int, ack: bool = True) -> list[InboundSms]:
+    found: list[InboundSms] = []
     stream = backend.events()
     try:
         while len(found) < count:
             event = await asyncio.wait_for(anext(stream), 20)
-            assert isinstance(event, ReceivedSms)
+            assert isinstance(event, InboundSms)
             found.append(event)
             if ack:
                 await backend.acknowledge(event)

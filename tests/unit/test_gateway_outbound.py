@@ -20,7 +20,7 @@ from smssync.errors import ProtocolError
 from smssync.gateway.client import SyncClient
 from smssync.gateway.config import GatewayConfig, parse_config
 from smssync.gateway.outbound import UNASKED_LIMIT, Outbound
-from smssync.gateway.records import NewInbound
+from smssync.gateway.records import InboundRecord
 from smssync.gateway.store import GatewayStore
 from smssync.protocol import results, tasks
 from smssync.records import MessageResult, TaskMessage
@@ -289,7 +289,7 @@ def test_replies_are_stored_with_the_forward_once_per_incoming_sms(tmp_path: Pat
         try:
             ids = []
             for i in range(2):
-                sms = NewInbound(f"k{i}", f"m{i}", "+254711000001", "hi", "1", 1.0)
+                sms = InboundRecord(f"k{i}", f"m{i}", "+254711000001", "hi", "1", 1.0)
                 ids.append(await store.record_inbound(sms, {"main": "pending"}))
             first, second = (i or 0 for i in ids)
             return [

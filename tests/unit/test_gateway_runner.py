@@ -75,7 +75,7 @@ class FakeServer:
         if isinstance(parsed, inbound.Alert):
             self.alerts.append(fields)
             return httpx.Response(200, content=b'{"payload":{"success":true,"error":null}}')
-        assert isinstance(parsed, inbound.IncomingSms)
+        assert isinstance(parsed, inbound.InboundPost)
         self.posts.append(fields)
         first = fields["message_id"] not in self.stored
         self.stored.setdefault(fields["message_id"], fields)

@@ -12,7 +12,7 @@ from smssync.protocol.inbound import (
     TEST_FROM,
     TEST_MESSAGE,
     Alert,
-    IncomingSms,
+    InboundPost,
     classify_post,
     content_type_for,
     encode_alert,
@@ -61,8 +61,8 @@ def is_test_shape(sms: InboundMessage) -> bool:
     return sms.from_addr == TEST_FROM and sms.content == TEST_MESSAGE and not sms.message_id
 
 
-def expected(sms: InboundMessage, secret: str) -> IncomingSms:
-    return IncomingSms(
+def expected(sms: InboundMessage, secret: str) -> InboundPost:
+    return InboundPost(
         secret=secret,
         from_addr=sms.from_addr,
         content=sms.content,
@@ -78,7 +78,7 @@ def test_example_8_1_form_is_an_sms_with_empty_sent_to() -> None:
         b"secret=my%20secret&from=%2B254700000001&message=Hello%20world&sent_timestamp="
         b"1487658999000&sent_to=&message_id=6f9619ff-8b86-4d01-b42d-00cf4fc964ff&device_id=phone1"
     )
-    assert classify_post(parse_fields(raw, None)) == IncomingSms(
+    assert classify_post(parse_fields(raw, None)) == InboundPost(
         secret="my secret",
         from_addr="+254700000001",
         content="Hello world",
@@ -151,7 +151,7 @@ def test_encode_test_classifies_as_test_with_custom_keys(fmt: BodyFormat) -> Non
 
 def test_test_text_with_a_message_id_is_an_sms() -> None:
     fields = {"from": TEST_FROM, "message": TEST_MESSAGE, "message_id": "m1"}
-    assert isinstance(classify_post(fields), IncomingSms)
+    assert isinstance(classify_post(fields), InboundPost)
 
 
 def test_example_8_8_alert() -> None:
@@ -192,7 +192,7 @@ def test_neither_sms_nor_test_nor_alert_is_refused(raw: bytes) -> None:
 
 
 def test_sms_with_only_an_empty_message_is_accepted() -> None:
-    assert classify_post({"message": ""}) == IncomingSms(None, None, "", None, None, None, None)
+    assert classify_post({"message": ""}) == InboundPost(None, None, "", None, None, None, None)
     assert classify_post({"from": "M-PESA"}).from_addr == "M-PESA"  # type: ignore[union-attr]
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from smssync.backends.base import DELIVERED_NOT, DELIVERED_OK, DeliveryReport, ReceivedSms
+from smssync.backends.base import DELIVERED_NOT, DELIVERED_OK, DeliveryReport, InboundSms
 from smssync.backends.sim import RemoteSimBackend
 from smssync.sim.control import create_control_app
 from smssync.sim.network import Knobs, SimNetwork
@@ -18,7 +18,7 @@ def test_submit_delivers_and_reports() -> None:
         result = await net.submit("+1000", "+2000", "hi", request_report=True)
         assert result.ok and result.reference == "0"
         [(_, sms)] = net.phone("+2000").pending_after(0)
-        assert isinstance(sms, ReceivedSms) and sms.from_addr == "+1000"
+        assert isinstance(sms, InboundSms) and sms.from_addr == "+1000"
         [(_, report)] = net.phone("+1000").pending_after(0)
         assert isinstance(report, DeliveryReport) and report.delivered_code == DELIVERED_OK
 
@@ -53,7 +53,7 @@ def test_events_stay_until_acknowledged_over_the_control_interface() -> None:
         await net.deliver("+254711000001", "+254700000100", "hello")
         events = backend.events()
         first, second = await anext(events), await anext(events)
-        assert isinstance(first, ReceivedSms) and isinstance(second, ReceivedSms)
+        assert isinstance(first, InboundSms) and isinstance(second, InboundSms)
         assert first.natural_key == second.natural_key and first.handle != second.handle
         await backend.acknowledge(first)
         assert [e.handle for _, e in net.phone("+254700000100").pending_after(0)] == [second.handle]

@@ -32,7 +32,7 @@ class Capabilities:
 
 
 @dataclasses.dataclass(frozen=True)
-class ReceivedSms:
+class InboundSms:
     """A whole incoming SMS, as the device holds it until acknowledged."""
 
     from_addr: str
@@ -57,7 +57,7 @@ class DeliveryReport:
     handle: str
 
 
-BackendEvent = ReceivedSms | DeliveryReport
+BackendEvent = InboundSms | DeliveryReport
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,7 @@ from smssync.backends.base import (
     Capabilities,
     DeliveryReport,
     DeviceStatus,
-    ReceivedSms,
+    InboundSms,
     SendResult,
 )
 from smssync.errors import BackendError
@@ -195,7 +195,7 @@ class GammuBackend:
         sent_at = stamp.astimezone(UTC) if isinstance(stamp, datetime) else None
         number = str(first.get("Number", ""))
         natural = f"{number}|{sent_at.isoformat() if sent_at else ''}|{text}"
-        return ReceivedSms(number, text, sent_at, natural, handle)
+        return InboundSms(number, text, sent_at, natural, handle)
 
     async def acknowledge(self, event: BackendEvent) -> None:
         """Delete the stored parts (``DeleteSMS``) once the gateway has them."""

@@ -26,7 +26,7 @@ from smssync.backends.base import (
     BackendEvent,
     Capabilities,
     DeviceStatus,
-    ReceivedSms,
+    InboundSms,
     SendResult,
 )
 from smssync.errors import BackendError
@@ -174,7 +174,7 @@ class TermuxBackend:
                 break
         return [found[i] for i in sorted(found)]
 
-    def _sms(self, row: dict[str, Any]) -> ReceivedSms | None:
+    def _sms(self, row: dict[str, Any]) -> InboundSms | None:
         # New Termux:API apps give "address" (and a deprecated "number"); old ones "number".
         sender = row.get("address") or row.get("number")
         body = row.get("body")
@@ -182,7 +182,7 @@ class TermuxBackend:
         if not isinstance(sender, str) or not isinstance(body, str) or row_id <= 0:
             log.warning("skipping a termux-sms-list row without address, body or _id: %r", row)
             return None
-        return ReceivedSms(
+        return InboundSms(
             from_addr=sender,
             content=body,
             sent_at=self._utc(row.get("received")),

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from smssync.cli.server import _iso, _print_json, settings_from, store_options, with_store
+from smssync.cli.server import _print_json, settings_from, store_options, with_store
 from smssync.egress import Egress
-from smssync.records import ApiKey, Delivery, DeliveryState, Event, NewRule, Rule, RuleKind, Scope
+from smssync.records import ApiKey, DeliveryState, Event, NewRule, Rule, RuleKind, Scope
+from smssync.serialize import delivery_json, iso
 from smssync.server.apikeys import create_key, generate_signing_secret
 from smssync.store import apikeys, rules, webhooks
 from smssync.store.engine import Database
@@ -31,8 +31,8 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "name": key.name,
         "prefix": key.prefix,
         "scopes": sorted(key.scopes),
-        "created_at": _iso(key.created_at),
-        "revoked_at": _iso(key.revoked_at),
+        "created_at": iso(key.created_at),
+        "revoked_at": iso(key.revoked_at),
     }
 
 
@@ -156,20 +156,6 @@ def webhook_remove(webhook_id: int, **params: Any) -> None:
     settings = settings_from(params)
     with_store(settings, lambda store: webhooks.remove_webhook(store, webhook_id))
     click.echo(f"removed {webhook_id}")
-
-
-def delivery_json(delivery: Delivery) -> dict[str, Any]:
-    """Describe a delivery."""
-    return {
-        "id": delivery.id,
-        "url": delivery.url,
-        "event": delivery.event,
-        "event_id": delivery.event_id,
-        "attempts": delivery.attempts,
-        "last_error": delivery.last_error,
-        "created_at": _iso(delivery.created_at),
-        "body": json.loads(delivery.body),
-    }
 
 
 @webhook.command("dead-letters")

@@ -19,10 +19,10 @@ from rich.markup import escape
 from smssync.addresses import normalize_recipient
 from smssync.cli.tables import print_table
 from smssync.errors import ConfigError, SmssyncError
-from smssync.records import WIRE_KEY_FIELDS, AckMode, Device, Inbound, Outbound
+from smssync.records import WIRE_KEY_FIELDS, AckMode, Device, Outbound
+from smssync.serialize import device_json, inbound_json, outbound_json
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.server.exchanges import new_outbound
-from smssync.server.health import health
 from smssync.settings import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings
 from smssync.store import (
     devices as devices_store,
@@ -134,10 +134,6 @@ def with_store(settings: Settings, action: Callable[[Database], Awaitable[T]]) -
 
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def credentials_json(
@@ -389,22 +385,6 @@ def device_add(
         print_setup(settings, *created)
 
 
-def device_json(device: Device, depth: int, now: datetime) -> dict[str, Any]:
-    """Describe a device for ``device list --json``."""
-    return {
-        "name": device.name,
-        "health": health(device, now),
-        "last_seen": _iso(device.last_seen_at),
-        "user_agent": device.last_user_agent,
-        "queue_depth": depth,
-        "ack_mode": device.settings.ack_mode.value,
-        "effective_mode": device.effective_mode.value,
-        "has_secret": device.has_secret,
-        "basic_user": device.basic_user,
-        "settings": device.settings.to_json(),
-    }
-
-
 @device.command("list")
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -542,42 +522,6 @@ def device_remove(name: str, **params: Any) -> None:
 
     with_store(settings, remove)
     click.echo(f"removed {name}")
-
-
-def outbound_json(message: Outbound) -> dict[str, Any]:
-    """Describe an outgoing SMS for ``messages --json``."""
-    return {
-        "uuid": message.message_id,
-        "device": message.device,
-        "to": message.to_addr,
-        "body": message.content,
-        "segments": message.segments,
-        "status": message.status.value,
-        "reason": message.reason,
-        "created_at": _iso(message.created_at),
-        "history": [
-            {"at": _iso(h.at), "status": h.status.value, "detail": h.detail}
-            for h in message.history
-        ],
-    }
-
-
-def inbound_json(message: Inbound) -> dict[str, Any]:
-    """Describe an incoming SMS for ``messages --json``."""
-    return {
-        "id": message.id,
-        "device": message.device,
-        "from": message.from_addr,
-        "from_raw": message.from_raw,
-        "to": message.to_addr,
-        "body": message.content,
-        "message_id": message.message_id,
-        "sent_at": _iso(message.sent_at),
-        "sent_timestamp_raw": message.sent_timestamp_raw,
-        "received_at": _iso(message.received_at),
-        "status": message.status,
-        "flags": list(message.flags),
-    }
 
 
 @click.command()

@@ -6,7 +6,7 @@ import dataclasses
 
 
 @dataclasses.dataclass(frozen=True)
-class NewInbound:
+class InboundRecord:
     """An incoming SMS about to be stored."""
 
     natural_key: str
@@ -81,4 +81,4 @@ class UrlCounts:
     last_error: str | None = None
 
 
-__all__ = ["ForwardJob", "LocalSend", "NewInbound", "TaskRecord", "TaskToSend", "UrlCounts"]
+__all__ = ["ForwardJob", "InboundRecord", "LocalSend", "TaskRecord", "TaskToSend", "UrlCounts"]

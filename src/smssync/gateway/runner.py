@@ -21,14 +21,14 @@ from datetime import UTC, datetime
 
 import httpx
 
-from smssync.backends.base import Backend, DeliveryReport, ReceivedSms
+from smssync.backends.base import Backend, DeliveryReport, InboundSms
 from smssync.errors import ProtocolError, SmssyncError
 from smssync.gateway.backoff import retry_delay_s
 from smssync.gateway.breaker import Breaker, BreakerState, Tripped
 from smssync.gateway.client import Contact, SyncClient
 from smssync.gateway.config import GatewayConfig
 from smssync.gateway.outbound import TASK_MEMORY_S, Outbound, name_replies
-from smssync.gateway.records import ForwardJob, NewInbound
+from smssync.gateway.records import ForwardJob, InboundRecord
 from smssync.gateway.routing import battery_text, query_answer, route
 from smssync.gateway.store import GatewayStore
 from smssync.protocol.timestamps import to_epoch_ms
@@ -138,7 +138,7 @@ class Gateway:
         while True:
             try:
                 async for event in self.backend.events():
-                    if isinstance(event, ReceivedSms):
+                    if isinstance(event, InboundSms):
                         await self.accept(event)
                     elif isinstance(event, DeliveryReport):
                         await self.store.record_report(
@@ -153,7 +153,7 @@ class Gateway:
                 log.warning("receiving stopped: %s; retrying", exc.message)
                 await asyncio.sleep(1.0)
 
-    async def accept(self, sms: ReceivedSms) -> bool:
+    async def accept(self, sms: InboundSms) -> bool:
         """Store one incoming SMS with its routing; False for a re-read of a stored one."""
         now = self.clock()
         routing = route(sms.from_addr, sms.content, self.config)
@@ -163,7 +163,7 @@ class Gateway:
         elif routing.accepted and self.config.replies.auto_reply:
             replies.append(("auto_reply", sms.from_addr, self.config.replies.auto_reply))
         sent_at = sms.sent_at or datetime.fromtimestamp(now, UTC)
-        record = NewInbound(
+        record = InboundRecord(
             natural_key=sms.natural_key,
             message_id=str(uuid.uuid4()),
             from_addr=sms.from_addr,

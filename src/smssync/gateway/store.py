@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from smssync.gateway import queries as q
 from smssync.gateway.records import (
     ForwardJob,
+    InboundRecord,
     LocalSend,
-    NewInbound,
     TaskRecord,
     TaskToSend,
     UrlCounts,
@@ -44,7 +44,7 @@ class GatewayStore(StoreFile):
 
     async def record_inbound(
         self,
-        sms: NewInbound,
+        sms: InboundRecord,
         routes: dict[str, str],
         local_sends: Iterable[tuple[str, str, str]] = (),
     ) -> int | None:

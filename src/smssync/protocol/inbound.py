@@ -19,7 +19,7 @@ _BATTERY = re.compile(r"battery level is at\s*([0-9]{1,3})\s*%?", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
-class IncomingSms:
+class InboundPost:
     """An E1 request as the server read it: every value raw, None where the key was absent."""
 
     secret: str | None
@@ -48,7 +48,7 @@ class Alert:
     battery_percent: int | None
 
 
-PostRequest = IncomingSms | TestIntegration | Alert
+PostRequest = InboundPost | TestIntegration | Alert
 
 
 def _battery_percent(message: str) -> int | None:
@@ -89,7 +89,7 @@ def classify_post(fields: dict[str, str], keys: KeyMap = DEFAULT_KEYS) -> PostRe
             f"no {keys.from_addr} or {keys.content} field",
             fields=[keys.from_addr, keys.content],
         )
-    return IncomingSms(
+    return InboundPost(
         secret=fields.get(keys.secret),
         from_addr=fields.get(keys.from_addr),
         content=fields.get(keys.content),

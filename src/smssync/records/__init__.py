@@ -22,7 +22,6 @@ from smssync.records.api import (
     WebhookEndpoint,
 )
 from smssync.records.server import (
-    Claimed,
     Credentials,
     Device,
     DeviceSettings,
@@ -54,7 +53,6 @@ __all__ = [
     "AckMode",
     "ApiKey",
     "BodyFormat",
-    "Claimed",
     "Credentials",
     "Delivery",
     "DeliveryOutcome",

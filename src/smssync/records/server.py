@@ -191,15 +191,6 @@ class StuckMessage:
     accepted_at: datetime
 
 
-@dataclasses.dataclass(frozen=True)
-class Claimed:
-    """A message handed to a device by ``claim_outbound``."""
-
-    message_id: str
-    to_addr: str
-    content: str
-
-
 def new_outbound(
     to_addr: str, content: str, device: str | None, now: datetime, priority: int = 0
 ) -> NewOutbound:

@@ -48,6 +48,7 @@ class KeyCache:
         self.store = store
         self.server_key = server_key
         self._cache: dict[bytes, tuple[ApiKey | None, float]] = {}
+        store.on_change("apikeys", self.forget)
 
     async def resolve(self, presented: str) -> ApiKey | None:
         """Return the live key for a presented string, None when unknown or revoked."""

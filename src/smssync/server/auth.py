@@ -99,14 +99,16 @@ async def with_secret(
 class CachedDirectory:
     """Device lookups for authentication, remembered for a few seconds.
 
-    Every request authenticates, so without this each one costs two database reads. Changes
-    to a device (settings, credentials, removal) reach the server within ``ttl_s``.
+    Every request authenticates, so without this each one costs two database reads. A change
+    to a device (settings, credentials, removal) by this process's verbs applies at once; one
+    by another process reaches this one within ``ttl_s``.
     """
 
     def __init__(self, store: Database, ttl_s: float = 2.0) -> None:
         self.store = store
         self.ttl_s = ttl_s
         self._entries: dict[tuple[str, object], tuple[float, object]] = {}
+        store.on_change("devices", self._entries.clear)
 
     async def _cached(self, kind: str, key: object, fetch: Callable[[], Awaitable[T]]) -> T:
         now = time.monotonic()

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from smssync.addresses import looks_numeric, normalize
 from smssync.gsm.segments import count_segments
 from smssync.protocol import replies
-from smssync.protocol.inbound import Alert, IncomingSms, TestIntegration, classify_post
+from smssync.protocol.inbound import Alert, InboundPost, TestIntegration, classify_post
 from smssync.protocol.results import outcome, parse_result_request
 from smssync.protocol.tasks import build_inbound_reply, build_send_reply, build_uuids_reply
 from smssync.protocol.timestamps import parse_epoch_or_iso
-from smssync.records import Claimed, Device, InboundPlan, NewInbound, NewOutbound, TaskMessage
+from smssync.records import Device, InboundPlan, NewInbound, NewOutbound, TaskMessage
 from smssync.server.context import ServerContext
 from smssync.store import devices, inbox, queue, results, rules, wire
 
@@ -42,10 +42,10 @@ def _zone(name: str) -> tzinfo:
         return UTC
 
 
-async def _task_messages(ctx: ServerContext, claimed: list[Claimed]) -> list[TaskMessage]:
+async def _task_messages(ctx: ServerContext, claimed: list[TaskMessage]) -> list[TaskMessage]:
     # The phone is told each message's wire id, never its public uuid (S-29).
-    told = await wire.wire_ids(ctx.store, [c.message_id for c in claimed])
-    return [TaskMessage(c.to_addr, c.content, told[c.message_id]) for c in claimed]
+    told = await wire.wire_ids(ctx.store, [c.message_id for c in claimed if c.message_id])
+    return [dataclasses.replace(c, message_id=told[c.message_id or ""]) for c in claimed]
 
 
 async def post(ctx: ServerContext, device: Device, fields: dict[str, str], now: datetime) -> bytes:
@@ -66,7 +66,7 @@ async def post(ctx: ServerContext, device: Device, fields: dict[str, str], now: 
 
 
 def inbound_record(
-    ctx: ServerContext, device: Device, sms: IncomingSms, now: datetime
+    ctx: ServerContext, device: Device, sms: InboundPost, now: datetime
 ) -> NewInbound:
     """Normalise an E1 request into a record, flagging what looks wrong (S-11, S-12)."""
     flags: list[str] = []
@@ -110,7 +110,7 @@ def inbound_record(
     )
 
 
-async def incoming(ctx: ServerContext, device: Device, sms: IncomingSms, now: datetime) -> bytes:
+async def incoming(ctx: ServerContext, device: Device, sms: InboundPost, now: datetime) -> bytes:
     """Store an incoming SMS exactly once; reply from the server when the device wants it."""
     record = inbound_record(ctx, device, sms, now)
     plan = None if ctx.hooks is None else await ctx.hooks.plan(device, record, now)

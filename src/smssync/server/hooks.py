@@ -52,9 +52,10 @@ class Hooks:
         self._expires = 0.0
         #: Set whenever this process wrote deliveries, so the dispatcher need not wait.
         self.wake = asyncio.Event()
+        store.on_change("hooks", self.invalidate)
 
     def invalidate(self) -> None:
-        """Forget the cache (after a change through this process's API)."""
+        """Forget the cache (after a verb of this process changed rules or webhooks)."""
         self._expires = 0.0
 
     async def config(self) -> HookConfig:

@@ -9,7 +9,7 @@ from smssync.backends.base import (
     BackendEvent,
     DeliveryReport,
     DeviceStatus,
-    ReceivedSms,
+    InboundSms,
     SendResult,
 )
 from smssync.errors import BackendError
@@ -26,7 +26,7 @@ def _moment(raw: Any) -> datetime | None:
 
 def event_to_json(seq: int, event: BackendEvent) -> dict[str, Any]:
     """Describe a pending event with its cursor position."""
-    if isinstance(event, ReceivedSms):
+    if isinstance(event, InboundSms):
         return {
             "seq": seq,
             "type": "sms",
@@ -50,7 +50,7 @@ def event_from_json(data: dict[str, Any]) -> tuple[int, BackendEvent]:
     """Read what ``event_to_json`` wrote; BackendError when it is not such an object."""
     try:
         if data["type"] == "sms":
-            return int(data["seq"]), ReceivedSms(
+            return int(data["seq"]), InboundSms(
                 str(data["from"]),
                 str(data["text"]),
                 _moment(data.get("sent_at")),

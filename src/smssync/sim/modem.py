@@ -27,7 +27,7 @@ from smssync.backends.base import (
     SENT_RADIO_OFF,
     Backend,
     DeliveryReport,
-    ReceivedSms,
+    InboundSms,
 )
 from smssync.gsm.alphabet import EXTENSION
 from smssync.gsm.fields import Concat
@@ -72,7 +72,7 @@ class ModemEmulator:
         self._lines: asyncio.Queue[str] = asyncio.Queue()
         self._busy = False
         self._held_urcs: list[str] = []
-        self._held_sms: list[ReceivedSms] = []
+        self._held_sms: list[InboundSms] = []
         self._parts: dict[tuple[str, int, int], dict[int, tuple[int, str]]] = {}
         self._reports: dict[str, tuple[str, list[int]]] = {}
         #: Reports that came before their send's result (the network can be that quick).
@@ -289,7 +289,7 @@ class ModemEmulator:
         while True:
             try:
                 async for event in self.radio.events():
-                    if isinstance(event, ReceivedSms):
+                    if isinstance(event, InboundSms):
                         if not self._deliver(event):
                             self._held_sms.append(event)
                     elif isinstance(event, DeliveryReport):
@@ -306,7 +306,7 @@ class ModemEmulator:
             if not self._deliver(sms):
                 self._held_sms.append(sms)
 
-    def _deliver(self, sms: ReceivedSms) -> bool:
+    def _deliver(self, sms: InboundSms) -> bool:
         """Store an arriving SMS as DELIVER parts and announce them; False when full."""
         parts = _parts(sms.content, self.quirks.concat_16bit)
         memory = self.state.cpms[2]

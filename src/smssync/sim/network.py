@@ -28,7 +28,7 @@ from smssync.backends.base import (
     BackendEvent,
     DeliveryReport,
     DeviceStatus,
-    ReceivedSms,
+    InboundSms,
     SendResult,
 )
 
@@ -98,7 +98,7 @@ class SimPhone:
         )
         self.radio_on = True
         #: Every SMS that arrived, for assertions (kept after acknowledgement).
-        self.received: list[ReceivedSms] = []
+        self.received: list[InboundSms] = []
         self._pending: dict[str, tuple[int, BackendEvent]] = {}
         self._seq = itertools.count(1)
         self._mr = itertools.count(0)
@@ -107,7 +107,7 @@ class SimPhone:
     def push(self, event: BackendEvent) -> None:
         """Store an event until the owner acknowledges it, and wake its readers."""
         self._pending[event.handle] = (next(self._seq), event)
-        if isinstance(event, ReceivedSms):
+        if isinstance(event, InboundSms):
             self.received.append(event)
         self._wake.set()
 
@@ -176,7 +176,7 @@ class SimNetwork:
         phone = self.phone(to_addr)
         key = f"{from_addr}|{int(sent_at.timestamp())}|{content}"
         for _ in range(copies):
-            sms = ReceivedSms(from_addr, content, sent_at, key, f"sms-{next(self._handles)}")
+            sms = InboundSms(from_addr, content, sent_at, key, f"sms-{next(self._handles)}")
             self._later(self.knobs.delay_s, functools.partial(phone.push, sms))
 
     async def submit(

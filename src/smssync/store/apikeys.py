@@ -13,7 +13,7 @@ from smssync.records import (
     Scope,
 )
 from smssync.store import dialects, queue
-from smssync.store.engine import reads, writes
+from smssync.store.engine import changes, reads, writes
 from smssync.store.rows import RowMap, from_us, maybe_dt, to_us
 from smssync.store.schema import (
     api_keys,
@@ -68,7 +68,7 @@ def list_api_keys(conn: Connection, key_hash: bytes | None = None) -> list[ApiKe
     return [_key_of(row._mapping) for row in conn.execute(query)]
 
 
-@writes
+@changes("apikeys")
 def revoke_api_key(conn: Connection, key_id: int, now: datetime) -> ApiKey:
     """Revoke a key (idempotent); NotFound."""
     conn.execute(

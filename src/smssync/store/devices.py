@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
 from smssync.records import Credentials, Device, DeviceSettings, OutboundStatus
-from smssync.store.engine import Database, reads, writes
+from smssync.store.engine import Database, changes, reads, writes
 from smssync.store.rows import (
     device_of,
     from_us,
@@ -50,7 +50,7 @@ def _refuse_shared_secret(conn: Connection, credentials: Credentials, device_id:
         raise Conflict(SECRET_TAKEN)
 
 
-@writes
+@changes("devices")
 def add_device(
     conn: Connection, name: str, credentials: Credentials, settings: DeviceSettings, now: datetime
 ) -> Device:
@@ -70,7 +70,7 @@ def add_device(
     return device_of(row._mapping)
 
 
-@writes
+@changes("devices")
 def add_devices(
     conn: Connection,
     entries: list[tuple[str, Credentials, DeviceSettings]],
@@ -96,7 +96,7 @@ def add_devices(
     return len(rows)
 
 
-@writes
+@changes("devices")
 def update_device(
     conn: Connection,
     name: str,
@@ -127,7 +127,7 @@ def update_device(
     return device_of(row._mapping)
 
 
-@writes
+@changes("devices")
 def remove_device(conn: Connection, name: str) -> None:
     """Delete a device, unassigning its queued messages; NotFound."""
     device_id = conn.execute(select(devices.c.id).where(devices.c.name == name)).scalar()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
@@ -52,6 +52,18 @@ class Database(abc.ABC):
         #: The key the database's credential hashes are made with, once known
         #: (``serverkey.use_server_key``); kept here because it belongs to this database.
         self.key: bytes | None = None
+        self._listeners: dict[str, list[Callable[[], None]]] = {}
+
+    def on_change(self, noun: str, forget: Callable[[], None]) -> None:
+        """Call ``forget`` after every verb of this process that changes ``noun`` (a cache
+        of it goes stale: ``devices``, ``hooks``, ``apikeys``); other processes' caches
+        follow within their time to live."""
+        self._listeners.setdefault(noun, []).append(forget)
+
+    def changed(self, noun: str) -> None:
+        """Tell the caches of ``noun`` that a verb just changed it."""
+        for forget in self._listeners.get(noun, ()):
+            forget()
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -95,17 +107,20 @@ class Verb(Generic[P, T]):
     """A store verb: ``await verb(db, ...)`` runs its body in one transaction of ``db``;
     ``verb.run(conn, ...)`` runs the body inside a transaction another verb already holds."""
 
-    def __init__(self, run: Job[P, T], *, writes: bool) -> None:
+    def __init__(self, run: Job[P, T], *, writes: bool, changes: str | None = None) -> None:
         functools.update_wrapper(self, run)
         self.run = run
         self.writes = writes
+        #: The noun whose caches this verb makes stale (``Database.on_change``).
+        self.changes = changes
 
-    def __call__(
-        self, db: Database, /, *args: P.args, **kwargs: P.kwargs
-    ) -> Coroutine[Any, Any, T]:
-        if self.writes:
-            return db.write(self.run, *args, **kwargs)
-        return db.read(self.run, *args, **kwargs)
+    async def __call__(self, db: Database, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if not self.writes:
+            return await db.read(self.run, *args, **kwargs)
+        result = await db.write(self.run, *args, **kwargs)
+        if self.changes is not None:
+            db.changed(self.changes)
+        return result
 
 
 def reads(body: Job[P, T]) -> Verb[P, T]:
@@ -116,3 +131,12 @@ def reads(body: Job[P, T]) -> Verb[P, T]:
 def writes(body: Job[P, T]) -> Verb[P, T]:
     """Make ``body`` a verb that runs in a write transaction, durable when it returns."""
     return Verb(body, writes=True)
+
+
+def changes(noun: str) -> Callable[[Job[P, T]], Verb[P, T]]:
+    """Make a body a write verb after which this process's caches of ``noun`` are dropped."""
+
+    def verb(body: Job[P, T]) -> Verb[P, T]:
+        return Verb(body, writes=True, changes=noun)
+
+    return verb

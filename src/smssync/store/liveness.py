@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, literal, or_, select, update
+from sqlalchemy import Connection, and_, false, func, literal, or_, select, update
 
-from smssync.records import DeviceSettings, is_online
-from smssync.store import dialects, queue, webhooks
+from smssync.records import DeviceSettings, OutboundStatus, is_online
+from smssync.store import dialects, webhooks
 from smssync.store.engine import Database
-from smssync.store.rows import from_us, maybe_dt, to_us
-from smssync.store.schema import device_liveness, devices
+from smssync.store.rows import chunks, from_us, maybe_dt, to_us
+from smssync.store.schema import device_liveness, devices, outbound
 
 
 async def check_liveness(db: Database, now: datetime) -> list[tuple[str, bool]]:
@@ -112,5 +113,22 @@ def record_liveness(
                 offline.append(device_id)
             webhooks.emit_device(conn, name, online, now_us)
             done.append((name, online))
-    queue.release(conn, offline, now_us)
+    release(conn, offline, now_us)
     return done
+
+
+def release(conn: Connection, device_ids: Sequence[int], now_us: int) -> int:
+    """Hand the queued soft assignments of silent devices back to every device (failover);
+    pinned messages wait for their device. Return how many were released."""
+    released = 0
+    for part in chunks(sorted(device_ids)):
+        released += conn.execute(
+            update(outbound)
+            .where(
+                outbound.c.device_id.in_(part),
+                outbound.c.status == OutboundStatus.QUEUED.value,
+                outbound.c.pinned == false(),
+            )
+            .values(device_id=None, updated_at=now_us)
+        ).rowcount
+    return released

@@ -8,8 +8,7 @@ from sqlalchemy import Connection, func, select
 
 from smssync.records import HistoryEntry, Outbound, OutboundQuery, OutboundStatus
 from smssync.store.engine import reads
-from smssync.store.queue import chunks
-from smssync.store.rows import history_of, outbound_of, to_us
+from smssync.store.rows import chunks, history_of, outbound_of, to_us
 from smssync.store.schema import devices, outbound, outbound_history
 
 S = OutboundStatus

@@ -12,9 +12,9 @@ assignments back to the shared queue (``release``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -34,10 +34,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
-from smssync.records import AckMode, Claimed, NewOutbound, OutboundStatus
+from smssync.records import AckMode, NewOutbound, OutboundStatus, TaskMessage
 from smssync.store import dialects
 from smssync.store.engine import Database, writes
-from smssync.store.rows import is_silent, maybe_us, settings_of, to_us
+from smssync.store.rows import add_history, chunks, is_silent, maybe_us, settings_of, to_us
 from smssync.store.schema import (
     device_liveness,
     devices,
@@ -47,10 +47,6 @@ from smssync.store.schema import (
     routes,
 )
 
-T = TypeVar("T")
-
-#: Keeps IN lists well under SQLite's and psycopg's bound-parameter limits.
-CHUNK = 1000
 PACING_WINDOW_US = 60_000_000
 #: An enqueue this large changes the queue's shape enough to refresh planner statistics.
 BULK = 5000
@@ -65,21 +61,6 @@ CANDIDATE_COLUMNS = (
     outbound.c.segments,
     outbound.c.claim_rank,
 )
-
-
-def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    """Yield slices of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def add_history(
-    conn: Connection, ids: Iterable[int], at_us: int, status: OutboundStatus, detail: str | None
-) -> None:
-    """Record one status change for each message id."""
-    rows = [{"outbound_id": i, "at": at_us, "status": status.value, "detail": detail} for i in ids]
-    if rows:
-        conn.execute(outbound_history.insert(), rows)
 
 
 def _device_ids(conn: Connection, names: Iterable[str]) -> dict[str, int]:
@@ -198,7 +179,7 @@ def anything_to_claim(conn: Connection, device_id: int, now_us: int) -> bool:
 
 async def claim_outbound(
     db: Database, device_id: int, limit: int, now: datetime, *, piggyback: bool = False
-) -> list[Claimed]:
+) -> list[TaskMessage]:
     """Hand up to ``limit`` queued messages to the device, oldest first, in one atomic
     transaction (S-22): messages pinned to it, assigned to it, unassigned, or assigned to
     a device silent past its liveness window. Applies the device's pacing and its ack
@@ -215,7 +196,7 @@ async def claim_outbound(
 
 def claim(
     conn: Connection, device_id: int, limit: int, now: datetime, piggyback: bool
-) -> list[Claimed]:
+) -> list[TaskMessage]:
     """Sweep, then hand up to ``limit`` paced messages to the device, oldest first."""
     now_us = to_us(now)
     dialects.lock_device_claims(conn, device_id)
@@ -283,7 +264,7 @@ def claim(
             for addr in sorted({row.to_addr for row in taken})
         ],
     )
-    return [Claimed(message_id=r.uuid, to_addr=r.to_addr, content=r.content) for r in taken]
+    return [TaskMessage(r.to_addr, r.content, r.uuid) for r in taken]
 
 
 def _candidates(
@@ -325,23 +306,6 @@ def _sources(device_id: int, now_us: int) -> list[Select[Any]]:
         .order_by(outbound.c.device_id, outbound.c.status, outbound.c.claim_rank, outbound.c.id)
         for where in wheres
     ]
-
-
-def release(conn: Connection, device_ids: Sequence[int], now_us: int) -> int:
-    """Hand the queued soft assignments of silent devices back to every device (failover);
-    pinned messages wait for their device. Return how many were released."""
-    released = 0
-    for part in chunks(sorted(device_ids)):
-        released += conn.execute(
-            update(outbound)
-            .where(
-                outbound.c.device_id.in_(part),
-                outbound.c.status == OutboundStatus.QUEUED.value,
-                outbound.c.pinned == false(),
-            )
-            .values(device_id=None, updated_at=now_us)
-        ).rowcount
-    return released
 
 
 def sweep(conn: Connection, now_us: int) -> set[int]:

@@ -17,9 +17,10 @@ from smssync.records import (
 )
 from smssync.store import dialects, messages, webhooks
 from smssync.store.engine import Database, reads, writes
-from smssync.store.queue import add_history, chunks
 from smssync.store.rows import (
     RowMap,
+    add_history,
+    chunks,
     maybe_us,
     settings_of,
     to_us,

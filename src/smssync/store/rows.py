@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import RowMapping
+from sqlalchemy import Connection, RowMapping
 
 from smssync.records import (
     AckMode,
@@ -17,6 +19,9 @@ from smssync.records import (
     OutboundStatus,
     is_online,
 )
+from smssync.store.schema import outbound_history
+
+T = TypeVar("T")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -133,3 +138,22 @@ def is_silent(row: RowMap, now_us: int) -> bool:
     return not is_online(
         maybe_dt(row["last_seen_at"]), settings_of(row).liveness_s, from_us(now_us)
     )
+
+
+#: Keeps IN lists well under SQLite's and psycopg's bound-parameter limits.
+CHUNK = 1000
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Yield slices of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def add_history(
+    conn: Connection, ids: Iterable[int], at_us: int, status: OutboundStatus, detail: str | None
+) -> None:
+    """Record one status change for each message id."""
+    rows = [{"outbound_id": i, "at": at_us, "status": status.value, "detail": detail} for i in ids]
+    if rows:
+        conn.execute(outbound_history.insert(), rows)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, func, select, update
 
 from smssync.errors import NotFound
 from smssync.records import (
     HookConfig,
+    Inbound,
     InboundPlan,
     NewInbound,
     NewRule,
@@ -17,8 +18,9 @@ from smssync.records import (
     RuleKind,
     WebhookEndpoint,
 )
+from smssync.serialize import inbound_json
 from smssync.store import inbox, queue, webhooks
-from smssync.store.engine import reads, writes
+from smssync.store.engine import changes, reads, writes
 from smssync.store.rows import RowMap, from_us, to_us
 from smssync.store.schema import inbound, rules, webhook_endpoints
 
@@ -35,7 +37,7 @@ def _rule_of(row: RowMap) -> Rule:
     )
 
 
-@writes
+@changes("hooks")
 def add_rule(conn: Connection, rule: NewRule, now: datetime) -> Rule:
     """Insert a rule at the end, or at ``position`` shifting later ones down."""
     if rule.forward_endpoint_id is not None:
@@ -66,7 +68,7 @@ def add_rule(conn: Connection, rule: NewRule, now: datetime) -> Rule:
     return _rule_of(row._mapping)
 
 
-@writes
+@changes("hooks")
 def remove_rule(conn: Connection, rule_id: int) -> None:
     """Delete a rule; NotFound."""
     gone = conn.execute(rules.delete().where(rules.c.id == rule_id).returning(rules.c.id)).first()
@@ -109,19 +111,21 @@ def record_inbound_routed(
         )
     if plan.replies:
         queue.enqueue.run(conn, list(plan.replies))
-    now_us = to_us(message.received_at)
-    data = {
-        "id": inbound_id,
-        "device": plan.device,
-        "from": message.from_addr,
-        "from_raw": message.from_raw,
-        "to": message.to_addr,
-        "body": message.content,
-        "message_id": message.message_id,
-        "sent_at": webhooks.iso(to_us(message.sent_at.astimezone(UTC))),
-        "received_at": webhooks.iso(now_us),
-        "tags": tags,
-        "rule_id": plan.rule_id,
-    }
-    webhooks.emit_received(conn, plan.endpoint_ids, data, now_us)
+    stored = Inbound(
+        id=inbound_id,
+        device=plan.device,
+        from_addr=message.from_addr,
+        from_raw=message.from_raw,
+        to_addr=message.to_addr,
+        content=message.content,
+        message_id=message.message_id,
+        sent_timestamp_raw=message.sent_timestamp_raw,
+        sent_at=message.sent_at,
+        received_at=message.received_at,
+        flags=message.flags,
+        status=inbox.RECEIVED,
+        tags=tuple(tags),
+    )
+    data = inbound_json(stored) | {"rule_id": plan.rule_id}
+    webhooks.emit_received(conn, plan.endpoint_ids, data, to_us(message.received_at))
     return created, inbound_id

@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, func, select, update
 
 from smssync.records import Event, OutboundStatus, StuckMessage
+from smssync.serialize import iso
 from smssync.store import webhooks
 from smssync.store.devices import record_event
 from smssync.store.engine import Database
-from smssync.store.queue import chunks
-from smssync.store.rows import from_us, to_us
+from smssync.store.rows import chunks, from_us, to_us
 from smssync.store.schema import devices, outbound, outbound_history
 from smssync.store.webhooks import HOOK_COLUMNS
 
@@ -110,7 +110,7 @@ def mark_stuck(
                 "status": S.ACCEPTED.value,
                 "device": row.device_name,
                 "reason": STUCK_REASON,
-                "accepted_at": webhooks.iso(row.accepted_at),
+                "accepted_at": iso(from_us(row.accepted_at)),
             },
         )
         for row in stuck

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, select, update
@@ -20,8 +20,9 @@ from sqlalchemy.orm import aliased
 
 from smssync.errors import NotFound
 from smssync.records import Delivery, DeliveryOutcome, DeliveryState, Event, OutboundStatus
+from smssync.serialize import iso
 from smssync.store import dialects
-from smssync.store.engine import Database, reads, writes
+from smssync.store.engine import Database, changes, reads, writes
 from smssync.store.rows import RowMap, from_us, maybe_us, to_us
 from smssync.store.schema import (
     api_keys,
@@ -51,15 +52,10 @@ STATUS_EVENTS = {
 }
 
 
-def iso(at_us: int) -> str:
-    """Return stored microseconds as ISO 8601 UTC with a Z."""
-    return from_us(at_us).astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def event_body(event: Event, data: dict[str, Any], at_us: int) -> tuple[str, str]:
     """Return a fresh event id and the JSON body every receiver of the event gets."""
     event_id = "evt_" + uuid.uuid4().hex
-    body = {"id": event_id, "type": event.value, "created_at": iso(at_us), "data": data}
+    body = {"id": event_id, "type": event.value, "created_at": iso(from_us(at_us)), "data": data}
     return event_id, json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -327,7 +323,7 @@ def redrive(conn: Connection, delivery_ids: list[int] | None, now: datetime) -> 
     return len(done.all())
 
 
-@writes
+@changes("hooks")
 def add_webhook(conn: Connection, url: str, events: list[str], secret: str, now: datetime) -> int:
     """Register a webhook endpoint; return its id."""
     now_us = to_us(now)
@@ -339,7 +335,7 @@ def add_webhook(conn: Connection, url: str, events: list[str], secret: str, now:
     return int(row)
 
 
-@writes
+@changes("hooks")
 def remove_webhook(conn: Connection, endpoint_id: int) -> None:
     """Delete an endpoint; its deliveries go with it, rules forwarding to it forward nowhere."""
     conn.execute(

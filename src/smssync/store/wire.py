@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, select
 
 from smssync.store.engine import Database
-from smssync.store.queue import chunks
+from smssync.store.rows import chunks
 from smssync.store.schema import outbound
 
 

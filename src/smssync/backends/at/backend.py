@@ -40,7 +40,7 @@ from smssync.backends.base import (
     Capabilities,
     DeliveryReport,
     DeviceStatus,
-    ReceivedSms,
+    InboundSms,
     SendResult,
 )
 from smssync.errors import BackendError
@@ -337,12 +337,12 @@ class AtBackend:
         whole = self._reassembler.add_deliver(deliver, now)
         return [self._joined(whole)] if whole else []
 
-    def _joined(self, whole: Reassembled) -> ReceivedSms:
+    def _joined(self, whole: Reassembled) -> InboundSms:
         key = (whole.originator, whole.reference, whole.total)
         handles = sorted(h for h in self._groups.pop(key, set()) if h)
         stamp = whole.timestamp.astimezone(UTC) if whole.timestamp else None
         natural = f"{whole.originator}|{stamp.isoformat() if stamp else ''}|{whole.text}"
-        return ReceivedSms(whole.originator, whole.text, stamp, natural, ",".join(handles))
+        return InboundSms(whole.originator, whole.text, stamp, natural, ",".join(handles))
 
     def _reported(self, report: StatusReport, handle: str) -> list[BackendEvent]:
         outcome = self._book.report(

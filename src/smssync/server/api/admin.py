@@ -19,6 +19,7 @@ from smssync.records import (
     Scope,
     WebhookEndpoint,
 )
+from smssync.serialize import delivery_json
 from smssync.server.api.deps import ApiError, context, require, responses
 from smssync.server.api.models import (
     DeliveryList,
@@ -69,12 +70,6 @@ def rule_out(rule: Rule) -> RuleOut:
     )
 
 
-def _changed(ctx: ServerContext) -> None:
-    # Apply at once in this process; other processes follow within the cache's TTL.
-    if ctx.hooks is not None:
-        ctx.hooks.invalidate()
-
-
 @router.post(
     "/webhooks",
     status_code=201,
@@ -92,7 +87,6 @@ async def add_webhook(request: WebhookRequest, ctx: Ctx, _: Admin) -> WebhookCre
     endpoint_id = await webhooks.add_webhook(
         ctx.store, request.url, events, secret, datetime.now(UTC)
     )
-    _changed(ctx)
     config = await rules.hook_config(ctx.store)
     endpoint = next(e for e in config.endpoints if e.id == endpoint_id)
     return WebhookCreated(webhook=webhook_out(endpoint), secret=secret)
@@ -114,7 +108,6 @@ async def list_webhooks(ctx: Ctx, _: Admin) -> WebhookList:
 async def remove_webhook(webhook_id: Id, ctx: Ctx, _: Admin) -> Done:
     """Delete a receiver and its undelivered events."""
     await webhooks.remove_webhook(ctx.store, webhook_id)
-    _changed(ctx)
     return Done()
 
 
@@ -122,20 +115,7 @@ async def remove_webhook(webhook_id: Id, ctx: Ctx, _: Admin) -> Done:
 async def dead_letters(ctx: Ctx, _: Admin) -> DeliveryList:
     """Deliveries whose retries ran out, oldest first."""
     found = await webhooks.deliveries(ctx.store, DeliveryState.DEAD.value, limit=1000)
-    return DeliveryList(
-        deliveries=[
-            DeliveryOut(
-                id=d.id,
-                url=d.url,
-                event=d.event,
-                event_id=d.event_id,
-                attempts=d.attempts,
-                last_error=d.last_error,
-                created_at=d.created_at,
-            )
-            for d in found
-        ]
-    )
+    return DeliveryList(deliveries=[DeliveryOut.model_validate(delivery_json(d)) for d in found])
 
 
 @router.post(
@@ -197,7 +177,6 @@ async def add_rule(request: RuleRequest, ctx: Ctx, _: Admin) -> RuleCreated:
         ),
         datetime.now(UTC),
     )
-    _changed(ctx)
     return RuleCreated(rule=rule_out(rule))
 
 
@@ -214,5 +193,4 @@ async def list_rules(ctx: Ctx, _: Admin) -> RuleList:
 async def remove_rule(rule_id: Id, ctx: Ctx, _: Admin) -> Done:
     """Delete a rule."""
     await rules.remove_rule(ctx.store, rule_id)
-    _changed(ctx)
     return Done()

@@ -24,6 +24,7 @@ from smssync.records import (
     OutboundStatus,
     Scope,
 )
+from smssync.serialize import device_json, inbound_json, outbound_json
 from smssync.server.api.deps import ApiError, context, require, responses
 from smssync.server.api.models import (
     DeviceList,
@@ -39,7 +40,6 @@ from smssync.server.api.models import (
     SendResponse,
 )
 from smssync.server.context import ServerContext
-from smssync.server.health import health
 from smssync.store import (
     apikeys,
     results,
@@ -67,48 +67,13 @@ MessageId = Annotated[str, Path(max_length=64, description="The message's uuid."
 
 
 def message_out(message: Outbound) -> MessageOut:
-    """Describe an outgoing SMS."""
-    return MessageOut(
-        uuid=message.message_id,
-        to=message.to_addr,
-        body=message.content,
-        segments=message.segments,
-        status=message.status,
-        device=message.device,
-        priority=message.priority,
-        send_at=message.send_at,
-        valid_until=message.expires_at,
-        status_callback=message.callback_url,
-        reason=message.reason,
-        created_at=message.created_at,
-        updated_at=message.updated_at,
-        sent_at=message.sent_at,
-        delivered_at=message.delivered_at,
-        sent_timestamp_raw=message.sent_timestamp_raw,
-        delivered_timestamp_raw=message.delivered_timestamp_raw,
-        history=[
-            {"at": h.at, "status": h.status, "detail": h.detail}  # type: ignore[misc]
-            for h in message.history
-        ],
-    )
+    """Describe an outbound SMS (the one shape: ``serialize.outbound_json``)."""
+    return MessageOut.model_validate(outbound_json(message))
 
 
 def inbound_out(message: Inbound) -> InboundOut:
-    """Describe an incoming SMS."""
-    return InboundOut(
-        id=message.id,
-        device=message.device,
-        **{"from": message.from_addr},
-        from_raw=message.from_raw,
-        to=message.to_addr,
-        body=message.content,
-        message_id=message.message_id,
-        sent_at=message.sent_at,
-        sent_timestamp_raw=message.sent_timestamp_raw,
-        received_at=message.received_at,
-        flags=list(message.flags),
-        tags=list(message.tags),
-    )
+    """Describe an inbound SMS (the one shape: ``serialize.inbound_json``)."""
+    return InboundOut.model_validate(inbound_json(message))
 
 
 def _recipients(request: SendRequest, region: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -284,14 +249,6 @@ async def devices(ctx: Ctx, _: Reader) -> DeviceList:
     depths = await messages_store.queue_depths(ctx.store)
     return DeviceList(
         devices=[
-            DeviceOut(
-                name=d.name,
-                health=health(d, now),  # type: ignore[arg-type]
-                last_seen=d.last_seen_at,
-                queue_depth=depths.get(d.name, 0),
-                ack_mode=d.settings.ack_mode.value,
-                effective_mode=d.effective_mode.value,
-            )
-            for d in found
+            DeviceOut.model_validate(device_json(d, depths.get(d.name, 0), now)) for d in found
         ]
     )

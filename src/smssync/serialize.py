@@ -1,0 +1,105 @@
+"""One JSON shape per noun, used by the API, the CLI's ``--json`` and webhook payloads alike.
+
+Times are ISO 8601 in UTC with a ``Z``. The API's response models describe these same dicts
+(``server/api/models.py``); a test holds the two together. No I/O here.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from smssync.records import Delivery, Device, Inbound, Outbound, is_online
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Return a time as ISO 8601 UTC with a Z (None stays None)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def health(device: Device, now: datetime) -> str:
+    """Return ``online``, ``offline`` or ``never`` (never seen) (S-9)."""
+    if device.last_seen_at is None:
+        return "never"
+    return (
+        "online" if is_online(device.last_seen_at, device.settings.liveness_s, now) else "offline"
+    )
+
+
+def outbound_json(message: Outbound) -> dict[str, Any]:
+    """An outbound SMS with its history."""
+    return {
+        "uuid": message.message_id,
+        "to": message.to_addr,
+        "body": message.content,
+        "segments": message.segments,
+        "status": message.status.value,
+        "device": message.device,
+        "priority": message.priority,
+        "send_at": iso(message.send_at),
+        "valid_until": iso(message.expires_at),
+        "status_callback": message.callback_url,
+        "reason": message.reason,
+        "created_at": iso(message.created_at),
+        "updated_at": iso(message.updated_at),
+        "sent_at": iso(message.sent_at),
+        "delivered_at": iso(message.delivered_at),
+        "sent_timestamp_raw": message.sent_timestamp_raw,
+        "delivered_timestamp_raw": message.delivered_timestamp_raw,
+        "history": [
+            {"at": iso(h.at), "status": h.status.value, "detail": h.detail} for h in message.history
+        ],
+    }
+
+
+def inbound_json(message: Inbound) -> dict[str, Any]:
+    """A stored inbound SMS."""
+    return {
+        "id": message.id,
+        "device": message.device,
+        "from": message.from_addr,
+        "from_raw": message.from_raw,
+        "to": message.to_addr,
+        "body": message.content,
+        "message_id": message.message_id,
+        "sent_at": iso(message.sent_at),
+        "sent_timestamp_raw": message.sent_timestamp_raw,
+        "received_at": iso(message.received_at),
+        "status": message.status,
+        "flags": list(message.flags),
+        "tags": list(message.tags),
+    }
+
+
+def device_json(device: Device, queue_depth: int, now: datetime) -> dict[str, Any]:
+    """A device with its health and how many messages wait for it."""
+    return {
+        "name": device.name,
+        "health": health(device, now),
+        "last_seen": iso(device.last_seen_at),
+        "user_agent": device.last_user_agent,
+        "queue_depth": queue_depth,
+        "ack_mode": device.settings.ack_mode.value,
+        "effective_mode": device.effective_mode.value,
+        "has_secret": device.has_secret,
+        "basic_user": device.basic_user,
+        "settings": device.settings.to_json(),
+    }
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    """A webhook delivery, with the event body it carries."""
+    return {
+        "id": delivery.id,
+        "url": delivery.url,
+        "event": delivery.event,
+        "event_id": delivery.event_id,
+        "state": delivery.state.value,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error,
+        "created_at": iso(delivery.created_at),
+        "body": json.loads(delivery.body),
+    }
