@@ -8,8 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smssync.gsm.concat import Reassembler
+from smssync.gsm.encode import encode_deliver
 from smssync.gsm.fields import Concat
-from smssync.gsm.pdu import decode_deliver, encode_deliver
+from smssync.gsm.pdu import decode_deliver
 from smssync.gsm.segments import split
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from smssync.errors import ProtocolError
+from smssync.gsm.encode import encode_deliver, encode_status_report, encode_submit
 from smssync.gsm.fields import (
     Concat,
     Reader,
@@ -42,9 +43,6 @@ from smssync.gsm.pdu import (
     decode_deliver,
     decode_status_report,
     decode_submit,
-    encode_deliver,
-    encode_status_report,
-    encode_submit,
 )
 from smssync.gsm.segments import split
 

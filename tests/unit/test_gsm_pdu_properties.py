@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smssync.gsm.alphabet import BASIC, EXTENSION
+from smssync.gsm.encode import encode_deliver, encode_status_report, encode_submit_parts
 from smssync.gsm.fields import (
     Concat,
     Reader,
@@ -18,16 +19,7 @@ from smssync.gsm.fields import (
     encode_timestamp,
     encode_validity,
 )
-from smssync.gsm.pdu import (
-    PduError,
-    decode,
-    decode_deliver,
-    decode_status_report,
-    decode_submit,
-    encode_deliver,
-    encode_status_report,
-    encode_submit_parts,
-)
+from smssync.gsm.pdu import PduError, decode, decode_deliver, decode_status_report, decode_submit
 from smssync.gsm.segments import count_segments, encoding_for, split
 
 GSM_CHARS = sorted(BASIC) + sorted(EXTENSION)

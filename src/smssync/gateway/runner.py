@@ -23,13 +23,14 @@ import httpx
 
 from smssync.backends.base import Backend, DeliveryReport, InboundSms
 from smssync.errors import ProtocolError, SmssyncError
+from smssync.gateway.alerts import alert, compose
 from smssync.gateway.backoff import retry_delay_s
 from smssync.gateway.breaker import Breaker, BreakerState, Tripped
 from smssync.gateway.client import Contact, SyncClient
 from smssync.gateway.config import GatewayConfig
 from smssync.gateway.outbound import TASK_MEMORY_S, Outbound, name_replies
 from smssync.gateway.records import ForwardJob, InboundRecord
-from smssync.gateway.routing import battery_text, query_answer, route
+from smssync.gateway.routing import battery_text, route
 from smssync.gateway.store import GatewayStore
 from smssync.protocol.timestamps import to_epoch_ms
 from smssync.records import InboundMessage
@@ -37,7 +38,6 @@ from smssync.records import InboundMessage
 log = logging.getLogger("smssync.gateway")
 
 #: Alerts are best effort: at most this many attempts each (G-18).
-ALERT_ATTEMPTS = 3
 
 
 @dataclasses.dataclass
@@ -88,7 +88,9 @@ class Gateway:
             )
             for url in config.enabled_urls
         }
-        self.outbound = Outbound(config, backend, store, clock, self._compose)
+        self.outbound = Outbound(
+            config, backend, store, clock, functools.partial(compose, self.clients, backend)
+        )
         self._forward_wake = asyncio.Event()
         self._contacts: dict[str, Contact] = {}
         self._unreachable: set[str] = set()
@@ -369,17 +371,8 @@ class Gateway:
         self._battery_low = True
         text = battery_text(percent)
         for client in self.clients.values():
-            self._spawn(self._alert(client, text))
+            self._spawn(alert(client, text))
         await self._sms_alert(text)
-
-    async def _alert(self, client: SyncClient, text: str) -> None:
-        for attempt in range(ALERT_ATTEMPTS):
-            try:
-                await client.alert(text)
-                return
-            except ProtocolError as exc:
-                log.info("alert to %s failed (%d): %s", client.name, attempt + 1, exc.message)
-                await asyncio.sleep(2.0**attempt)
 
     async def _sms_alert(self, text: str) -> None:
         if self.config.alerts.number:
@@ -394,16 +387,3 @@ class Gateway:
             self._offline_alerted = True
             stamp = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M UTC")
             await self._sms_alert(f"No data connection: no Sync URL reachable since {stamp}")
-
-    async def _compose(self, kind: str, content: str) -> str:
-        """Return the text of a local send; query answers are worked out now."""
-        if kind != "query":
-            return content
-        probes: list[tuple[str, int | None]] = []
-        if content in ("@20", "@40"):
-            for client in self.clients.values():
-                probes.append((client.config.title or client.name, await client.probe()))
-        battery = None
-        if content in ("@30", "@40") and self.backend.capabilities.battery:
-            battery = (await self.backend.status()).battery_percent
-        return query_answer(content, probes, battery)

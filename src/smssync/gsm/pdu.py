@@ -1,5 +1,5 @@
 """SMS TPDUs for modem PDU mode (3GPP TS 23.040 §9.2.2): SMS-DELIVER, SMS-SUBMIT and
-SMS-STATUS-REPORT, in and out. No I/O.
+SMS-STATUS-REPORT, their records and their decoding (``encode`` writes them). No I/O.
 
 Hex strings travel as the modem shows them: +CMGL, +CMGR and +CMT put the SMSC address before
 the TPDU (``with_smsc=True``); AT+CMGS wants the TPDU length without it.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
-from smssync.gsm.alphabet import decode_septets, encode_septets, pack_septets, unpack_septets
+from smssync.gsm.alphabet import decode_septets, unpack_septets
 from smssync.gsm.fields import (
     Concat,
     PduError,
@@ -22,13 +22,7 @@ from smssync.gsm.fields import (
     decode_timestamp,
     decode_udh,
     decode_validity,
-    encode_address,
-    encode_concat_udh,
-    encode_smsc,
-    encode_timestamp,
-    encode_validity,
 )
-from smssync.gsm.segments import Encoding, encoding_for, split
 
 __all__ = [
     "Coding",
@@ -45,18 +39,14 @@ __all__ = [
     "decode_deliver",
     "decode_status_report",
     "decode_submit",
-    "encode_deliver",
-    "encode_status_report",
-    "encode_submit",
-    "encode_submit_parts",
 ]
 
 Coding = Literal["gsm7", "8bit", "ucs2"]
 
-_MTI_DELIVER, _MTI_SUBMIT, _MTI_STATUS_REPORT = 0, 1, 2
-_UDHI = 0x40
-_SRR = 0x20  # TP-SRR in SUBMIT, TP-SRI in DELIVER: the same bit
-_DCS = {"gsm7": 0x00, "ucs2": 0x08}
+MTI_DELIVER, MTI_SUBMIT, MTI_STATUS_REPORT = 0, 1, 2
+UDHI = 0x40
+SRR = 0x20  # TP-SRR in SUBMIT, TP-SRI in DELIVER: the same bit
+DCS = {"gsm7": 0x00, "ucs2": 0x08}
 
 
 class ReportClass(enum.Enum):
@@ -187,7 +177,7 @@ def _read_user_data(
     concat: Concat | None = None
     elements: dict[int, bytes] = {}
     header_octets = 0
-    if first & _UDHI:
+    if first & UDHI:
         if not payload:
             raise PduError("TP-UDHI set but the user data is empty")
         header_octets = 1 + payload[0]
@@ -230,7 +220,7 @@ def _expect(first: int, mti: int, name: str) -> None:
 def decode_deliver(hex_pdu: str, *, with_smsc: bool = True) -> Deliver:
     """Decode an SMS-DELIVER as the modem lists it."""
     reader, smsc, first = _start(hex_pdu, with_smsc)
-    _expect(first, _MTI_DELIVER, "SMS-DELIVER")
+    _expect(first, MTI_DELIVER, "SMS-DELIVER")
     originator = decode_address(reader)
     pid = reader.octet("TP-PID")
     dcs = reader.octet("TP-DCS")
@@ -250,14 +240,14 @@ def decode_deliver(hex_pdu: str, *, with_smsc: bool = True) -> Deliver:
         elements=elements,
         # TP-MMS is set when *no* more messages are waiting.
         more_messages=not first & 0x04,
-        status_report_indication=bool(first & _SRR),
+        status_report_indication=bool(first & SRR),
     )
 
 
 def decode_submit(hex_pdu: str, *, with_smsc: bool = True) -> Submit:
     """Decode an SMS-SUBMIT."""
     reader, smsc, first = _start(hex_pdu, with_smsc)
-    _expect(first, _MTI_SUBMIT, "SMS-SUBMIT")
+    _expect(first, MTI_SUBMIT, "SMS-SUBMIT")
     reference = reader.octet("TP-MR")
     destination = decode_address(reader)
     pid = reader.octet("TP-PID")
@@ -280,7 +270,7 @@ def decode_submit(hex_pdu: str, *, with_smsc: bool = True) -> Submit:
         dcs=dcs,
         coding=coding,
         validity=validity,
-        status_report_request=bool(first & _SRR),
+        status_report_request=bool(first & SRR),
         reject_duplicates=bool(first & 0x04),
         text=text,
         data=data,
@@ -291,7 +281,7 @@ def decode_submit(hex_pdu: str, *, with_smsc: bool = True) -> Submit:
 def decode_status_report(hex_pdu: str, *, with_smsc: bool = True) -> StatusReport:
     """Decode an SMS-STATUS-REPORT; the optional parameters after TP-ST are not read."""
     reader, smsc, first = _start(hex_pdu, with_smsc)
-    _expect(first, _MTI_STATUS_REPORT, "SMS-STATUS-REPORT")
+    _expect(first, MTI_STATUS_REPORT, "SMS-STATUS-REPORT")
     reference = reader.octet("TP-MR")
     recipient = decode_address(reader)
     sc_timestamp = decode_timestamp(reader.take(7, "TP-SCTS"))
@@ -304,156 +294,10 @@ def decode(hex_pdu: str, *, with_smsc: bool = True) -> Deliver | Submit | Status
     """Decode whatever a modem's storage holds, by its TP-MTI."""
     _, _, first = _start(hex_pdu, with_smsc)
     mti = first & 0x03
-    if mti == _MTI_DELIVER:
+    if mti == MTI_DELIVER:
         return decode_deliver(hex_pdu, with_smsc=with_smsc)
-    if mti == _MTI_SUBMIT:
+    if mti == MTI_SUBMIT:
         return decode_submit(hex_pdu, with_smsc=with_smsc)
-    if mti == _MTI_STATUS_REPORT:
+    if mti == MTI_STATUS_REPORT:
         return decode_status_report(hex_pdu, with_smsc=with_smsc)
     raise PduError("TP-MTI 3 is reserved")
-
-
-# --- encoding -------------------------------------------------------------------------------
-
-
-def _user_data(text: str, coding: Encoding, concat: Concat | None) -> tuple[int, bytes]:
-    """Return TP-UDL and TP-UD for text, with a concatenation header when given."""
-    udh = encode_concat_udh(concat) if concat else b""
-    if coding == "gsm7":
-        try:
-            septets = encode_septets(text)
-        except ValueError as exc:
-            raise PduError(str(exc)) from None
-        header_bits = len(udh) * 8
-        fill = (7 - header_bits % 7) % 7
-        udl = (header_bits + fill) // 7 + len(septets)
-        if udl > 160:
-            raise PduError("text does not fit one SMS")
-        return udl, udh + pack_septets(septets, fill)
-    body = udh + text.encode("utf-16-be")
-    if len(body) > 140:
-        raise PduError("text does not fit one SMS")
-    return len(body), body
-
-
-def encode_submit(
-    to: str,
-    text: str,
-    *,
-    concat: Concat | None = None,
-    coding: Encoding | None = None,
-    request_status_report: bool = False,
-    message_reference: int = 0,
-    validity: timedelta | int | None = None,
-    reject_duplicates: bool = False,
-    smsc: str | None = None,
-    smsc_prefix: bool = True,
-) -> SubmitPart:
-    """Encode one SMS-SUBMIT for AT+CMGS.
-
-    ``validity`` is a relative period, or a raw TP-VP octet; ``smsc_prefix`` puts the SMSC
-    field (``00`` without ``smsc``: the modem's own) before the TPDU. TP-MR 0 lets the modem
-    assign the reference it returns in +CMGS.
-    """
-    first = _MTI_SUBMIT
-    if reject_duplicates:
-        first |= 0x04
-    if validity is not None:
-        first |= 0x10  # TP-VPF relative
-    if request_status_report:
-        first |= _SRR
-    if concat:
-        first |= _UDHI
-    enc = coding or encoding_for(text)
-    udl, ud = _user_data(text, enc, concat)
-    tpdu = bytearray([first, message_reference & 0xFF])
-    tpdu += encode_address(to)
-    tpdu += bytes([0x00, _DCS[enc]])
-    if validity is not None:
-        vp = validity if isinstance(validity, int) else encode_validity(validity)
-        if not 0 <= vp <= 255:
-            raise ValueError("TP-VP must be 0..255")
-        tpdu.append(vp)
-    tpdu.append(udl)
-    tpdu += ud
-    prefix = encode_smsc(smsc) if smsc_prefix or smsc else b""
-    return SubmitPart((prefix + tpdu).hex().upper(), len(tpdu))
-
-
-def encode_submit_parts(
-    to: str,
-    text: str,
-    reference: int,
-    request_status_report: bool = False,
-    *,
-    validity: timedelta | int | None = None,
-    smsc: str | None = None,
-    smsc_prefix: bool = True,
-) -> list[SubmitPart]:
-    """Encode a text as one SMS-SUBMIT, or several with an 8-bit-reference concatenation UDH.
-
-    ``reference`` (0..255) ties the parts together; a single part carries no header.
-    """
-    coding = encoding_for(text)
-    parts = split(text, coding)
-    if len(parts) > 255:
-        raise PduError("text needs more than 255 parts")
-    return [
-        encode_submit(
-            to,
-            part,
-            concat=Concat(reference & 0xFF, len(parts), i) if len(parts) > 1 else None,
-            coding=coding,
-            request_status_report=request_status_report,
-            validity=validity,
-            smsc=smsc,
-            smsc_prefix=smsc_prefix,
-        )
-        for i, part in enumerate(parts, start=1)
-    ]
-
-
-def encode_deliver(
-    originator: str,
-    text: str,
-    timestamp: datetime,
-    *,
-    smsc: str | None = None,
-    concat: Concat | None = None,
-    coding: Encoding | None = None,
-    status_report_indication: bool = False,
-) -> str:
-    """Encode an SMS-DELIVER with its SMSC prefix, as a modem would list it (for emulators)."""
-    first = _MTI_DELIVER | 0x04  # TP-MMS: no more messages waiting
-    if status_report_indication:
-        first |= _SRR
-    if concat:
-        first |= _UDHI
-    enc = coding or encoding_for(text)
-    udl, ud = _user_data(text, enc, concat)
-    try:
-        scts = encode_timestamp(timestamp)
-    except ValueError as exc:
-        raise PduError(str(exc)) from None
-    tpdu = bytes([first]) + encode_address(originator) + bytes([0x00, _DCS[enc]]) + scts
-    return (encode_smsc(smsc) + tpdu + bytes([udl]) + ud).hex().upper()
-
-
-def encode_status_report(
-    message_reference: int,
-    recipient: str,
-    sc_timestamp: datetime,
-    discharge_time: datetime,
-    status: int,
-    *,
-    smsc: str | None = None,
-) -> str:
-    """Encode an SMS-STATUS-REPORT with its SMSC prefix (for emulators and tests)."""
-    if not 0 <= status <= 255:
-        raise ValueError("TP-ST must be 0..255")
-    try:
-        times = encode_timestamp(sc_timestamp) + encode_timestamp(discharge_time)
-    except ValueError as exc:
-        raise PduError(str(exc)) from None
-    tpdu = bytes([_MTI_STATUS_REPORT | 0x04, message_reference & 0xFF]) + encode_address(recipient)
-    return (encode_smsc(smsc) + tpdu + times + bytes([status])).hex().upper()

@@ -30,8 +30,9 @@ from smssync.backends.base import (
     InboundSms,
 )
 from smssync.gsm.alphabet import EXTENSION
+from smssync.gsm.encode import encode_deliver, encode_status_report
 from smssync.gsm.fields import Concat
-from smssync.gsm.pdu import PduError, decode_submit, encode_deliver, encode_status_report
+from smssync.gsm.pdu import PduError, decode_submit
 from smssync.gsm.segments import encoding_for, split, utf16_units
 from smssync.sim.modem_state import ModemState, Quirks
 

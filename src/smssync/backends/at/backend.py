@@ -45,7 +45,8 @@ from smssync.backends.base import (
 )
 from smssync.errors import BackendError
 from smssync.gsm.concat import Reassembled, Reassembler
-from smssync.gsm.pdu import Deliver, PduError, StatusReport, decode, encode_submit_parts
+from smssync.gsm.encode import encode_submit_parts
+from smssync.gsm.pdu import Deliver, PduError, StatusReport, decode
 
 log = logging.getLogger("smssync.backends.at")
 

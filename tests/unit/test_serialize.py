@@ -1,0 +1,111 @@
+"""One JSON shape per noun: the API's response models describe exactly what ``serialize``
+writes, so the API, ``--json`` and webhooks cannot drift apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+
+from smssync.records import (
+    AckMode,
+    Delivery,
+    DeliveryState,
+    Device,
+    DeviceSettings,
+    HistoryEntry,
+    Inbound,
+    Outbound,
+    OutboundStatus,
+)
+from smssync.serialize import delivery_json, device_json, inbound_json, iso, outbound_json
+from smssync.server.api.models import DeliveryOut, DeviceOut, InboundOut, MessageOut
+
+T0 = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+OUTBOUND = Outbound(
+    message_id="u1",
+    device="a",
+    to_addr="+254700000001",
+    content="hello",
+    segments=1,
+    status=OutboundStatus.DELIVERED,
+    created_at=T0,
+    updated_at=T0 + timedelta(seconds=5),
+    reason=None,
+    history=(HistoryEntry(T0, OutboundStatus.QUEUED, None),),
+    priority=3,
+    send_at=T0,
+    sent_at=T0 + timedelta(seconds=2),
+    sent_timestamp_raw="1893499202000",
+)
+INBOUND = Inbound(
+    id=7,
+    device="a",
+    from_addr="+254700000002",
+    from_raw="0700000002",
+    to_addr="+254700000003",
+    content="hi",
+    message_id="m1",
+    sent_timestamp_raw="1893499200000",
+    sent_at=T0,
+    received_at=T0 + timedelta(seconds=1),
+    flags=("time_from_server",),
+    status="received",
+    tags=("vote",),
+)
+DEVICE = Device(
+    id=1,
+    name="a",
+    settings=DeviceSettings(ack_mode=AckMode.HANDSHAKE),
+    has_secret=True,
+    basic_user=None,
+    effective_mode=AckMode.HANDSHAKE,
+    created_at=T0,
+    last_seen_at=T0,
+    last_user_agent="SMSSync/3",
+)
+DELIVERY = Delivery(
+    id=4,
+    url="https://example.org/hook",
+    secret="s",
+    event_id="evt_1",
+    event="message.received",
+    body='{"id": "evt_1"}',
+    attempts=2,
+    created_at=T0,
+    state=DeliveryState.DEAD,
+    last_error="HTTP 500",
+)
+
+
+def check(model: type[BaseModel], data: dict[str, object]) -> None:
+    """Every field of the model comes from the dict, and the API writes it unchanged."""
+    fields = {f.alias or name for name, f in model.model_fields.items()}
+    assert fields <= set(data), fields - set(data)
+    written = model.model_validate(data).model_dump(mode="json", by_alias=True)
+    assert written == {k: data[k] for k in fields}
+
+
+def test_the_api_writes_the_one_shape_of_each_noun() -> None:
+    check(MessageOut, outbound_json(OUTBOUND))
+    check(InboundOut, inbound_json(INBOUND))
+    check(DeviceOut, device_json(DEVICE, 2, T0 + timedelta(seconds=10)))
+    check(DeliveryOut, delivery_json(DELIVERY))
+
+
+def test_times_are_utc_with_a_z_and_keep_their_microseconds() -> None:
+    assert iso(T0) == "2030-01-01T12:00:00.123456Z"
+    assert iso(T0.astimezone(datetime.now().astimezone().tzinfo)) == iso(T0)
+    assert iso(None) is None
+    assert outbound_json(OUTBOUND)["history"] == [
+        {"at": "2030-01-01T12:00:00.123456Z", "status": "queued", "detail": None}
+    ]
+
+
+def test_health_follows_the_liveness_window() -> None:
+    window = DEVICE.settings.liveness_s
+    assert device_json(DEVICE, 0, T0 + timedelta(seconds=window))["health"] == "online"
+    assert device_json(DEVICE, 0, T0 + timedelta(seconds=window + 1))["health"] == "offline"
+    never = Device(**{**DEVICE.__dict__, "last_seen_at": None})
+    assert device_json(never, 0, T0)["health"] == "never"
