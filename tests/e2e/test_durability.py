@@ -36,7 +36,11 @@ def enqueue_directly(server: Server, messages: list[tuple[str, str]]) -> set[str
     """Queue many messages in one transaction through the store (the CLI queues one a call)."""
 
     async def run() -> set[str]:
-        store = open_store(Settings.from_env(server.env).store_url)
+        settings = Settings(
+            data_dir=Path(server.env["SMSSYNC_DATA_DIR"]),
+            database_url=server.env["SMSSYNC_DATABASE_URL"],
+        )
+        store = open_store(settings.store_url)
         await store.open()
         try:
             now = datetime.now(UTC)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from smssync.cli.server import _iso, _print_json, settings_from, store_options, with_store
+from smssync.cli.options import iso, print_json, settings_from, store_options, with_store
 from smssync.egress import Egress
 from smssync.server.apikeys import create_key, generate_signing_secret
 from smssync.store.base import Store
@@ -39,8 +39,8 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "name": key.name,
         "prefix": key.prefix,
         "scopes": sorted(key.scopes),
-        "created_at": _iso(key.created_at),
-        "revoked_at": _iso(key.revoked_at),
+        "created_at": iso(key.created_at),
+        "revoked_at": iso(key.revoked_at),
     }
 
 
@@ -70,7 +70,7 @@ def apikey_create(scopes: tuple[str, ...], name: str, as_json: bool, **params: A
 
     stored, key = with_store(settings, run)
     if as_json:
-        _print_json({**key_json(stored), "key": key, "signing_secret": stored.signing_secret})
+        print_json({**key_json(stored), "key": key, "signing_secret": stored.signing_secret})
         return
     click.echo(key)
     click.echo(f"status callbacks are signed with: {stored.signing_secret}", err=True)
@@ -84,7 +84,7 @@ def apikey_list(as_json: bool, **params: Any) -> None:
     settings = settings_from(params)
     keys = [key_json(k) for k in with_store(settings, lambda store: store.api_keys())]
     if as_json:
-        _print_json(keys)
+        print_json(keys)
         return
     for k in keys:
         state = "revoked" if k["revoked_at"] else "active"
@@ -133,7 +133,7 @@ def webhook_add(url: str, events: tuple[str, ...], as_json: bool, **params: Any)
 
     endpoint_id = with_store(settings, run)
     if as_json:
-        _print_json({"id": endpoint_id, "url": url, "events": sorted(chosen), "secret": secret})
+        print_json({"id": endpoint_id, "url": url, "events": sorted(chosen), "secret": secret})
     else:
         click.echo(f"webhook {endpoint_id}: {url}")
         click.echo(f"signing secret: {secret}")
@@ -150,7 +150,7 @@ def webhook_list(as_json: bool, **params: Any) -> None:
         {"id": e.id, "url": e.url, "events": sorted(e.events)} for e in config.endpoints
     ]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         click.echo(f"{row['id']}\t{row['url']}\t{','.join(row['events'])}")
@@ -175,7 +175,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "event_id": delivery.event_id,
         "attempts": delivery.attempts,
         "last_error": delivery.last_error,
-        "created_at": _iso(delivery.created_at),
+        "created_at": iso(delivery.created_at),
         "body": json.loads(delivery.body),
     }
 
@@ -189,7 +189,7 @@ def webhook_dead_letters(as_json: bool, **params: Any) -> None:
     found = with_store(settings, lambda store: store.deliveries(DeliveryState.DEAD.value, 1000))
     rows = [delivery_json(d) for d in found]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         click.echo(f"{row['id']}\t{row['event']}\t{row['url']}\t{row['last_error']}")
@@ -264,7 +264,7 @@ def rule_add(
     new = NewRule(kind, pattern, auto_reply, forward, tag, position)
     added = with_store(settings, lambda store: store.add_rule(new, datetime.now(UTC)))
     if as_json:
-        _print_json(rule_json(added))
+        print_json(rule_json(added))
     else:
         click.echo(f"rule {added.id} at position {added.position}")
 
@@ -278,7 +278,7 @@ def rule_list(as_json: bool, **params: Any) -> None:
     config = with_store(settings, lambda store: store.hook_config())
     rows = [rule_json(r) for r in config.rules]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         actions = {k: row[k] for k in ("auto_reply", "forward_webhook_id", "tag") if row[k]}
