@@ -172,7 +172,9 @@ class Settings(BaseSettings):
             for error in exc.errors():
                 name = str(error["loc"][0]) if error["loc"] else "settings"
                 message = error["msg"].removeprefix("Value error, ")
-                bad.append(f"{name} ({variable(name)}): {message}, got {error['input']!r}")
+                # The key itself is never repeated: error messages reach logs and terminals.
+                got = "" if name == "server_key" else f", got {error['input']!r}"
+                bad.append(f"{name} ({variable(name)}): {message}{got}")
             raise ConfigError("; ".join(bad)) from None
 
     @property
