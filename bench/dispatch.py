@@ -143,7 +143,7 @@ async def rounds(devices: list[Device], tally: Tally, polls_per_device: int) -> 
 
 def make_messages(count: int, now: datetime) -> list[Any]:
     """Build unpinned outbound messages to random Kenyan numbers."""
-    from smssync.server.exchanges import new_outbound
+    from smssync.records import new_outbound
 
     rng = random.Random()
     return [

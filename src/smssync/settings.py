@@ -1,17 +1,35 @@
-"""One frozen Settings for the server and the CLI, from flags and ``SMSSYNC_*`` variables."""
+"""One frozen Settings for the server and the CLI, from flags and ``SMSSYNC_*`` variables.
+
+Each field is one setting: its variable is ``SMSSYNC_<NAME>`` (pydantic-settings reads it),
+its flag ``--<name>`` (``cli/options.py`` derives the click option from the field: type,
+range, default and the description as help). ``docs/configuration.md`` lists them all, and
+``tests/unit/test_docs.py`` compares that table to these fields.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Mapping
+import enum
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smssync.egress import Egress
 from smssync.errors import ConfigError
 
-DEFAULT_DATA_DIR = "smssync-data"
-DEFAULT_PORT = 8080
+ENV_PREFIX = "SMSSYNC_"
+
+
+class Flag(enum.Enum):
+    """Which commands take a setting as a flag; every setting also reads its variable."""
+
+    #: Every command that opens the store: where the store is, and how Sync URLs print.
+    STORE = "store"
+    #: ``smssync serve`` only (the default for a field without a mark).
+    SERVE = "serve"
+    #: No flag: its value would show in ``ps`` to every user of the machine.
+    NONE = "none"
 
 
 class Secret(str):
@@ -21,64 +39,143 @@ class Secret(str):
         return "Secret('**********')"
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Everything the server needs, built once and passed explicitly."""
 
-    #: Folder of the SQLite database (ignored when ``database_url`` is set).
-    data_dir: Path = Path(DEFAULT_DATA_DIR)
-    #: ``postgresql://…`` or ``sqlite:///…``; empty means SQLite in ``data_dir``.
-    database_url: str = ""
-    #: How phones reach this server, used to print Sync URLs.
-    public_url: str = ""
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    workers: int = 1
-    #: Region for numbers written without a country code (ISO 3166 alpha-2).
-    default_region: str = "KE"
-    #: Path under which the SMSsync endpoint lives.
-    sync_path: str = "/smssync"
-    #: E6: a message reported sent and listed this many times without a delivery report
-    #: becomes ``delivery_unknown`` (S-31); 0: no limit by count, only by time.
-    result_max_listings: int = 0
-    #: E6: hours after leaving the queue until a sent message without a delivery report
-    #: becomes ``delivery_unknown`` and an accepted or handed-off one is no longer listed.
-    result_max_age_h: int = 48
-    #: Webhooks: first retry after this many milliseconds, doubling up to an hour.
-    webhook_retry_ms: int = 5000
-    #: Webhooks: a delivery still failing this long after its event is dead-lettered.
-    webhook_max_age_s: int = 86400
-    #: Webhooks: how long a receiver may take to answer.
-    webhook_timeout_s: int = 10
-    #: How often device liveness is checked for device.online/offline events.
-    liveness_check_s: int = 5
-    #: Alert once on a message still ``accepted`` this many hours after its device accepted
-    #: it, since the App never reports a send whose E5 reply it lost (S-30); 0: never.
-    accepted_alert_h: int = 24
-    #: The key behind every credential hash, hex (32 bytes or more); empty: the key file
-    #: ``server.key`` in ``data_dir``, created on first start. Environment only: a flag
-    #: would show it to every user of ``ps``. Every server of one database needs the same.
-    server_key: str = ""
-    #: Failed authentications allowed at once per source address and per target (device,
-    #: Basic user, API key) before 429; 0 turns the brake off (server/throttle.py).
-    auth_failures_burst: int = 20
-    #: Failed authentications given back per minute to each address and target.
-    auth_failures_per_min: int = 10
-    #: Webhooks and status callbacks: CIDRs and host names they may reach although not
-    #: public (loopback, private, link-local, ...), comma-separated (server/egress.py).
-    webhook_allow: str = ""
-    #: Request line and headers of one request together, in bytes; more is answered 431.
-    max_header_bytes: int = 32 * 1024
-    #: Header fields of one request; more is answered 431.
-    max_headers: int = 100
-    #: Seconds from a request's first byte (or its connection's) to its last; then 408.
-    request_timeout_s: int = 30
-    #: Largest body of an API request, in bytes; more is answered 413.
-    api_max_body_bytes: int = 1024 * 1024
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
+    data_dir: Annotated[Path, Flag.STORE] = Field(
+        default=Path("smssync-data"),
+        description="Folder of the SQLite database (unused when --database-url is set).",
+    )
+    database_url: Annotated[str, Flag.STORE] = Field(
+        default="", description="postgresql://… to use PostgreSQL instead of SQLite."
+    )
+    public_url: Annotated[str, Flag.STORE] = Field(
+        default="", description="How phones reach this server, e.g. https://sms.example.org."
+    )
+    default_region: Annotated[str, Flag.STORE] = Field(
+        default="KE",
+        description="Country of numbers written without +country code (ISO 3166 alpha-2).",
+    )
+    host: Annotated[str, Flag.STORE] = Field(
+        default="127.0.0.1", description="Address to listen on."
+    )
+    port: Annotated[int, Flag.STORE] = Field(
+        default=8080, ge=1, le=65535, description="Port to listen on."
+    )
+    sync_path: Annotated[str, Flag.STORE] = Field(
+        default="/smssync", description="Path of the Sync URL; devices get PATH/d/TOKEN."
+    )
+    workers: int = Field(default=1, ge=1, description="Server processes.")
+    result_max_listings: int = Field(
+        default=0,
+        description="Listings by task=result of a sent SMS without a delivery report before"
+        " it becomes delivery_unknown (0: no limit by count).",
+    )
+    result_max_age_h: int = Field(
+        default=48,
+        description="Hours after leaving the queue until a sent SMS without a delivery"
+        " report becomes delivery_unknown, and an accepted one is no longer listed.",
+    )
+    webhook_retry_ms: int = Field(
+        default=5000,
+        ge=1,
+        description="First webhook retry after this many ms, doubling up to an hour.",
+    )
+    webhook_max_age_s: int = Field(
+        default=86400, ge=1, description="Seconds after its event a failing webhook delivery dies."
+    )
+    webhook_timeout_s: int = Field(
+        default=10, ge=1, description="Seconds a webhook receiver may take to answer."
+    )
+    webhook_allow: str = Field(
+        default="",
+        description="Non-public CIDRs and host names webhooks and status callbacks may reach,"
+        " comma-separated.",
+    )
+    liveness_check_s: int = Field(
+        default=5, ge=1, description="Seconds between checks of device liveness (online/offline)."
+    )
+    # The App never reports a send whose E5 reply it lost (S-30), hence an alert by age.
+    accepted_alert_h: int = Field(
+        default=24,
+        ge=0,
+        description="Hours an SMS may stay accepted without a result before an alert (0: none).",
+    )
+    # Every server of one database needs the same key (it is behind every credential hash).
+    server_key: Annotated[str, Flag.NONE] = Field(
+        default="",
+        description="The key behind every credential hash, hex (32 bytes or more); empty:"
+        " the file server.key in the data folder, created on first start.",
+    )
+    auth_failures_burst: int = Field(
+        default=20,
+        ge=0,
+        description="Failed authentications per address and per target before 429 (0: no brake).",
+    )
+    auth_failures_per_min: int = Field(
+        default=10,
+        ge=0,
+        description="Failed authentications given back per minute to each address and target.",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1,
+        description="Largest request line and headers of a request, in bytes (more: 431).",
+    )
+    max_headers: int = Field(
+        default=100, ge=1, description="Most header fields in a request (more: 431)."
+    )
+    request_timeout_s: int = Field(
+        default=30, ge=1, description="Seconds a request may take to arrive whole (then: 408)."
+    )
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="Largest body of an API request, in bytes (more: 413).",
+    )
+
+    @field_validator("server_key")
+    @classmethod
+    def _masked(cls, value: str) -> str:
         # From the environment it arrives as a plain str; it must still print masked.
-        object.__setattr__(self, "server_key", Secret(self.server_key))
+        return Secret(value)
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _egress_rules(cls, value: str) -> str:
+        Egress.parse(value)
+        return value
+
+    @field_validator("sync_path")
+    @classmethod
+    def _a_path(cls, value: str) -> str:
+        if not value.startswith("/") or value.endswith("/"):
+            raise ValueError("must start with / and not end with /")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _a_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @classmethod
+    def from_env(cls, **flags: Any) -> Settings:
+        """Build from flags, then ``SMSSYNC_*`` variables; name every bad value."""
+        try:
+            return cls(**{k: v for k, v in flags.items() if v is not None})
+        except ValidationError as exc:
+            bad = []
+            for error in exc.errors():
+                name = str(error["loc"][0]) if error["loc"] else "settings"
+                message = error["msg"].removeprefix("Value error, ")
+                # The key itself is never repeated: error messages reach logs and terminals.
+                got = "" if name == "server_key" else f", got {error['input']!r}"
+                bad.append(f"{name} ({variable(name)}): {message}{got}")
+            raise ConfigError("; ".join(bad)) from None
 
     @property
     def store_url(self) -> str:
@@ -106,58 +203,15 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """Return the ``SMSSYNC_*`` variables that rebuild these settings in a worker."""
-        env = {}
-        for field in dataclasses.fields(self):
-            env[f"SMSSYNC_{field.name.upper()}"] = str(getattr(self, field.name))
-        return env
+        return {variable(name): str(value) for name, value in self}
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Build from ``SMSSYNC_*`` variables, then explicit overrides; name a bad variable."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for field in dataclasses.fields(cls):
-            name = f"SMSSYNC_{field.name.upper()}"
-            if name not in environ:
-                continue
-            raw = environ[name]
-            try:
-                if field.type in ("int", int):
-                    values[field.name] = int(raw)
-                elif field.type in ("Path", Path):
-                    values[field.name] = Path(raw)
-                else:
-                    values[field.name] = raw
-            except ValueError:
-                raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)  # type: ignore[arg-type]
-        settings.validate()
-        return settings
 
-    def validate(self) -> None:
-        """Raise ConfigError naming the first impossible value."""
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"port: {self.port} is not a TCP port")
-        for name in ("webhook_retry_ms", "webhook_max_age_s", "webhook_timeout_s"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}: must be at least 1")
-        if self.liveness_check_s < 1:
-            raise ConfigError("liveness_check_s: must be at least 1")
-        if self.accepted_alert_h < 0:
-            raise ConfigError("accepted_alert_h: must be 0 (no alerts) or more")
-        if self.auth_failures_burst < 0 or self.auth_failures_per_min < 0:
-            raise ConfigError("auth_failures_burst, auth_failures_per_min: must be 0 or more")
-        try:
-            Egress.parse(self.webhook_allow)
-        except ValueError as exc:
-            raise ConfigError(f"webhook_allow: {exc}") from None
-        for name in ("max_header_bytes", "max_headers", "request_timeout_s", "api_max_body_bytes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}: must be at least 1")
-        if self.workers < 1:
-            raise ConfigError("workers: must be at least 1")
-        if not self.sync_path.startswith("/") or self.sync_path.endswith("/"):
-            raise ConfigError("sync_path: must start with / and not end with /")
-        if self.public_url and not self.public_url.startswith(("http://", "https://")):
-            raise ConfigError("public_url: must start with http:// or https://")
+def variable(name: str) -> str:
+    """Return the environment variable of a setting."""
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+def flag_of(name: str) -> Flag:
+    """Return which commands take the setting ``name`` as a flag."""
+    marks = [m for m in Settings.model_fields[name].metadata if isinstance(m, Flag)]
+    return marks[0] if marks else Flag.SERVE

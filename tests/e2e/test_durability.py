@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smssync.server.exchanges import new_outbound
+from smssync.records import new_outbound
 from smssync.settings import Settings
 from smssync.store import open_store, queue
 from tests.e2e.serverproc import Server, create_pg_database, drop_pg_database, pg_url
@@ -36,7 +36,11 @@ def enqueue_directly(server: Server, messages: list[tuple[str, str]]) -> set[str
     """Queue many messages in one transaction through the store (the CLI queues one a call)."""
 
     async def run() -> set[str]:
-        store = open_store(Settings.from_env(server.env).store_url)
+        settings = Settings(
+            data_dir=Path(server.env["SMSSYNC_DATA_DIR"]),
+            database_url=server.env["SMSSYNC_DATABASE_URL"],
+        )
+        store = open_store(settings.store_url)
         await store.open()
         try:
             now = datetime.now(UTC)

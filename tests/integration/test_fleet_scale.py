@@ -20,11 +20,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, event
 
-from smssync.records import DeviceSettings
+from smssync.records import DeviceSettings, new_outbound
 from smssync.server import app as app_module
 from smssync.server.app import SmssyncApp, create_app
 from smssync.server.credentials import issue
-from smssync.server.exchanges import new_outbound
 from smssync.settings import Settings
 from smssync.store import devices, messages, queue, serverkey, wire
 from smssync.store.engine import Database

@@ -14,10 +14,9 @@ import httpx
 import pytest
 
 from smssync.errors import StoreUnavailable
-from smssync.records import AckMode, Device, DeviceSettings
+from smssync.records import AckMode, Device, DeviceSettings, new_outbound
 from smssync.server.app import create_app
 from smssync.server.credentials import IssuedCredentials, create_device
-from smssync.server.exchanges import new_outbound
 from smssync.settings import Settings
 from smssync.store import devices, inbox, liveness, messages, queue, wire
 from smssync.store.engine import Database

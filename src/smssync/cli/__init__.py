@@ -7,7 +7,7 @@ import click
 from smssync import __version__
 
 
-@click.group(context_settings={"auto_envvar_prefix": "SMSSYNC", "show_default": True})
+@click.group(context_settings={"show_default": True})
 @click.version_option(__version__, prog_name="smssync")
 def main() -> None:
     """Run the SMSsync server, manage devices and messages, or play the phone."""
@@ -15,10 +15,13 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so that each family lives in its own module and registers itself.
-    from smssync.cli import api, gateway, server, sim
+    from smssync.cli import api, devices, gateway, messages, server, sim
+    from smssync.cli.options import name_variables
 
-    for module in (server, gateway, sim, api):
+    for module in (server, devices, messages, gateway, sim, api):
         module.register(main)
+    # Once every command is in place, so that no option is left without its variable.
+    name_variables(main, "SMSSYNC")
 
 
 _register()

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from smssync.cli.server import _print_json, settings_from, store_options, with_store
+from smssync.cli.options import print_json, settings_from, store_options, with_store
 from smssync.egress import Egress
 from smssync.records import ApiKey, DeliveryState, Event, NewRule, Rule, RuleKind, Scope
 from smssync.serialize import delivery_json, iso
@@ -62,7 +62,7 @@ def apikey_create(scopes: tuple[str, ...], name: str, as_json: bool, **params: A
 
     stored, key = with_store(settings, run)
     if as_json:
-        _print_json({**key_json(stored), "key": key, "signing_secret": stored.signing_secret})
+        print_json({**key_json(stored), "key": key, "signing_secret": stored.signing_secret})
         return
     click.echo(key)
     click.echo(f"status callbacks are signed with: {stored.signing_secret}", err=True)
@@ -76,7 +76,7 @@ def apikey_list(as_json: bool, **params: Any) -> None:
     settings = settings_from(params)
     keys = [key_json(k) for k in with_store(settings, lambda store: apikeys.list_api_keys(store))]
     if as_json:
-        _print_json(keys)
+        print_json(keys)
         return
     for k in keys:
         state = "revoked" if k["revoked_at"] else "active"
@@ -125,7 +125,7 @@ def webhook_add(url: str, events: tuple[str, ...], as_json: bool, **params: Any)
 
     endpoint_id = with_store(settings, run)
     if as_json:
-        _print_json({"id": endpoint_id, "url": url, "events": sorted(chosen), "secret": secret})
+        print_json({"id": endpoint_id, "url": url, "events": sorted(chosen), "secret": secret})
     else:
         click.echo(f"webhook {endpoint_id}: {url}")
         click.echo(f"signing secret: {secret}")
@@ -142,7 +142,7 @@ def webhook_list(as_json: bool, **params: Any) -> None:
         {"id": e.id, "url": e.url, "events": sorted(e.events)} for e in config.endpoints
     ]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         click.echo(f"{row['id']}\t{row['url']}\t{','.join(row['events'])}")
@@ -169,7 +169,7 @@ def webhook_dead_letters(as_json: bool, **params: Any) -> None:
     )
     rows = [delivery_json(d) for d in found]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         click.echo(f"{row['id']}\t{row['event']}\t{row['url']}\t{row['last_error']}")
@@ -244,7 +244,7 @@ def rule_add(
     new = NewRule(kind, pattern, auto_reply, forward, tag, position)
     added = with_store(settings, lambda store: rules.add_rule(store, new, datetime.now(UTC)))
     if as_json:
-        _print_json(rule_json(added))
+        print_json(rule_json(added))
     else:
         click.echo(f"rule {added.id} at position {added.position}")
 
@@ -258,7 +258,7 @@ def rule_list(as_json: bool, **params: Any) -> None:
     config = with_store(settings, lambda store: rules.hook_config(store))
     rows = [rule_json(r) for r in config.rules]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         actions = {k: row[k] for k in ("auto_reply", "forward_webhook_id", "tag") if row[k]}

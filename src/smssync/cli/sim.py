@@ -79,6 +79,8 @@ def _port(ctx: click.Context, port: int | None) -> int:
 
 sub_port_option = click.option(
     "--port",
+    # Read from the environment by the group's --port only, so that the group's flag wins.
+    allow_from_autoenv=False,
     type=click.IntRange(1, 65535),
     default=None,
     help="Port of the control interface [env SMSSYNC_SIM_PORT; default 8090].",

@@ -6,18 +6,16 @@ import dataclasses
 import functools
 import hashlib
 import logging
-import uuid
 import zoneinfo
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from smssync.addresses import looks_numeric, normalize
-from smssync.gsm.segments import count_segments
 from smssync.protocol import replies
 from smssync.protocol.inbound import Alert, InboundPost, TestIntegration, classify_post
 from smssync.protocol.results import outcome, parse_result_request
 from smssync.protocol.tasks import build_inbound_reply, build_send_reply, build_uuids_reply
 from smssync.protocol.timestamps import parse_epoch_or_iso
-from smssync.records import Device, InboundPlan, NewInbound, NewOutbound, TaskMessage
+from smssync.records import Device, InboundPlan, NewInbound, TaskMessage, new_outbound
 from smssync.server.context import ServerContext
 from smssync.store import devices, inbox, queue, results, rules, wire
 
@@ -136,21 +134,6 @@ async def incoming(ctx: ServerContext, device: Device, sms: InboundPost, now: da
         ctx.store, device.id, device.settings.batch_limit, now, piggyback=True
     )
     return build_inbound_reply(await _task_messages(ctx, claimed))
-
-
-def new_outbound(
-    to_addr: str, content: str, device: str | None, now: datetime, priority: int = 0
-) -> NewOutbound:
-    """Build a queued message with a fresh UUID v4 (S-21) and its segment count."""
-    return NewOutbound(
-        message_id=str(uuid.uuid4()),
-        to_addr=to_addr,
-        content=content,
-        segments=count_segments(content),
-        device=device,
-        created_at=now,
-        priority=priority,
-    )
 
 
 async def task_send(ctx: ServerContext, device: Device, secret: str | None, now: datetime) -> bytes:

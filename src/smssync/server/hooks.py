@@ -22,8 +22,8 @@ from smssync.records import (
     NewOutbound,
     Rule,
     RuleKind,
+    new_outbound,
 )
-from smssync.server.exchanges import new_outbound
 from smssync.store import rules
 from smssync.store.engine import Database
 

@@ -101,10 +101,10 @@ class HttpLimits:
     """What one connection may make the server hold before its request is complete."""
 
     #: Request line and headers together, in bytes.
-    max_header_bytes: int = Settings.max_header_bytes
-    max_headers: int = Settings.max_headers
+    max_header_bytes: int = Settings.model_fields["max_header_bytes"].default
+    max_headers: int = Settings.model_fields["max_headers"].default
     #: From a request's first byte (the connection's, for the first one) to its last.
-    request_timeout_s: float = Settings.request_timeout_s
+    request_timeout_s: float = Settings.model_fields["request_timeout_s"].default
 
 
 @functools.cache

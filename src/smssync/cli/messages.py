@@ -1,0 +1,110 @@
+"""Message commands: send, messages and cancel."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from smssync.addresses import normalize_recipient
+from smssync.cli.options import print_json, settings_from, store_options, with_store
+from smssync.cli.tables import print_table
+from smssync.records import Outbound, new_outbound
+from smssync.serialize import inbound_json, outbound_json
+from smssync.store import inbox, queue, results
+from smssync.store import messages as messages_store
+from smssync.store.engine import Database
+
+
+def register(group: click.Group) -> None:
+    """Add the message commands."""
+    group.add_command(send)
+    group.add_command(messages)
+    group.add_command(cancel)
+
+
+@click.command()
+@store_options
+@click.option("--to", "to_addr", required=True, help="Recipient number.")
+@click.option("--device", "device_name", default=None, help="Send through this device only.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.argument("text")
+def send(to_addr: str, device_name: str | None, as_json: bool, text: str, **params: Any) -> None:
+    """Queue an SMS and print its uuid."""
+    settings = settings_from(params)
+    try:
+        number = normalize_recipient(to_addr, settings.default_region)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
+    message = new_outbound(number, text, device_name, datetime.now(UTC))
+
+    async def enqueue(store: Database) -> Outbound:
+        await queue.enqueue(store, [message])
+        return (await messages_store.list_outbound(store, message_id=message.message_id))[0]
+
+    stored = with_store(settings, enqueue)
+    if as_json:
+        print_json(outbound_json(stored))
+    else:
+        click.echo(stored.message_id)
+
+
+@click.command()
+@store_options
+@click.option("--direction", type=click.Choice(["in", "out"]), default="in")
+@click.option("--device", "device_name", default=None)
+@click.option("--limit", type=click.IntRange(1, 100000), default=1000)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def messages(
+    direction: str, device_name: str | None, limit: int, as_json: bool, **params: Any
+) -> None:
+    """List incoming (default) or outgoing SMS."""
+    settings = settings_from(params)
+
+    async def read(store: Database) -> list[dict[str, Any]]:
+        if direction == "in":
+            return [
+                inbound_json(m)
+                for m in await inbox.list_inbound(store, device=device_name, limit=limit)
+            ]
+        return [
+            outbound_json(m)
+            for m in await messages_store.list_outbound(store, device=device_name, limit=limit)
+        ]
+
+    rows = with_store(settings, read)
+    if as_json:
+        print_json(rows)
+        return
+    if direction == "in":
+        print_table(
+            ["received", "device", "from", "body", "flags"],
+            (
+                [r["received_at"], r["device"], r["from"], r["body"], ",".join(r["flags"])]
+                for r in rows
+            ),
+        )
+    else:
+        print_table(
+            ["uuid", "device", "to", "status", "body"],
+            ([r["uuid"], r["device"] or "-", r["to"], r["status"], r["body"]] for r in rows),
+        )
+
+
+@click.command()
+@store_options
+@click.argument("uuid")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cancel(uuid: str, as_json: bool, **params: Any) -> None:
+    """Cancel a queued SMS that no phone has accepted yet."""
+    settings = settings_from(params)
+
+    async def run(store: Database) -> Outbound:
+        return await results.cancel(store, uuid, datetime.now(UTC))
+
+    cancelled = with_store(settings, run)
+    if as_json:
+        print_json(outbound_json(cancelled))
+    else:
+        click.echo(f"{cancelled.message_id} {cancelled.status.value}")
