@@ -9,6 +9,7 @@ range, default and the description as help). ``docs/configuration.md`` lists the
 from __future__ import annotations
 
 import enum
+import functools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -147,6 +148,11 @@ class Settings(BaseSettings):
     def _egress_rules(cls, value: str) -> str:
         Egress.parse(value)
         return value
+
+    @functools.cached_property
+    def egress(self) -> Egress:
+        """Where webhooks may go: ``webhook_allow`` parsed once, not once per request."""
+        return Egress.parse(self.webhook_allow)
 
     @field_validator("sync_path")
     @classmethod

@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from smssync.cli.options import print_json, settings_from, store_options, with_store
-from smssync.egress import Egress
 from smssync.records import ApiKey, DeliveryState, Event, NewRule, Rule, RuleKind, Scope
 from smssync.serialize import delivery_json, iso
 from smssync.server.apikeys import create_key, generate_signing_secret
@@ -114,7 +113,7 @@ def webhook_add(url: str, events: tuple[str, ...], as_json: bool, **params: Any)
     settings = settings_from(params)
     if not re.match(r"^https?://\S+$", url):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
-    refused = Egress.parse(settings.webhook_allow).check_url(url)
+    refused = settings.egress.check_url(url)
     if refused is not None:
         raise click.BadParameter(refused, param_hint="URL")
     chosen = list(events) or [e.value for e in Event]

@@ -19,7 +19,7 @@ import httpx
 
 from smssync import __version__
 from smssync import webhooks as signing
-from smssync.egress import Egress, GuardedTransport
+from smssync.egress import GuardedTransport
 from smssync.errors import SmssyncError
 from smssync.records import Delivery, DeliveryOutcome, StuckMessage
 from smssync.server.hooks import Hooks
@@ -86,7 +86,7 @@ def delivery_client(settings: Settings) -> httpx.AsyncClient:
         timeout=httpx.Timeout(settings.webhook_timeout_s),
         follow_redirects=False,
         trust_env=False,
-        transport=GuardedTransport(Egress.parse(settings.webhook_allow)),
+        transport=GuardedTransport(settings.egress),
     )
 
 

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from smssync.egress import Egress
 from smssync.records import (
     ApiKey,
     DeliveryState,
@@ -79,7 +78,7 @@ def rule_out(rule: Rule) -> RuleOut:
 )
 async def add_webhook(request: WebhookRequest, ctx: Ctx, _: Admin) -> WebhookCreated:
     """Register a receiver; its signing secret is shown only in this answer."""
-    refused = Egress.parse(ctx.settings.webhook_allow).check_url(request.url)
+    refused = ctx.settings.egress.check_url(request.url)
     if refused is not None:
         raise ApiError(400, refused, [{"field": "url", "message": refused}])
     events = [e.value for e in (request.events or list(Event))]

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from smssync.addresses import normalize_recipient
-from smssync.egress import Egress
 from smssync.errors import NotFound
 from smssync.gsm.segments import count_segments
 from smssync.records import (
@@ -110,7 +109,7 @@ async def send(
     ``Idempotency-Key`` was used with a different request.
     """
     if request.status_callback is not None:
-        blocked = Egress.parse(ctx.settings.webhook_allow).check_url(request.status_callback)
+        blocked = ctx.settings.egress.check_url(request.status_callback)
         if blocked is not None:
             raise ApiError(400, blocked, [{"field": "status_callback", "message": blocked}])
     numbers, refused = _recipients(request, ctx.settings.default_region)
