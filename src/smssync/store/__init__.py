@@ -11,7 +11,13 @@ __all__ = ["open_store"]
 def open_store(url_or_path: str) -> Store:
     """Return an unopened store: ``sqlite:///path`` or a plain path, or ``postgresql://...``."""
     if url_or_path.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        # Imported lazily: SQLite-only installs never load the PostgreSQL driver.
+        # Imported lazily: SQLite-only installs have no PostgreSQL driver.
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "PostgreSQL needs the psycopg driver: pip install 'smssync[postgres]'"
+            ) from None
         from smssync.store.postgres import PostgresStore
 
         return PostgresStore(url_or_path)

@@ -1,10 +1,10 @@
 """PostgreSQL through psycopg 3: a pooled sync engine, each verb one transaction in a thread.
 
 Claims lock their rows with ``FOR UPDATE SKIP LOCKED`` (see ``dialects``), so several
-processes share one queue and never hand out the same message twice.
+processes share one queue and never hand out the same message twice. Every transaction
+commits with synchronous_commit on: durably, before ``write`` returns.
 
-Incoming SMS, the hottest write, go without a thread: each batch is one INSERT on one of a
-few asynchronous connections of the event loop (``_record_inbound_many``).
+psycopg is an extra (``smssync[postgres]``); ``open_store`` says so when it is missing.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, create_engine
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from smssync.errors import ConfigError, StoreError, StoreUnavailable
-from smssync.store import inbox, migrate
-from smssync.store.engine import Job, P, T
-from smssync.store.sqlstore import SqlStore, translate
+from smssync.errors import ConfigError, StoreError
+from smssync.store import migrate
+from smssync.store.engine import Job, P, T, retryable, wrap_exceptions
+from smssync.store.sqlstore import SqlStore
 
-#: SQLSTATEs worth one more try: serialization failure and deadlock.
-RETRYABLE = {"40001", "40P01"}
+#: Attempts at a transaction PostgreSQL chose as a serialization or deadlock victim.
 ATTEMPTS = 3
 
 
@@ -51,10 +48,6 @@ class PostgresStore(SqlStore):
         self.pool_size = pool_size
         self._engine: Engine | None = None
         self._pool: ThreadPoolExecutor | None = None
-        #: Idle asynchronous connections for incoming SMS: GroupCommit runs one batch at a
-        #: time, so one suffices. (One batch at a time, with its wait for returning phones,
-        #: did 16-18% better under the ingest bench than two in flight as before.)
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
 
     async def open(self) -> None:
         """Connect and migrate, serialised with other processes by an advisory lock."""
@@ -76,50 +69,12 @@ class PostgresStore(SqlStore):
 
     async def close(self) -> None:
         """Stop the threads and close the pool."""
-        for conn in self._idle:
-            await conn.close()
-        self._idle.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    async def _record_inbound_many(self, rows: list[inbox.InboundRow]) -> list[tuple[bool, int]]:
-        """One autocommit INSERT on an asynchronous connection of the event loop.
-
-        Through the pool's threads, every batch cost a thread hop, a transaction of
-        SQLAlchemy's and a wait for the GIL at each step of the driver; here the loop sends
-        the statement and serves other requests until PostgreSQL has committed it (with
-        synchronous_commit on, durably).
-        """
-        conn = self._idle.pop() if self._idle else await self._connect()
-        try:
-            results = await inbox.record_inbound_async(conn, rows)
-        except psycopg.Error as error:
-            await conn.close()
-            if isinstance(error, psycopg.OperationalError | psycopg.errors.AdminShutdown):
-                raise StoreUnavailable(f"database unavailable: {error}") from error
-            raise StoreError(f"database error: {type(error).__name__}") from error
-        except BaseException:
-            # Cancelled mid-statement, the connection's state is unknown: drop it.
-            await conn.close()
-            raise
-        self._idle.append(conn)
-        return results
-
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        if self._engine is None:
-            raise StoreError("the store is not open")
-        conninfo = make_url(self.url).set(drivername="postgresql")
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                conninfo.render_as_string(hide_password=False), autocommit=True
-            )
-        except psycopg.Error as error:
-            raise StoreUnavailable(f"database unavailable: {error}") from error
-        return conn
 
     async def read(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         result: T = await self._run(functools.partial(job, **kwargs), args)
@@ -139,16 +94,13 @@ class PostgresStore(SqlStore):
     def _transaction(self, fn: Any, args: tuple[Any, ...]) -> Any:
         if self._engine is None:
             raise StoreError("the store is not open")
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                with self._engine.begin() as conn:
-                    return fn(conn, *args)
-            except sa_exc.DBAPIError as error:
-                state = getattr(error.orig, "sqlstate", None)
-                if state in RETRYABLE and attempt < ATTEMPTS:
-                    time.sleep(0.02 * attempt)
-                    continue
-                raise translate(error) from error
-            except Exception as error:
-                raise translate(error) from error
+        with wrap_exceptions():
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    with self._engine.begin() as conn:
+                        return fn(conn, *args)
+                except Exception as error:
+                    if not retryable(error) or attempt == ATTEMPTS:
+                        raise
+                time.sleep(0.02 * attempt)
         raise AssertionError("unreachable")

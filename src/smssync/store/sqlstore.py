@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy import exc as sa_exc
 
-from smssync.errors import SmssyncError, StoreError, StoreUnavailable
 from smssync.messages import OutboundStatus, SendOutcome
 from smssync.store import (
     apistore,
@@ -54,19 +52,6 @@ TOUCH_EVERY = timedelta(seconds=5)
 TOUCHED_SIZE = 10_000
 
 
-def translate(error: Exception) -> Exception:
-    """Turn a driver error into the project's own; leave ours alone."""
-    if isinstance(error, SmssyncError):
-        return error
-    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
-        return StoreUnavailable(f"database unavailable: {getattr(error, 'orig', error)}")
-    if isinstance(error, sa_exc.DBAPIError):
-        return StoreError(f"database error: {error.orig}")
-    if isinstance(error, sa_exc.SQLAlchemyError):
-        return StoreError(f"database error: {error}")
-    return error
-
-
 def _any_awaiting(conn: Connection, device_id: int) -> bool:
     """Tell whether ``results.awaiting_results`` could list or change anything."""
     query = select(outbound.c.id).where(
@@ -82,7 +67,6 @@ class SqlStore(Engine):
         super().__init__()
         self._key: bytes | None = None
         self._touched: dict[int, tuple[datetime, str | None]] = {}
-        self._inbound = GroupCommit(self._record_inbound_many, inbox.MAX_ROWS)
         self._touches = GroupCommit(self._touch_many, 1000, linger=0)
 
     async def use_server_key(self, data_dir: Path, given: str = "") -> bytes:
@@ -193,10 +177,9 @@ class SqlStore(Engine):
 
         Concurrent calls share one statement and one commit (group commit, see ``batching``).
         """
-        return await self._inbound(inbox.row_of(message))
-
-    async def _record_inbound_many(self, rows: list[inbox.InboundRow]) -> list[tuple[bool, int]]:
-        return await self.write(inbox.record_inbound_many, rows)
+        return await self.batch(
+            inbox.record_inbound_many, inbox.row_of(message), limit=inbox.MAX_ROWS
+        )
 
     async def inbound(
         self, device: str | None = None, limit: int = 1000, after_id: int = 0
