@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
 from smssync.errors import StoreError
+from smssync.store import dialects
 from smssync.store.base import Inbound, NewInbound
 from smssync.store.rows import inbound_of, to_us
 from smssync.store.schema import devices, inbound
@@ -26,14 +26,6 @@ InboundRow = dict[str, object]
 _NO_FLAGS = "[]"
 
 _RETURNED = (inbound.c.id, inbound.c.device_id, inbound.c.dedupe_key)
-#: One statement per dialect, built once: SQLAlchemy caches its compiled form, and a list of
-#: rows runs as one multi-row INSERT ... RETURNING ("insertmanyvalues").
-_INSERTS = {
-    name: dialect.insert(inbound)
-    .on_conflict_do_nothing(index_elements=["device_id", "dedupe_key"])
-    .returning(*_RETURNED)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
 #: What identifies an SMS of a phone: its device and its key.
 _KEY = tuple_(inbound.c.device_id, inbound.c.dedupe_key)
 
@@ -80,7 +72,9 @@ def record_inbound_many(conn: Connection, rows: list[InboundRow]) -> list[tuple[
     for index, row in enumerate(rows):
         first.setdefault(_key(row), index)
     unique = [rows[index] for index in first.values()]
-    created = _ids(conn.execute(_INSERTS[conn.dialect.name], unique))
+    created = _ids(
+        dialects.insert_rows(conn, inbound, unique, ("device_id", "dedupe_key"), _RETURNED)
+    )
     ids = dict(created)
     missing = [key for key in first if key not in created]
     if missing:

@@ -250,13 +250,17 @@ class SqliteStore(SqlStore):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with conn.begin():
+                    if len(batch) == 1:
+                        # Alone, a job needs no SAVEPOINT: when it raises, the transaction
+                        # is rolled back (below), which is all its changes.
+                        return [(batch[0].fn(conn, *batch[0].args), None)]
                     return [_run_job(conn, job) for job in batch]
             except Exception as error:
                 if retryable(error) and attempt < WRITE_ATTEMPTS:
                     log.warning("database is locked; retrying (attempt %d)", attempt)
                     time.sleep(0.05 * attempt)
                     continue
-                # BEGIN or COMMIT failed: nothing of the batch is stored.
+                # BEGIN, COMMIT or a lone job failed: nothing of the batch is stored.
                 failure = translate(error)
                 return [(None, failure)] * len(batch)
         raise AssertionError("unreachable")  # pragma: no cover
