@@ -13,15 +13,13 @@ __all__ = ["open_store"]
 def open_store(url_or_path: str) -> Store:
     """Return an unopened store: ``sqlite:///path`` or a plain path, or ``postgresql://...``."""
     if url_or_path.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        # The extra's packages: psycopg, and greenlet for SQLAlchemy's asyncio. Imported
-        # lazily: SQLite-only installs have neither.
-        for module in ("psycopg", "greenlet"):
-            try:
-                importlib.import_module(module)
-            except ImportError:
-                raise ConfigError(
-                    f"PostgreSQL needs {module}: pip install 'smssync[postgres]'"
-                ) from None
+        # Imported lazily: SQLite-only installs have no PostgreSQL driver.
+        try:
+            importlib.import_module("psycopg")
+        except ImportError:
+            raise ConfigError(
+                "PostgreSQL needs the psycopg driver: pip install 'smssync[postgres]'"
+            ) from None
         from smssync.store.postgres import PostgresStore
 
         return PostgresStore(url_or_path)
