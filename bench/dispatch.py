@@ -203,24 +203,28 @@ class Bench:
     async def configure_devices(self, names: list[str]) -> None:
         """Raise pacing, set the batch limit and handshake mode through the store API."""
         from smssync.records import AckMode
+        from smssync.store import devices
 
         for name in names:
-            device = await self.store.device_by_name(name)
+            device = await devices.device_by_name(self.store, name)
+            assert device is not None, name
             settings = dataclasses.replace(
                 device.settings,
                 segments_per_minute=PACING,
                 batch_limit=BATCH_LIMIT,
                 ack_mode=AckMode.HANDSHAKE,
             )
-            await self.store.update_device(name, settings=settings)
+            await devices.update_device(self.store, name, settings=settings)
 
     async def enqueue(self, count: int) -> None:
         """Queue ``count`` unpinned messages in batches of FILL_BATCH."""
+        from smssync.store import queue
+
         now = datetime.now(UTC)
         left = count
         while left > 0:
             batch = min(FILL_BATCH, left)
-            await self.store.enqueue(make_messages(batch, now))
+            await queue.enqueue(self.store, make_messages(batch, now))
             left -= batch
         self.depth += count
 

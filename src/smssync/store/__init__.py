@@ -7,6 +7,8 @@ schedule (periodic jobs), serverkey.
 
 from __future__ import annotations
 
+import importlib
+
 from smssync.errors import ConfigError
 from smssync.store.engine import Database
 
@@ -16,7 +18,13 @@ __all__ = ["open_store"]
 def open_store(url_or_path: str) -> Database:
     """Return an unopened store: ``sqlite:///path`` or a plain path, or ``postgresql://...``."""
     if url_or_path.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        # Imported lazily: SQLite-only installs never load the PostgreSQL driver.
+        # Imported lazily: SQLite-only installs have no PostgreSQL driver.
+        try:
+            importlib.import_module("psycopg")
+        except ImportError:
+            raise ConfigError(
+                "PostgreSQL needs the psycopg driver: pip install 'smssync[postgres]'"
+            ) from None
         from smssync.store.postgres import PostgresStore
 
         return PostgresStore(url_or_path)

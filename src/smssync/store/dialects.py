@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, ColumnElement, Connection, Table, cast, func, text
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Table,
+    bindparam,
+    cast,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.selectable import GenerativeSelect
 
 SelectT = TypeVar("SelectT", bound=GenerativeSelect)
@@ -19,6 +36,52 @@ def insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    unique: tuple[str, ...],
+    returning: tuple[Column[Any], ...],
+) -> CursorResult[Any]:
+    """INSERT the rows (dicts of the same columns) in one statement, skipping those whose
+    ``unique`` columns match a stored row; return the ``returning`` columns of those
+    inserted.
+
+    PostgreSQL gets one array per column (``unnest``): one short statement whatever the
+    number of rows, which psycopg parses once and PostgreSQL prepares once. The multi-row
+    VALUES that SQLAlchemy writes otherwise ("insertmanyvalues") has a named placeholder per
+    value, and psycopg parses a statement that long anew at every execution (measured: 9 ms
+    of CPU for 32 incoming SMS, three times the whole INSERT with arrays). SQLite gets that
+    multi-row VALUES, which costs it no parsing in Python.
+    """
+    columns = tuple(rows[0])
+    statement = _bulk_insert(conn.dialect.name, table, columns, unique, returning)
+    if conn.dialect.name == "postgresql":
+        return conn.execute(statement, {name: [row[name] for row in rows] for name in columns})
+    return conn.execute(statement, rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _bulk_insert(
+    dialect: str,
+    table: Table,
+    columns: tuple[str, ...],
+    unique: tuple[str, ...],
+    returning: tuple[Column[Any], ...],
+) -> ReturningInsert[Any]:
+    """Built once per shape, so that SQLAlchemy compiles it once."""
+    if dialect == "postgresql":
+        arrays = select(
+            *(func.unnest(bindparam(n, type_=ARRAY(table.c[n].type))).label(n) for n in columns)
+        )
+        insert: postgresql.Insert | sqlite.Insert = postgresql.insert(table).from_select(
+            list(columns), arrays
+        )
+    else:
+        insert = sqlite.insert(table)
+    return insert.on_conflict_do_nothing(index_elements=list(unique)).returning(*returning)
 
 
 def lock_device_claims(conn: Connection, device_id: int) -> None:

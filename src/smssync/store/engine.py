@@ -9,8 +9,10 @@ inside these three methods, and never by overriding a verb.
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
@@ -27,18 +29,57 @@ R = TypeVar("R")
 #: A verb body: runs inside one transaction on the connection it is given.
 Job = Callable[Concatenate[Connection, P], T]
 
+#: SQLite's primary result codes of a lock held elsewhere; worth waiting and trying again.
+_SQLITE_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+#: PostgreSQL's SQLSTATEs worth trying again: serialization failure and deadlock.
+_PG_RETRYABLE = {"40001", "40P01"}
 
-def translate(error: Exception) -> Exception:
-    """Turn a driver error into the project's own; leave ours alone."""
+
+def translate(error: BaseException) -> BaseException:
+    """Turn a driver error into the project's own; leave ours, and anything else, alone.
+
+    The message names the driver's complaint only: statements run with
+    ``hide_parameters``, and of PostgreSQL's report only the primary message is kept, as its
+    DETAIL quotes the values of a violated key (credential hashes, SMS keys).
+    """
     if isinstance(error, SmssyncError):
         return error
     if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
-        return StoreUnavailable(f"database unavailable: {getattr(error, 'orig', error)}")
-    if isinstance(error, sa_exc.DBAPIError):
-        return StoreError(f"database error: {error.orig}")
+        return StoreUnavailable(f"database unavailable: {_describe(error)}")
     if isinstance(error, sa_exc.SQLAlchemyError):
-        return StoreError(f"database error: {error}")
+        return StoreError(f"database error: {_describe(error)}")
     return error
+
+
+def _describe(error: sa_exc.SQLAlchemyError) -> str:
+    orig = getattr(error, "orig", None)
+    if orig is None:
+        return str(error)
+    diag = getattr(orig, "diag", None)  # psycopg's
+    primary = getattr(diag, "message_primary", None)
+    return str(primary) if primary else str(orig)
+
+
+@contextlib.contextmanager
+def wrap_exceptions() -> Iterator[None]:
+    """Raise the project's own error for any driver error raised inside (``translate``)."""
+    try:
+        yield
+    except Exception as error:
+        translated = translate(error)
+        if translated is error:
+            raise
+        raise translated from error
+
+
+def retryable(error: BaseException) -> bool:
+    """Tell whether a transaction that raised ``error`` may succeed when run again: SQLite
+    found the database locked by another connection, or PostgreSQL chose it as the victim
+    of a serialization failure or a deadlock."""
+    orig = getattr(error, "orig", error)
+    if isinstance(orig, sqlite3.Error):
+        return getattr(orig, "sqlite_errorcode", 0) & 0xFF in _SQLITE_BUSY
+    return getattr(orig, "sqlstate", None) in _PG_RETRYABLE
 
 
 class Database(abc.ABC):

@@ -1,10 +1,15 @@
 """PostgreSQL through psycopg 3: a pooled sync engine, each verb one transaction in a thread.
 
-Claims lock their rows with ``FOR UPDATE SKIP LOCKED`` (see ``dialects``), so several
-processes share one queue and never hand out the same message twice.
+Measured under ``bench/ingest.py`` (2 workers), the same jobs on the event loop through
+SQLAlchemy's ``AsyncConnection.run_sync`` answered half as many incoming SMS per second:
+the loop then also runs every statement's Python, which the threads do while the loop serves
+HTTP.
 
-Incoming SMS, the hottest write, go without a thread: each batch is one INSERT on one of a
-few asynchronous connections of the event loop (``_record_inbound_many``).
+Claims lock their rows with ``FOR UPDATE SKIP LOCKED`` (see ``dialects``), so several
+processes share one queue and never hand out the same message twice. Every transaction
+commits with synchronous_commit on: durably, before ``write`` returns.
+
+psycopg is an extra (``smssync[postgres]``); ``open_store`` says so when it is missing.
 """
 
 from __future__ import annotations
@@ -15,17 +20,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, create_engine
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from smssync.errors import ConfigError, StoreError, StoreUnavailable
+from smssync.errors import ConfigError, StoreError
 from smssync.store import migrate
-from smssync.store.engine import Database, Job, P, T, translate
+from smssync.store.engine import Database, Job, P, T, retryable, wrap_exceptions
 
-#: SQLSTATEs worth one more try: serialization failure and deadlock.
-RETRYABLE = {"40001", "40P01"}
+#: Attempts at a transaction PostgreSQL chose as a serialization or deadlock victim.
 ATTEMPTS = 3
 
 
@@ -50,10 +52,6 @@ class PostgresStore(Database):
         self.pool_size = pool_size
         self._engine: Engine | None = None
         self._pool: ThreadPoolExecutor | None = None
-        #: Idle asynchronous connections for incoming SMS: GroupCommit runs one batch at a
-        #: time, so one suffices. (One batch at a time, with its wait for returning phones,
-        #: did 16-18% better under the ingest bench than two in flight as before.)
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
 
     async def open(self) -> None:
         """Connect and migrate, serialised with other processes by an advisory lock."""
@@ -61,7 +59,9 @@ class PostgresStore(Database):
             self.url,
             pool_size=self.pool_size,
             max_overflow=0,
-            pool_pre_ping=True,
+            # No ping before each transaction (a round trip each): a connection found dead
+            # fails its transaction with StoreUnavailable, and SQLAlchemy then renews the
+            # whole pool.
             # Errors must not carry SMS text or credential hashes into logs.
             hide_parameters=True,
         )
@@ -75,27 +75,12 @@ class PostgresStore(Database):
 
     async def close(self) -> None:
         """Stop the threads and close the pool."""
-        for conn in self._idle:
-            await conn.close()
-        self._idle.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        if self._engine is None:
-            raise StoreError("the store is not open")
-        conninfo = make_url(self.url).set(drivername="postgresql")
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                conninfo.render_as_string(hide_password=False), autocommit=True
-            )
-        except psycopg.Error as error:
-            raise StoreUnavailable(f"database unavailable: {error}") from error
-        return conn
 
     async def read(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         result: T = await self._run(functools.partial(job, **kwargs), args)
@@ -115,16 +100,13 @@ class PostgresStore(Database):
     def _transaction(self, fn: Any, args: tuple[Any, ...]) -> Any:
         if self._engine is None:
             raise StoreError("the store is not open")
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                with self._engine.begin() as conn:
-                    return fn(conn, *args)
-            except sa_exc.DBAPIError as error:
-                state = getattr(error.orig, "sqlstate", None)
-                if state in RETRYABLE and attempt < ATTEMPTS:
-                    time.sleep(0.02 * attempt)
-                    continue
-                raise translate(error) from error
-            except Exception as error:
-                raise translate(error) from error
+        with wrap_exceptions():
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    with self._engine.begin() as conn:
+                        return fn(conn, *args)
+                except Exception as error:
+                    if not retryable(error) or attempt == ATTEMPTS:
+                        raise
+                time.sleep(0.02 * attempt)
         raise AssertionError("unreachable")
