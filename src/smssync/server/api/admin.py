@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from smssync.egress import Egress
-from smssync.server.api.deps import ApiError, context, require, responses
+from smssync.errors import BadRequest
+from smssync.server.api.deps import context, require, responses
 from smssync.server.api.models import (
     DeliveryList,
     DeliveryOut,
@@ -85,7 +86,7 @@ async def add_webhook(request: WebhookRequest, ctx: Ctx, _: Admin) -> WebhookCre
     """Register a receiver; its signing secret is shown only in this answer."""
     refused = Egress.parse(ctx.settings.webhook_allow).check_url(request.url)
     if refused is not None:
-        raise ApiError(400, refused, [{"field": "url", "message": refused}])
+        raise BadRequest(refused, [{"field": "url", "message": refused}])
     events = [e.value for e in (request.events or list(Event))]
     secret = generate_signing_secret()
     endpoint_id = await ctx.store.add_webhook(request.url, events, secret, datetime.now(UTC))
@@ -147,7 +148,7 @@ async def redrive(request: RedriveRequest, ctx: Ctx, _: Admin) -> Redriven:
     400 unless exactly one of ``ids`` and ``"all": true`` is given.
     """
     if request.all == (request.ids is not None):
-        raise ApiError(400, "give either ids or all: true", [{"field": "ids", "message": "xor"}])
+        raise BadRequest("give either ids or all: true", [{"field": "ids", "message": "xor"}])
     count = await ctx.store.redrive(None if request.all else request.ids, datetime.now(UTC))
     if count and ctx.hooks is not None:
         ctx.hooks.wake.set()
@@ -168,8 +169,7 @@ async def add_rule(request: RuleRequest, ctx: Ctx, _: Admin) -> RuleCreated:
     ``regex`` pattern that does not compile; 404 for an unknown ``forward_webhook_id``.
     """
     if not (request.auto_reply or request.forward_webhook_id or request.tag):
-        raise ApiError(
-            400,
+        raise BadRequest(
             "a rule needs an action",
             [{"field": "auto_reply", "message": "give auto_reply, forward_webhook_id or tag"}],
         )
@@ -177,9 +177,7 @@ async def add_rule(request: RuleRequest, ctx: Ctx, _: Admin) -> RuleCreated:
         try:
             re.compile(request.pattern)
         except re.error as exc:
-            raise ApiError(
-                400, "invalid regex", [{"field": "pattern", "message": str(exc)}]
-            ) from None
+            raise BadRequest("invalid regex", [{"field": "pattern", "message": str(exc)}]) from None
     rule = await ctx.store.add_rule(
         NewRule(
             kind=request.kind,
