@@ -144,6 +144,20 @@ def test_half_a_body_is_closed_at_the_deadline_and_nothing_is_stored(server: Ser
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert answer.endswith(b'{"payload":{"success":false,"error":"request timeout"}}')
     assert server.cli_json("messages", "--device", "half") == []
+    # The API's, in its shape.
+    key = server.cli("apikey", "create", "--scope", "send").stdout.strip().splitlines()[0]
+    body = b'{"to": ["+254700000001"], "body": "half"}'
+    head = b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += b"Authorization: Bearer " + key.encode() + b"\r\n"
+    answer = exchange(server, head + b"Content-Length: %d\r\n\r\n" % (len(body) + 10) + body)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {
+        "ok": False,
+        "error": "request timeout",
+        "errors": [],
+        "status": 408,
+    }
+    assert server.cli_json("messages", "--direction", "out") == []
     still_answers(server)
 
 

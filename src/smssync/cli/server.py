@@ -263,7 +263,7 @@ def serve(get_path: str | None, **params: Any) -> None:
         print_setup(settings, *created)
     import uvicorn
 
-    from smssync.server.app import claim_port
+    from smssync.server.app import claim_port, serve_options
 
     os.environ.update(settings.to_env())  # what each worker's factory reads
     try:
@@ -273,19 +273,8 @@ def serve(get_path: str | None, **params: Any) -> None:
     uvicorn.run(
         "smssync.server.app:factory",
         factory=True,
-        host=settings.host,
-        port=settings.port,
         workers=settings.workers,  # more than 1: uvicorn's own supervisor
-        # h11: the implementation whose bound on a head still arriving is a public option;
-        # up to twice the limit, RequestLimits refuses it in the endpoint's shape (431).
-        http="h11",
-        h11_max_incomplete_event_size=2 * settings.max_header_bytes,
-        # The access log would print task queries, which carry secrets.
-        access_log=False,
-        # Nothing reads the client's address, so X-Forwarded-* need no parsing per request.
-        proxy_headers=False,
-        log_level="info",
-        timeout_graceful_shutdown=5,
+        **serve_options(settings),
     )
 
 

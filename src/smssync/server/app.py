@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -106,6 +107,24 @@ def factory() -> Starlette:
     if settings.workers > 1:
         _stop_with_supervisor()
     return create_app(settings)
+
+
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for ``smssync serve`` (all but the app and the workers)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        # h11: the implementation whose bound on a head still arriving is a public option;
+        # up to twice the limit, RequestLimits refuses the head in the endpoint's shape (431).
+        "http": "h11",
+        "h11_max_incomplete_event_size": 2 * settings.max_header_bytes,
+        # The access log would print task queries, which carry secrets.
+        "access_log": False,
+        # Nothing reads the client's address, so X-Forwarded-* need no parsing per request.
+        "proxy_headers": False,
+        "log_level": "info",
+        "timeout_graceful_shutdown": 5,
+    }
 
 
 def _stop_with_supervisor() -> None:

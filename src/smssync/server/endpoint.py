@@ -22,6 +22,7 @@ from smssync.errors import (
     Disconnected,
     InternalError,
     MethodNotAllowed,
+    NotFound,
     ProtocolError,
     SmssyncError,
     StoreError,
@@ -146,6 +147,9 @@ async def sync_endpoint(
             if wait is not None:
                 return for_phone(Throttled(wait))
         return for_phone(exc)
+    except NotFound:
+        # The device was removed while its credentials were still cached.
+        return for_phone(Unauthorized())
     except SmssyncError as exc:
         if not (exc.public or isinstance(exc, StoreError)):
             raise  # a bug: logged with its traceback by SyncEndpoint

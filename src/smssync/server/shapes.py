@@ -17,12 +17,10 @@ from starlette.types import Send
 
 from smssync.errors import (
     InternalError,
-    NotFound,
     Refused,
     SmssyncError,
     StoreError,
     StoreUnavailable,
-    Unauthorized,
     Unavailable,
 )
 from smssync.protocol import replies
@@ -75,10 +73,7 @@ def _parts(error: SmssyncError) -> tuple[int, str, list[dict[str, Any]], dict[st
 
 def for_phone(error: SmssyncError) -> Answer:
     """Render the phone's shape: ``{"payload":{"success":false,"error":...}}`` (S-20)."""
-    if isinstance(error, NotFound):
-        # The device was removed while its credentials were still cached.
-        error = Unauthorized()
-    elif isinstance(error, StoreError):
+    if isinstance(error, StoreError):
         # The App retries on anything but success, so a 503 loses nothing (S-13).
         log.warning("store failed (%s); answered 503", type(error).__name__)
         error = Unavailable("storage unavailable, retry later")

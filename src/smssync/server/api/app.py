@@ -102,8 +102,8 @@ class KeyAuth:
         received = 0
 
         async def bounded() -> Message:
-            # Bodies of unknown length (chunked) are counted as they arrive; the exception
-            # reaches FastAPI's handlers, which answer it in the error shape.
+            # Bodies of unknown length (chunked) are counted as they arrive; FastAPI turns
+            # the exception into a 400 of its own chained to it, which ``_as_ours`` unwraps.
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
