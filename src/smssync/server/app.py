@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -35,6 +37,9 @@ from smssync.store import open_store
 from smssync.store.base import Store
 
 log = logging.getLogger("smssync.server")
+
+#: prctl(2) option: the signal a process gets when its parent exits (Linux).
+_PR_SET_PDEATHSIG = 1
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -128,15 +133,19 @@ def serve_options(settings: Settings) -> dict[str, Any]:
 
 
 def _stop_with_supervisor() -> None:
-    """Stop this worker when uvicorn's supervisor is gone, however it went (``kill -9`` too):
-    a worker left behind would keep the port and serve on, unsupervised."""
+    """Die with uvicorn's supervisor, however it goes (``kill -9`` too), as ``kill -9`` of a
+    single server would: a worker left behind would keep the port and serve on, unsupervised,
+    and the next server started on the port would share it with the stray."""
     parent = os.getppid()
+    if sys.platform == "linux":
+        # The kernel signals the worker as the supervisor exits, before anyone can start
+        # the next server (PR_SET_PDEATHSIG).
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
-    def watch() -> None:
+    def watch() -> None:  # elsewhere, and if the supervisor went before the prctl
         while os.getppid() == parent:
-            time.sleep(0.5)
-        log.warning("the supervisor [%d] is gone; stopping", parent)
-        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="smssync-supervisor-watch", daemon=True).start()
 
