@@ -1,7 +1,9 @@
 """Limits of a real ``smssync serve`` against clients without credentials (issue 14: 1, 7).
 
 Raw sockets, because the point is what a client that does not follow HTTP's courtesies can
-make the server hold: huge headers, many headers, half a request.
+make the server hold: huge headers, many headers, half a request. uvicorn's h11 parser wants
+HTTP/1.1's ``Host`` header (real clients send it); requests here that should reach the
+application carry one.
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ def exchange(server: Server, request: bytes) -> bytes:
         except OSError:
             pass  # refused and closed while still sending: the answer may still be readable
         received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass  # closed with the client's bytes unread: the answer may be lost
         return received
 
 
@@ -65,22 +70,41 @@ def still_answers(server: Server) -> None:
     assert reply.json() == {"payload": {"success": True, "error": None}}
 
 
-def test_a_10_mb_header_is_refused_with_431(server: Server) -> None:
+def test_a_10_mb_header_is_refused_and_leaves_no_memory_behind(server: Server) -> None:
+    before = rss_kib(server)
     for i in range(5):
         token = f"{i:04d}".encode() + b"a" * 10_000_000
         answer = exchange(
-            server, b"GET /api/v1/messages HTTP/1.1\r\nAuthorization: Bearer " + token + b"\r\n\r\n"
+            server,
+            b"GET /api/v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + token
+            + b"\r\n\r\n",
         )
-        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
-        # In the shape of the endpoint the request line named: the API's here.
-        error = json.loads(answer.partition(b"\r\n\r\n")[2])
-        assert error == {
-            "ok": False,
-            "error": "request header fields too large",
-            "errors": [],
-            "status": 431,
-        }
-    answer = exchange(server, b"POST /smssync HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n")
+        # Cut off by uvicorn's parser once twice the limit is buffered: its plain 400, or a
+        # reset when the client is still sending.
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert rss_kib(server) - before < 16 * 1024
+    still_answers(server)
+
+
+def test_a_header_over_the_limit_is_refused_with_431_in_the_endpoint_shape(
+    server: Server,
+) -> None:
+    big = b"a" * 40_000  # over the 32 KiB limit, under twice it: the application refuses it
+    answer = exchange(
+        server,
+        b"GET /api/v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + big + b"\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    # In the shape of the endpoint the request line named: the API's here.
+    error = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert error == {
+        "ok": False,
+        "error": "request header fields too large",
+        "errors": [],
+        "status": 431,
+    }
+    answer = exchange(server, b"POST /smssync HTTP/1.1\r\nHost: x\r\nX: " + big + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 431 ")
     assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {
         "payload": {"success": False, "error": "request header fields too large"}
@@ -89,23 +113,24 @@ def test_a_10_mb_header_is_refused_with_431(server: Server) -> None:
 
 
 def test_too_many_headers_are_refused_with_431(server: Server) -> None:
-    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(101))
-    answer = exchange(server, b"GET /smssync HTTP/1.1\r\n" + fields + b"\r\n")
+    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(100))  # and Host: 101
+    answer = exchange(server, b"GET /smssync HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
     assert answer.startswith(b"HTTP/1.1 431 ")
     assert b"too many request header fields" in answer
-    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(99))
-    assert (
-        exchange(server, b"GET /smssync HTTP/1.1\r\n" + fields + b"Connection: close\r\n\r\n")[:15]
-        == b"HTTP/1.1 200 OK"
-    )
+    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(98))  # and Host, Connection: 100
+    request = b"GET /smssync HTTP/1.1\r\nHost: x\r\n" + fields + b"Connection: close\r\n\r\n"
+    assert exchange(server, request)[:15] == b"HTTP/1.1 200 OK"
 
 
-def test_half_a_head_is_closed_at_the_deadline(server: Server) -> None:
-    answer = exchange(server, b"GET /smssync?task=send HTTP/1.1\r\nHost: x\r\n")
-    assert answer.startswith(b"HTTP/1.1 408 ")
-    assert answer.endswith(b'{"payload":{"success":false,"error":"request timeout"}}')
-    # A connection that never sends a byte is closed too.
-    assert exchange(server, b"").startswith(b"HTTP/1.1 408 ")
+def test_an_idle_keep_alive_connection_is_closed(server: Server) -> None:
+    # uvicorn's timeout_keep_alive (5 s). A head that never completes is not bounded in time
+    # by uvicorn (docs/security.md, Limits): a reverse proxy's header timeout covers it.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(b"GET /smssync HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(65536):  # the answer, then the server's close
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 OK")
     still_answers(server)
 
 
@@ -113,10 +138,26 @@ def test_half_a_body_is_closed_at_the_deadline_and_nothing_is_stored(server: Ser
     device = server.add_device("half", "--no-secret")
     path = device["sync_url"].removeprefix(server.base).encode()
     body = b"from=%2B254700000001&message=half&message_id=half-1"
-    head = b"POST " + path + b" HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    head = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n"
+    head += b"Content-Type: application/x-www-form-urlencoded\r\n"
     answer = exchange(server, head + b"Content-Length: %d\r\n\r\n" % (len(body) + 10) + body)
     assert answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.endswith(b'{"payload":{"success":false,"error":"request timeout"}}')
     assert server.cli_json("messages", "--device", "half") == []
+    # The API's, in its shape.
+    key = server.cli("apikey", "create", "--scope", "send").stdout.strip().splitlines()[0]
+    body = b'{"to": ["+254700000001"], "body": "half"}'
+    head = b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += b"Authorization: Bearer " + key.encode() + b"\r\n"
+    answer = exchange(server, head + b"Content-Length: %d\r\n\r\n" % (len(body) + 10) + body)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {
+        "ok": False,
+        "error": "request timeout",
+        "errors": [],
+        "status": 408,
+    }
+    assert server.cli_json("messages", "--direction", "out") == []
     still_answers(server)
 
 
@@ -195,7 +236,8 @@ def test_a_body_in_the_same_chunk_as_its_head_is_not_counted_as_head(server: Ser
     device = server.add_device("bulk", "--no-secret")
     path = device["sync_url"].removeprefix(server.base).encode()
     body = b"from=%2B254700000001&message=" + b"x" * 100_000 + b"&message_id=big-1"
-    head = b"POST " + path + b" HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    head = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n"
+    head += b"Content-Type: application/x-www-form-urlencoded\r\n"
     answer = exchange(
         server, head + b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body
     )

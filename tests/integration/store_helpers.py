@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from smssync.errors import StoreUnavailable
 from smssync.records import Credentials, Device, DeviceSettings, NewInbound, NewOutbound
 from smssync.store import devices, messages, queue
 from smssync.store.engine import Database
@@ -78,3 +79,27 @@ async def status_of(store: Database, message_id: str) -> str:
     """Return the current status of one outgoing SMS."""
     [message] = await messages.list_outbound(store, message_id=message_id)
     return message.status.value
+
+
+class FailingStore(Database):
+    """A store whose writes of the given jobs fail as a full disk or a lost database would;
+    everything else reaches the real store underneath."""
+
+    def __init__(self, inner: Database, *failing: Any) -> None:
+        super().__init__()
+        self.inner, self.dialect, self.key = inner, inner.dialect, inner.key
+        self.failing = failing
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def read(self, job: Any, *args: Any, **kwargs: Any) -> Any:
+        return await self.inner.read(job, *args, **kwargs)
+
+    async def write(self, job: Any, *args: Any, **kwargs: Any) -> Any:
+        if job in self.failing:
+            raise StoreUnavailable()
+        return await self.inner.write(job, *args, **kwargs)

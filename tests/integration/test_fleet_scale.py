@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, event
+from starlette.applications import Starlette
 
 from smssync.records import DeviceSettings, new_outbound
 from smssync.server import app as app_module
-from smssync.server.app import SmssyncApp, create_app
+from smssync.server.app import create_app
 from smssync.server.credentials import issue
 from smssync.settings import Settings
 from smssync.store import devices, messages, queue, serverkey, wire
@@ -77,11 +78,10 @@ async def idle(*args: object) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def app(store: Database, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SmssyncApp]:
+async def app(store: Database, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Starlette]:
     # No background work (webhooks, liveness): its statements would land in the counts.
     monkeypatch.setattr(app_module, "background", idle)
     built = create_app(Settings(), store)
-    assert isinstance(built, SmssyncApp)
     async with built.router.lifespan_context(built):
         yield built
 
@@ -100,10 +100,9 @@ async def register(store: Database, prefix: str, count: int) -> list[tuple[str, 
 
 
 async def exchanges(
-    app: SmssyncApp, store: Database, statements: Statements, phone: tuple[str, str], name: str
+    app: Starlette, store: Database, statements: Statements, phone: tuple[str, str], name: str
 ) -> dict[str, int]:
     """Run one device's E1, API-side enqueue, E4, E5, E6 and E7; count each one's SQL."""
-    assert app.ctx is not None
     path, secret = phone
     url = f"{path}?secret={secret}&"
     counts: dict[str, int] = {}
@@ -111,8 +110,8 @@ async def exchanges(
     async with httpx.AsyncClient(transport=transport, base_url="http://sms") as client:
 
         async def run(label: str, request: Any) -> httpx.Response:
-            assert app.ctx is not None and app.ctx.hooks is not None
-            app.ctx.hooks.invalidate()  # the same cache state for every round
+            assert app.state.ctx.hooks is not None
+            app.state.ctx.hooks.invalidate()  # the same cache state for every round
             with statements.counting():
                 reply: httpx.Response = await request
             assert reply.status_code == 200, reply.text
@@ -154,7 +153,7 @@ async def exchanges(
 
 
 async def test_a_phone_costs_the_same_sql_with_10_or_1000_devices(
-    app: SmssyncApp, store: Database, statements: Statements
+    app: Starlette, store: Database, statements: Statements
 ) -> None:
     # Each round polls with a device not seen before, so every cache is as cold as the last.
     first, second, third = await register(store, "live", 3)

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from smssync.errors import StoreUnavailable
 from smssync.records import AckMode, Device, DeviceSettings, new_outbound
 from smssync.server.app import create_app
 from smssync.server.credentials import IssuedCredentials, create_device
 from smssync.settings import Settings
 from smssync.store import devices, inbox, liveness, messages, queue, wire
 from smssync.store.engine import Database
+from tests.integration.store_helpers import FailingStore
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 JSON = {"content-type": "application/json; charset=UTF-8"}
@@ -337,31 +337,9 @@ async def test_custom_keys_apply_to_e1(store: Database, client: httpx.AsyncClien
     assert (row.from_addr, row.content) == ("+254700000001", "hello")
 
 
-class FailingStore(Database):
-    """A store whose inbound writes fail as a full disk or lost database would."""
-
-    def __init__(self, inner: Database) -> None:
-        super().__init__()
-        self.inner, self.dialect, self.key = inner, inner.dialect, inner.key
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def read(self, job: Any, *args: Any, **kwargs: Any) -> Any:
-        return await self.inner.read(job, *args, **kwargs)
-
-    async def write(self, job: Any, *args: Any, **kwargs: Any) -> Any:
-        if job is inbox.record_inbound_many:
-            raise StoreUnavailable()
-        return await self.inner.write(job, *args, **kwargs)
-
-
 async def test_storage_failure_is_503_so_the_phone_retries(store: Database) -> None:
     await add(store, "a", secret="s")
-    app = create_app(Settings(), FailingStore(store))
+    app = create_app(Settings(), FailingStore(store, inbox.record_inbound_many))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://sms"

@@ -54,31 +54,19 @@ def serve(get_path: str | None, **params: Any) -> None:
         print_setup(settings, *created)
     import uvicorn
 
-    from smssync.server import uvicorn_http, workers
+    from smssync.server.app import claim_port, serve_options
 
-    os.environ.update(settings.to_env())
-    config: dict[str, Any] = {
-        "app": "smssync.server.app:factory",
-        "factory": True,
-        "host": settings.host,
-        "port": settings.port,
-        # The access log would print task queries, which carry secrets.
-        "access_log": False,
-        # Nothing reads the client's address, so X-Forwarded-* need no parsing per request.
-        "proxy_headers": False,
-        "http": uvicorn_http.PROTOCOL,
-        "log_level": "info",
-        "timeout_graceful_shutdown": 5,
-    }
-    if settings.workers == 1:
-        uvicorn.run(**config)
-        return
+    os.environ.update(settings.to_env())  # what each worker's factory reads
     try:
-        status = workers.run(config, settings.workers)
+        claim_port(settings.host, settings.port)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    if status:
-        raise SystemExit(status)
+    uvicorn.run(
+        "smssync.server.app:factory",
+        factory=True,
+        workers=settings.workers,  # more than 1: uvicorn's own supervisor
+        **serve_options(settings),
+    )
 
 
 def _safe_url(settings: Settings) -> str:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import gc
+import ctypes
 import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,16 +19,18 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Mount, Route
 
-from smssync.server.api.app import ApiPrefix, create_api, error_response
+from smssync.errors import ConfigError, InternalError, NotFound
+from smssync.server.api.app import create_api
 from smssync.server.apikeys import KeyCache
 from smssync.server.auth import CachedDirectory
 from smssync.server.context import ServerContext
 from smssync.server.dispatcher import background
-from smssync.server.endpoint import SyncEndpoint, fail
+from smssync.server.endpoint import SyncEndpoint
 from smssync.server.hooks import Hooks
+from smssync.server.limits import RequestLimits
+from smssync.server.shapes import API_PREFIX, for_path
 from smssync.server.throttle import Throttle
 from smssync.settings import Settings
 from smssync.store import open_store, serverkey
@@ -32,42 +39,15 @@ from smssync.store.engine import Database
 
 log = logging.getLogger("smssync.server")
 
-#: The API's answer to a request cancelled by the server's shutdown.
-STOPPING = error_response(503, "server stopping, retry later", headers={"retry-after": "5"})
-
-
-class SmssyncApp(Starlette):
-    """Starlette, except that phone requests are answered before its middleware runs."""
-
-    def __init__(self, sync: SyncEndpoint, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.sync = sync
-        #: ``state.ctx``, kept where every phone request reads it without a failed attribute
-        #: lookup first (Starlette's State answers through ``__getattr__``).
-        self.ctx: ServerContext | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        ctx = self.ctx if self.ctx is not None else self.state.ctx
-        if await self.sync.answer(ctx, scope, receive, send):
-            return
-        try:
-            await super().__call__(scope, receive, send)
-        except asyncio.CancelledError:
-            # Cancelled by uvicorn's shutdown, as phone requests are (SyncEndpoint.answer):
-            # a 503 to retry on rather than a traceback per request. A response already
-            # under way cannot change: uvicorn then closes the connection.
-            with contextlib.suppress(RuntimeError):
-                await STOPPING(scope, receive, send)
+#: prctl(2) option: the signal a process gets when its parent exits (Linux).
+_PR_SET_PDEATHSIG = 1
 
 
 def create_app(settings: Settings, store: Database | None = None) -> Starlette:
     """Build the server; it opens (and migrates) the store in its lifespan unless given one."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: SmssyncApp) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = store is None
         active = store if store is not None else open_store(settings.store_url)
         if own:
@@ -92,7 +72,7 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
             throttle=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),
         )
         # A mounted app's own lifespan does not run: it shares this one's context.
-        app.state.ctx = api.state.ctx = app.ctx = ctx
+        app.state.ctx = api.state.ctx = ctx
         try:
             async with background(settings, active, hooks):
                 yield
@@ -100,32 +80,94 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
             if own:
                 await active.close()
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 404
-        return fail(status, "not found" if status == 404 else str(getattr(exc, "detail", "")))
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        # No route took the path: 404 in the shape of the endpoint it names (an API path
+        # with an encoded newline escapes Mount's pattern, yet is the API's).
+        return for_path(request.url.path, NotFound("not found")).response()
 
     async def crashed(request: Request, exc: Exception) -> Response:
         # Never a traceback to the client (S-20); the log keeps it for the operator.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return fail(500, "internal error")
+        return for_path(request.url.path, InternalError()).response()
 
     api = create_api()
-    routes: list[BaseRoute] = []
-    return SmssyncApp(
-        SyncEndpoint(settings.sync_path),
+    sync = SyncEndpoint()
+    routes: list[BaseRoute] = [
+        Route(settings.sync_path, sync),
+        Route(settings.sync_path + "/d/{token}", sync),
+        Mount(API_PREFIX, api),
+    ]
+    app = Starlette(
         routes=routes,
-        middleware=[Middleware(ApiPrefix, api=api)],
+        middleware=[Middleware(RequestLimits, settings=settings)],
         lifespan=lifespan,
-        exception_handlers={HTTPException: not_found, Exception: crashed},
+        exception_handlers={HTTPException: unrouted, Exception: crashed},
     )
+    # "/api/v1" is the API's 404, as it always was, not a redirect to "/api/v1/".
+    app.router.redirect_slashes = False
+    return app
 
 
 def factory() -> Starlette:
-    """Build the app from ``SMSSYNC_*`` variables (uvicorn workers start here)."""
-    app = create_app(Settings.from_env())
-    # What start-up made (modules, SQLAlchemy's tables, the app) lives as long as the
-    # server: out of the collector's sight, a full collection no longer walks it every few
-    # thousand requests (measured in-process: 2.6 to 0.5 µs of collection per incoming SMS).
-    gc.collect()
-    gc.freeze()
-    return app
+    """Build the app from ``SMSSYNC_*`` variables (uvicorn's workers start here)."""
+    settings = Settings.from_env()
+    if settings.workers > 1:
+        _stop_with_supervisor()
+    return create_app(settings)
+
+
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for ``smssync serve`` (all but the app and the workers)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        # h11: the implementation whose bound on a head still arriving is a public option;
+        # up to twice the limit, RequestLimits refuses the head in the endpoint's shape (431).
+        "http": "h11",
+        "h11_max_incomplete_event_size": 2 * settings.max_header_bytes,
+        # The access log would print task queries, which carry secrets.
+        "access_log": False,
+        # Nothing reads the client's address, so X-Forwarded-* need no parsing per request.
+        "proxy_headers": False,
+        "log_level": "info",
+        "timeout_graceful_shutdown": 5,
+    }
+
+
+def _stop_with_supervisor() -> None:
+    """Die with uvicorn's supervisor, however it goes (``kill -9`` too), as ``kill -9`` of a
+    single server would: a worker left behind would keep the port and serve on, unsupervised,
+    and the next server started on the port would share it with the stray."""
+    parent = os.getppid()
+    if sys.platform == "linux":
+        # The kernel signals the worker as the supervisor exits, before anyone can start
+        # the next server (PR_SET_PDEATHSIG).
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:  # elsewhere, and if the supervisor went before the prctl
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="smssync-supervisor-watch", daemon=True).start()
+
+
+def claim_port(host: str, port: int, wait_s: float = 3.0) -> None:
+    """Fail clearly, before uvicorn starts, when someone else listens on the port.
+
+    Retried for ``wait_s``: the workers of a server that was just killed take a moment to
+    follow their supervisor and let the port go.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    deadline = time.monotonic() + wait_s
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As uvicorn binds: a port in TIME_WAIT is free, one with a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+                return
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        time.sleep(0.1)

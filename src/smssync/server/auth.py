@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar, cast
 
-from smssync.errors import ProtocolError
+from smssync.errors import BasicUnauthorized, ProtocolError, Unauthorized
 from smssync.protocol.query import parse_basic_auth
 from smssync.records import Credentials, Device
 from smssync.server.credentials import keyed_hash, same_hash
@@ -30,17 +30,6 @@ class Directory(Protocol):
     async def device_credentials(self, device_id: int) -> Credentials: ...
 
 
-class Unauthorized(Exception):
-    """The request could not be tied to a device."""
-
-    def __init__(self, basic_failed: bool = False, target: str | None = None) -> None:
-        super().__init__("unauthorized")
-        #: Wrong Basic credentials were sent: answer 401 with a challenge (S-8).
-        self.basic_failed = basic_failed
-        #: What was guessed at, when known (a device, a Basic user): throttled on its own.
-        self.target = target
-
-
 async def identify(
     store: Directory, key: bytes, token: str | None, authorization: str | None
 ) -> Device | None:
@@ -55,11 +44,11 @@ async def identify(
         try:
             basic = parse_basic_auth(authorization)
         except ProtocolError:
-            raise Unauthorized(basic_failed=True) from None
+            raise BasicUnauthorized() from None
         if basic is not None:
             found = await store.device_by_basic_user(basic[0])
             if found is None or not same_hash(found[1], key, "password", basic[1]):
-                raise Unauthorized(basic_failed=True, target="basic:" + basic[0])
+                raise BasicUnauthorized(target="basic:" + basic[0])
             if device is not None and device.id != found[0].id:
                 raise Unauthorized()
             device = found[0]

@@ -3,35 +3,45 @@
 Dispatch is by method and the query's ``task`` first, then by the body (S-1); the device is
 identified before the body is validated, so an unauthenticated caller learns nothing.
 
-Every phone request lands here, so this is plain ASGI: it answers before Starlette's router
-and exception middleware, and without Starlette's Request and Response objects. Under wrk
-those cost more CPU per incoming SMS than parsing and storing it (py-spy, cProfile).
+A plain ASGI handler, routed by Starlette (``app.create_app``) under the application's
+middleware; refusals are exceptions of ``smssync.errors``, rendered in the phone's shape by
+``shapes.for_phone``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from datetime import UTC, datetime
 
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from smssync.errors import NotFound, ProtocolError, StoreError
+from smssync.errors import (
+    BadRequest,
+    BodyTooLarge,
+    Disconnected,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ProtocolError,
+    SmssyncError,
+    StoreError,
+    Throttled,
+    Unauthorized,
+)
 from smssync.protocol import replies
 from smssync.protocol.body import MAX_BODY_BYTES, parse_fields
 from smssync.protocol.query import parse_query
 from smssync.protocol.tasks import parse_sent_request
 from smssync.records import Device, KeyMap
 from smssync.server import exchanges
-from smssync.server.auth import Unauthorized, identify, with_secret
+from smssync.server.auth import identify, with_secret
 from smssync.server.context import ServerContext
+from smssync.server.shapes import Answer, for_phone
 from smssync.store import results
 
 log = logging.getLogger("smssync.server")
 
-_CONTENT_TYPE = (b"content-type", replies.CONTENT_TYPE.encode())
 #: Methods allowed per ``task`` (None: no task, an upload).
 _ALLOWED = {
     None: ("POST", "PUT"),
@@ -41,57 +51,9 @@ _ALLOWED = {
 }
 
 
-class TooLarge(Exception):
-    """The body is over the size limit."""
-
-
-class Throttled(Exception):
-    """Too many failed authentications from this address: 429 before any check."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__("throttled")
-        self.retry_after_s = retry_after_s
-
-
-class Disconnected(Exception):
-    """The client hung up before its body arrived; nobody is left to answer."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Answer:
-    """A status, an encoded SMSsync reply (S-16) and extra headers."""
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-
-    async def __call__(self, send: Send) -> None:
-        headers = [_CONTENT_TYPE, (b"content-length", str(len(self.body)).encode()), *self.headers]
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        await send({"type": "http.response.body", "body": self.body})
-
-
 def reply(body: bytes) -> Answer:
     """Answer 200 with an encoded SMSsync reply."""
     return Answer(200, body)
-
-
-def failure(status: int, error: str, headers: dict[str, str] | None = None) -> Answer:
-    """Answer with the S-20 failure body."""
-    extra = tuple((k.encode(), v.encode()) for k, v in (headers or {}).items())
-    return Answer(status, replies.failure(error), extra)
-
-
-def too_many(retry_after_s: int) -> Answer:
-    """Answer 429: too many failed authentications (throttle.py)."""
-    return failure(
-        429, "too many failed attempts, retry later", {"retry-after": str(retry_after_s)}
-    )
-
-
-def fail(status: int, error: str) -> Response:
-    """The S-20 failure body as a Starlette Response, for the application's own handlers."""
-    return Response(replies.failure(error), status, media_type=replies.CONTENT_TYPE)
 
 
 @dataclasses.dataclass(slots=True)
@@ -133,7 +95,7 @@ async def read_body(request: SyncRequest, receive: Receive) -> bytes:
     """Read the body, refusing more than MAX_BODY_BYTES before reading it all (S-3)."""
     declared = request.content_length
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise TooLarge()
+        raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
     more = True
@@ -144,49 +106,29 @@ async def read_body(request: SyncRequest, receive: Receive) -> bytes:
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise TooLarge()
+            raise BodyTooLarge()
         chunks.append(chunk)
         more = message.get("more_body", False)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class SyncEndpoint:
-    """The Sync URL paths: the base path, and ``/d/TOKEN`` under it (S-6).
+    """The Sync URL paths, as an ASGI app: the base path, and ``/d/{token}`` under it (S-6)."""
 
-    The application calls ``answer`` before Starlette's own middleware sees the request
-    (``app.SmssyncApp``): that middleware wraps every ``send`` of every phone request.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.prefix = path + "/d/"
-
-    async def answer(self, ctx: ServerContext, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Answer a request to a Sync URL path; False, having sent nothing, for other paths."""
-        path: str = scope["path"]
-        if path == self.path:
-            token = None
-        elif path.startswith(self.prefix) and "/" not in path[len(self.prefix) :]:
-            token = path[len(self.prefix) :]
-        else:
-            return False
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx: ServerContext = scope["app"].state.ctx
+        token: str | None = scope.get("path_params", {}).get("token")
         try:
             answer = await sync_endpoint(ctx, scope, receive, token)
         except Disconnected:
-            return True
-        except asyncio.CancelledError:
-            # uvicorn cancels what still runs when its graceful shutdown times out, and
-            # says so once ("Cancel N running task(s)"): no traceback per phone. Nothing
-            # was confirmed, so the App retries on the 503 and loses nothing (S-13).
-            answer = failure(503, "server stopping, retry later", {"retry-after": "5"})
+            return
         except Exception:
             # Never a traceback to the client (S-20); the log keeps it for the operator.
             # The path may hold a device's token: log it masked.
-            shown = self.prefix + "***" if token else path
+            shown = scope["path"].rsplit("/", 1)[0] + "/***" if token else scope["path"]
             log.exception("unhandled error on %s %s", scope["method"], shown)
-            answer = failure(500, "internal error")
+            answer = for_phone(InternalError())
         await answer(send)
-        return True
 
 
 async def sync_endpoint(
@@ -196,25 +138,22 @@ async def sync_endpoint(
     request = SyncRequest.of(scope, token)
     try:
         return await _dispatch(ctx, request, receive)
-    except Throttled as exc:
-        return too_many(exc.retry_after_s)
+    except Disconnected:
+        raise
     except Unauthorized as exc:
         if ctx.throttle is not None:
             kind = "basic" if exc.basic_failed else "sync_url"
             wait = ctx.throttle.failed(request.address, exc.target, kind)
             if wait is not None:
-                return too_many(wait)
-        headers = {"www-authenticate": 'Basic realm="smssync"'} if exc.basic_failed else None
-        return failure(401 if exc.basic_failed else 403, "unauthorized", headers)
-    except TooLarge:
-        return failure(413, "body too large")
+                return for_phone(Throttled(wait))
+        return for_phone(exc)
     except NotFound:
         # The device was removed while its credentials were still cached.
-        return failure(403, "unauthorized")
-    except StoreError as exc:
-        # The App retries on anything but success, so a 503 loses nothing (S-13).
-        log.warning("store failed (%s); answered 503", type(exc).__name__)
-        return failure(503, "storage unavailable, retry later", {"retry-after": "5"})
+        return for_phone(Unauthorized())
+    except SmssyncError as exc:
+        if not (exc.public or isinstance(exc, StoreError)):
+            raise  # a bug: logged with its traceback by SyncEndpoint
+        return for_phone(exc)
 
 
 async def _dispatch(ctx: ServerContext, request: SyncRequest, receive: Receive) -> Answer:
@@ -226,13 +165,11 @@ async def _dispatch(ctx: ServerContext, request: SyncRequest, receive: Receive) 
         return reply(replies.success())
     allowed = _ALLOWED.get(task)
     if allowed is None:
-        return failure(400, f"unknown task {task!r}")
+        raise BadRequest(f"unknown task {task!r}")
     if method not in allowed:
         # Without a task, GET is the health probe, answered above.
         listed = ("GET", *allowed) if task is None else allowed
-        return failure(
-            405, f"method {method} not allowed for this task", {"allow": ", ".join(listed)}
-        )
+        raise MethodNotAllowed(f"method {method} not allowed for this task", list(listed))
     if ctx.throttle is not None:
         wait = ctx.throttle.blocked(request.address, "sync_url")
         if wait is not None:
@@ -253,10 +190,7 @@ async def _dispatch(ctx: ServerContext, request: SyncRequest, receive: Receive) 
         return reply(await exchanges.task_send(ctx, device, query.get("secret"), now))
     if method == "GET":
         return reply(await exchanges.result_list(ctx, device, now))
-    try:
-        return reply(await exchanges.result_report(ctx, device, body, now))
-    except ProtocolError as exc:
-        return failure(400, exc.message)
+    return reply(await exchanges.result_report(ctx, device, body, now))
 
 
 async def _post(
@@ -269,9 +203,9 @@ async def _post(
 ) -> Answer:
     try:
         fields = parse_fields(body, request.content_type)
-        problem = None
+        problem: ProtocolError | None = None
     except ProtocolError as exc:
-        fields, problem = {}, exc.message
+        fields, problem = {}, exc
     keys = device.settings.keys if device is not None else KeyMap()
     secret = fields.get(keys.secret, fields.get("secret"))
     # E1 and E3 always carry the secret; the App's alert (E8) and its stale alert JSON carry
@@ -282,12 +216,9 @@ async def _post(
     if device is None:
         raise Unauthorized()
     if problem is not None:
-        return failure(400, problem)
+        raise problem
     await ctx.last_seen.touch(device.id, now, user_agent)
-    try:
-        return reply(await exchanges.post(ctx, device, fields, now))
-    except ProtocolError as exc:
-        return failure(400, exc.message)
+    return reply(await exchanges.post(ctx, device, fields, now))
 
 
 async def _sent(
@@ -303,10 +234,10 @@ async def _sent(
     device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"), required=False)
     try:
         listed = parse_sent_request(body)
-    except ProtocolError as exc:
+    except ProtocolError:
         if device is None:
             raise Unauthorized() from None
-        return failure(400, exc.message)
+        raise
     public = await exchanges.public_ids(ctx, listed)
     if device is None:
         # Lease binding: only the poller was told these wire ids (S-26, S-29); a public uuid,

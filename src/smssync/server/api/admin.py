@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from smssync.errors import BadRequest
 from smssync.records import (
     ApiKey,
     DeliveryState,
@@ -19,7 +20,7 @@ from smssync.records import (
     WebhookEndpoint,
 )
 from smssync.serialize import delivery_json
-from smssync.server.api.deps import ApiError, context, require, responses
+from smssync.server.api.deps import context, require, responses
 from smssync.server.api.models import (
     DeliveryList,
     DeliveryOut,
@@ -80,7 +81,7 @@ async def add_webhook(request: WebhookRequest, ctx: Ctx, _: Admin) -> WebhookCre
     """Register a receiver; its signing secret is shown only in this answer."""
     refused = ctx.settings.egress.check_url(request.url)
     if refused is not None:
-        raise ApiError(400, refused, [{"field": "url", "message": refused}])
+        raise BadRequest(refused, [{"field": "url", "message": refused}])
     events = [e.value for e in (request.events or list(Event))]
     secret = generate_signing_secret()
     endpoint_id = await webhooks.add_webhook(
@@ -129,7 +130,7 @@ async def redrive(request: RedriveRequest, ctx: Ctx, _: Admin) -> Redriven:
     400 unless exactly one of ``ids`` and ``"all": true`` is given.
     """
     if request.all == (request.ids is not None):
-        raise ApiError(400, "give either ids or all: true", [{"field": "ids", "message": "xor"}])
+        raise BadRequest("give either ids or all: true", [{"field": "ids", "message": "xor"}])
     count = await webhooks.redrive(
         ctx.store, None if request.all else request.ids, datetime.now(UTC)
     )
@@ -152,8 +153,7 @@ async def add_rule(request: RuleRequest, ctx: Ctx, _: Admin) -> RuleCreated:
     ``regex`` pattern that does not compile; 404 for an unknown ``forward_webhook_id``.
     """
     if not (request.auto_reply or request.forward_webhook_id or request.tag):
-        raise ApiError(
-            400,
+        raise BadRequest(
             "a rule needs an action",
             [{"field": "auto_reply", "message": "give auto_reply, forward_webhook_id or tag"}],
         )
@@ -161,9 +161,7 @@ async def add_rule(request: RuleRequest, ctx: Ctx, _: Admin) -> RuleCreated:
         try:
             re.compile(request.pattern)
         except re.error as exc:
-            raise ApiError(
-                400, "invalid regex", [{"field": "pattern", "message": str(exc)}]
-            ) from None
+            raise BadRequest("invalid regex", [{"field": "pattern", "message": str(exc)}]) from None
     rule = await rules.add_rule(
         ctx.store,
         NewRule(

@@ -1,11 +1,8 @@
 """The application API under ``/api/v1``: keys checked first, one error shape everywhere.
 
-::
-
-    ApiError          401 no or bad key, 403 missing scope, 400 bad input, 404, 409
-    SmssyncError      NotFound 404, Conflict 409, StoreUnavailable 503, others 500
-    validation        FastAPI's 422 answered as 400 with every bad field listed
-    anything else     500 "internal error", the traceback only in the log
+Every refusal is an exception of ``smssync.errors`` rendered by ``shapes.for_api``; FastAPI's
+own (404, 405, validation) are translated to ours first. Validation errors are answered 400
+with every bad field listed, never FastAPI's 422.
 """
 
 from __future__ import annotations
@@ -17,61 +14,38 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smssync import __version__
-from smssync.errors import Conflict, NotFound, ProtocolError, SmssyncError, StoreUnavailable
+from smssync.errors import (
+    BadRequest,
+    BodyTooLarge,
+    InternalError,
+    InvalidKey,
+    MethodNotAllowed,
+    NotFound,
+    ProtocolError,
+    SmssyncError,
+    Throttled,
+)
 from smssync.protocol.body import body_charset
 from smssync.server.api import admin, docs, messages
-from smssync.server.api.deps import ApiError, responses
+from smssync.server.api.deps import responses
 from smssync.server.apikeys import SHOWN
+from smssync.server.shapes import API_PREFIX, for_api
+
+__all__ = ["API_PREFIX", "create_api"]
 
 log = logging.getLogger("smssync.api")
 
-#: Where the API lives; everything else is the Sync URL's.
-API_PREFIX = "/api/v1"
 #: Readable without a key: the description of the API, not its data. Exact paths only:
 #: ``/messages/docs`` is a message's uuid, not the docs.
 PUBLIC = frozenset({"/openapi.json", "/docs"})
 #: What any route may answer; each route adds its own (404, 409, 413).
 ERROR_RESPONSES = responses(400, 401, 403, 429, 431, 503)
-
-
-def error_body(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> bytes:
-    """Encode the one error shape."""
-    body = {"ok": False, "error": message, "errors": errors or [], "status": status}
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-def error_response(
-    status: int,
-    message: str,
-    errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    """Render the one error shape."""
-    body = {"ok": False, "error": message, "errors": errors or [], "status": status}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _too_many(retry_after_s: int) -> JSONResponse:
-    return error_response(
-        429, "too many failed attempts, retry later", headers={"Retry-After": str(retry_after_s)}
-    )
-
-
-def _unauthorized(message: str) -> JSONResponse:
-    return error_response(401, message, headers={"WWW-Authenticate": 'Bearer realm="smssync"'})
-
-
-class BodyTooLarge(HTTPException):
-    """The body is over ``api_max_body_bytes``."""
-
-    def __init__(self) -> None:
-        super().__init__(413, "body too large")
 
 
 def header(scope: Scope, wanted: bytes) -> str | None:
@@ -89,18 +63,17 @@ def declared_length(scope: Scope) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def charset_refusal(scope: Scope) -> JSONResponse | None:
+def check_charset(scope: Scope) -> None:
     """Refuse a body labelled with a charset other than UTF-8: JSON is UTF-8 (RFC 8259), and
     a label naming another encoding, or none at all (``utf-7``, ``base64``), is a mistake to
     report rather than a text to guess at."""
     try:
         codec = body_charset(header(scope, b"content-type"))
     except ProtocolError as exc:
-        return error_response(400, exc.message, [{"field": "content-type", "message": exc.message}])
+        raise BadRequest(exc.message, [{"field": "content-type", "message": exc.message}]) from None
     if codec != "utf-8":
         message = f"JSON bodies are UTF-8, not {codec}"
-        return error_response(400, message, [{"field": "content-type", "message": message}])
-    return None
+        raise BadRequest(message, [{"field": "content-type", "message": message}])
 
 
 class KeyAuth:
@@ -129,8 +102,8 @@ class KeyAuth:
         received = 0
 
         async def bounded() -> Message:
-            # Bodies of unknown length (chunked) are counted as they arrive; the exception
-            # reaches FastAPI's handlers, which answer it in the error shape.
+            # Bodies of unknown length (chunked) are counted as they arrive; FastAPI turns
+            # the exception into a 400 of its own chained to it, which ``_as_ours`` unwraps.
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
@@ -141,29 +114,30 @@ class KeyAuth:
         try:
             declared = declared_length(scope)
             if declared is not None and declared > limit:
-                await error_response(413, "body too large")(scope, receive, send)
-                return
+                raise BodyTooLarge()
             path = scope["path"][len(scope.get("root_path", "")) :] or scope["path"]
             if path not in PUBLIC:
-                refusal = await self._authenticate(scope) or charset_refusal(scope)
-                if refusal is not None:
-                    await refusal(scope, receive, send)
-                    return
+                await self._authenticate(scope)
+                check_charset(scope)
+        except SmssyncError as exc:
+            await for_api(exc)(send)
+            return
+        try:
             await self.app(scope, bounded, watch)
         except Exception:
             log.exception("unhandled API error on %s", scope.get("path"))
             if not started:
-                await error_response(500, "internal error")(scope, receive, send)
+                await for_api(InternalError())(send)
 
-    async def _authenticate(self, scope: Scope) -> JSONResponse | None:
+    async def _authenticate(self, scope: Scope) -> None:
         scheme, _, presented = (header(scope, b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
-            return _unauthorized("missing API key: send Authorization: Bearer <key>")
+            raise InvalidKey("missing API key: send Authorization: Bearer <key>")
         ctx = scope["app"].state.ctx
         address = scope["client"][0] if scope.get("client") else None
         wait = None if ctx.throttle is None else ctx.throttle.blocked(address, "apikey")
         if wait is not None:
-            return _too_many(wait)
+            raise Throttled(wait)
         key = await ctx.api_keys.resolve(presented.strip())
         if key is None:
             if ctx.throttle is not None:
@@ -172,51 +146,38 @@ class KeyAuth:
                 target = "apikey:" + presented.strip()[:SHOWN]
                 wait = ctx.throttle.failed(address, target, "apikey")
                 if wait is not None:
-                    return _too_many(wait)
-            return _unauthorized("invalid API key")
+                    raise Throttled(wait)
+            raise InvalidKey("invalid API key")
         scope.setdefault("state", {})["api_key"] = key
-        return None
 
 
-class ApiPrefix:
-    """Hand every path under ``prefix`` to the API app, as Starlette's Mount would.
-
-    Mount matches with a regular expression whose ``.`` stops at a newline, so a path with
-    an encoded one would fall through to the Sync URL's 404 in the wrong error shape.
-    """
-
-    def __init__(self, app: ASGIApp, api: ASGIApp, prefix: str = API_PREFIX) -> None:
-        self.app = app
-        self.api = api
-        self.prefix = prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if path == self.prefix or path.startswith(self.prefix + "/"):
-                root = scope.get("root_path", "")
-                child = {**scope, "root_path": root + self.prefix, "app_root_path": root}
-                await self.api(child, receive, send)
-                return
-        await self.app(scope, receive, send)
+async def _refused(request: Request, exc: Exception) -> Response:
+    """The one exception handler: FastAPI's errors become ours, then the API's shape."""
+    return for_api(_as_ours(request, exc)).response()
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, ApiError):
-        return error_response(exc.status, exc.message, exc.errors)
-    return error_response(500, "internal error")
-
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-    message = {404: "not found", 405: "method not allowed"}.get(status, str(detail))
-    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
-    if status == 405:
-        # RFC 9110 15.5.6: every method of the path. Starlette names only the first route's,
-        # and GET and POST /messages are two routes.
-        headers = {"Allow": ", ".join(allowed_methods(request))}
-    return error_response(status, message, headers=headers)
+def _as_ours(request: Request, exc: Exception) -> SmssyncError:
+    if isinstance(exc, SmssyncError):
+        return exc
+    if isinstance(exc, RequestValidationError):
+        errors = [
+            {"field": ".".join(str(part) for part in item.get("loc", ())), "message": item["msg"]}
+            for item in exc.errors()
+        ]
+        return BadRequest("invalid request", json.loads(json.dumps(errors, default=str)))
+    if isinstance(exc, HTTPException):
+        if isinstance(exc.__cause__, SmssyncError):
+            # FastAPI answers any error while it reads the body with a 400 of its own,
+            # chained to ours (413 counted as it arrives, 408 at the request's deadline).
+            return exc.__cause__
+        if exc.status_code == 404:
+            return NotFound("not found")
+        if exc.status_code == 405:
+            # RFC 9110 15.5.6: every method of the path. Starlette names only the first
+            # route's, and GET and POST /messages are two routes.
+            return MethodNotAllowed("method not allowed", allowed_methods(request))
+        return BadRequest(str(exc.detail), headers=exc.headers)
+    return InternalError()
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -225,26 +186,6 @@ def allowed_methods(request: Request) -> list[str]:
     path = request.scope["path"][len(root) :] if request.scope["path"].startswith(root) else ""
     table: list[tuple[re.Pattern[str], set[str]]] = request.app.state.route_methods
     return sorted({m for pattern, methods in table if pattern.match(path) for m in methods})
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    items = exc.errors() if isinstance(exc, RequestValidationError) else []
-    errors = [
-        {"field": ".".join(str(part) for part in item.get("loc", ())), "message": item["msg"]}
-        for item in items
-    ]
-    return error_response(400, "invalid request", json.loads(json.dumps(errors, default=str)))
-
-
-async def _smssync_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, NotFound):
-        return error_response(404, exc.message)
-    if isinstance(exc, Conflict):
-        return error_response(409, exc.message)
-    if isinstance(exc, StoreUnavailable):
-        return error_response(503, "database unavailable; retry", headers=None)
-    log.error("API request failed: %s", exc)
-    return error_response(500, "internal error")
 
 
 def create_api() -> FastAPI:
@@ -262,10 +203,8 @@ def create_api() -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     api.add_middleware(KeyAuth)
-    api.add_exception_handler(ApiError, _api_error)
-    api.add_exception_handler(HTTPException, _http_error)
-    api.add_exception_handler(RequestValidationError, _validation_error)
-    api.add_exception_handler(SmssyncError, _smssync_error)
+    for kind in (SmssyncError, HTTPException, RequestValidationError):
+        api.add_exception_handler(kind, _refused)
     api.include_router(messages.router)
     api.include_router(admin.router)
     api.include_router(docs.router)
@@ -278,7 +217,7 @@ def create_api() -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         # FastAPI documents a 422 for every route with parameters; validation errors are
-        # answered 400 in the error shape (``_validation_error``), so the 422 would be false.
+        # answered 400 in the error shape (``_as_ours``), so the 422 would be false.
         if api.openapi_schema is None:
             schema = FastAPI.openapi(api)
             for operations in schema["paths"].values():

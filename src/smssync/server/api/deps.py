@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from smssync.errors import Forbidden, InvalidKey
 from smssync.records import ApiKey, Scope
 from smssync.server.api.models import ErrorBody
 from smssync.server.context import ServerContext
@@ -34,18 +35,6 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": _ERRORS[status]} for status in statuses}
 
 
-class ApiError(Exception):
-    """An error answered in the API's shape."""
-
-    def __init__(
-        self, status: int, message: str, errors: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors or []
-
-
 def context(request: Request) -> ServerContext:
     """Return the server context the lifespan put on the API app."""
     ctx: ServerContext = request.app.state.ctx
@@ -60,9 +49,9 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
     ) -> ApiKey:
         key: ApiKey | None = getattr(request.state, "api_key", None)
         if key is None:  # KeyAuth refuses such requests; this is the belt to its braces
-            raise ApiError(401, "missing API key")
+            raise InvalidKey("missing API key")
         if not key.allows(scope):
-            raise ApiError(403, f"this API key lacks the {scope.value!r} scope")
+            raise Forbidden(f"this API key lacks the {scope.value!r} scope")
         return key
 
     return check

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from smssync.addresses import normalize_recipient
-from smssync.errors import NotFound
+from smssync.errors import BadRequest, Conflict, NotFound
 from smssync.gsm.segments import count_segments
 from smssync.records import (
     ApiKey,
@@ -24,7 +24,7 @@ from smssync.records import (
     Scope,
 )
 from smssync.serialize import device_json, inbound_json, outbound_json
-from smssync.server.api.deps import ApiError, context, require, responses
+from smssync.server.api.deps import context, require, responses
 from smssync.server.api.models import (
     DeviceList,
     DeviceOut,
@@ -111,10 +111,10 @@ async def send(
     if request.status_callback is not None:
         blocked = ctx.settings.egress.check_url(request.status_callback)
         if blocked is not None:
-            raise ApiError(400, blocked, [{"field": "status_callback", "message": blocked}])
+            raise BadRequest(blocked, [{"field": "status_callback", "message": blocked}])
     numbers, refused = _recipients(request, ctx.settings.default_region)
     if not numbers:
-        raise ApiError(400, "no valid recipient", refused)
+        raise BadRequest("no valid recipient", refused)
     now = datetime.now(UTC)
     segments = count_segments(request.body)
     queued = [
@@ -145,9 +145,9 @@ async def send(
             ctx.store, key.id, idempotency_key, digest, queued, 201, answer, now
         )
     except NotFound as exc:
-        raise ApiError(400, exc.message, [{"field": "device", "message": exc.message}]) from None
+        raise BadRequest(exc.message, [{"field": "device", "message": exc.message}]) from None
     if stored_hash != digest:
-        raise ApiError(409, "this Idempotency-Key was used with a different request")
+        raise Conflict("this Idempotency-Key was used with a different request")
     headers = {} if created else {"Idempotent-Replayed": "true"}
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
@@ -204,7 +204,7 @@ async def read_message(uuid: MessageId, ctx: Ctx, _: Reader) -> MessageReply:
     """Return one outgoing SMS with every status change."""
     found = await messages_store.list_outbound(ctx.store, message_id=uuid, limit=1)
     if not found:
-        raise ApiError(404, f"no message {uuid!r}")
+        raise NotFound(f"no message {uuid!r}")
     return MessageReply(message=message_out(found[0]))
 
 
