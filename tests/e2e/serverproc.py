@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,12 @@ from typing import Any
 import httpx
 
 from tests.pg import create_pg_database, drop_pg_database, pg_url
+from tests.ports import free_port
 
-# Re-exported for the e2e tests: where their scratch databases come from.
+# Re-exported for the e2e tests: where their scratch databases and ports come from.
 __all__ = ["Server", "create_pg_database", "drop_pg_database", "free_port", "pg_url"]
 
 SMSSYNC = [sys.executable, "-m", "smssync"]
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Server:
@@ -73,16 +65,19 @@ class Server:
             self.proc = subprocess.Popen(
                 [*SMSSYNC, "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.base + "/smssync", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        # Generous: under pytest-xdist, a start competes with the other workers' tests. One
+        # client for the polls: building one costs tens of ms of CPU (its TLS context).
+        deadline = time.monotonic() + 60
+        with httpx.Client(timeout=1) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"server exited:\n{self.log.read_text()}")
+                try:
+                    if client.get(self.base + "/smssync").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
         raise AssertionError(f"server did not start:\n{self.log.read_text()}")
 
     def kill(self) -> None:

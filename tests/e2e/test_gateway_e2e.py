@@ -81,28 +81,45 @@ class SimProc(Proc):
         args = [*SMSSYNC, "sim", "--port", str(self.port), *options]
         args += [arg for number in phones for arg in ("--phone", number)]
         super().__init__(args, tmp / "sim.log")
+        # One client while it runs: tests poll the outbox every 0.1 s, and building a client
+        # costs tens of ms of CPU (its TLS context), taken from the processes under test.
+        self._http: httpx.Client | None = None
+
+    @property
+    def http(self) -> httpx.Client:
+        """The client of the control interface, open until ``stop``."""
+        if self._http is None:
+            self._http = httpx.Client(timeout=10)
+        return self._http
 
     def start(self) -> None:
         """Start and wait until the control interface answers."""
         super().start()
-        wait_for(lambda: _answers(self.base + "/"), 30, "smssync sim")
+        wait_for(lambda: _answers(self.http, self.base + "/"), 60, "smssync sim")
+
+    def stop(self) -> None:
+        """Stop the simulator and close the client."""
+        super().stop()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def sms(self, text: str, from_addr: str = SENDER, to_addr: str = GATEWAY_NUMBER) -> None:
         """Deliver an SMS to a phone through the control interface."""
-        reply = httpx.post(
-            self.base + "/sms", json={"from": from_addr, "to": to_addr, "text": text}, timeout=10
+        reply = self.http.post(
+            self.base + "/sms", json={"from": from_addr, "to": to_addr, "text": text}
         )
         reply.raise_for_status()
 
     def outbox(self) -> list[dict[str, Any]]:
         """Return what the simulated phones sent."""
-        rows: list[dict[str, Any]] = httpx.get(self.base + "/outbox", timeout=10).json()
+        rows: list[dict[str, Any]] = self.http.get(self.base + "/outbox").json()
         return rows
 
 
-def _answers(url: str) -> bool:
+def _answers(client: httpx.Client, url: str) -> bool:
     try:
-        httpx.get(url, timeout=1)
+        client.get(url, timeout=1)
     except httpx.TransportError:
         return False
     return True
@@ -232,7 +249,8 @@ def php_server(tmp_path: Path) -> Iterator[str]:
     proc = Proc(["php", "-S", f"127.0.0.1:{port}", "-t", str(root)], tmp_path / "php.log", root)
     proc.start()
     base = f"http://127.0.0.1:{port}/index.php"
-    wait_for(lambda: _answers(base), 30, "php -S")
+    with httpx.Client() as client:
+        wait_for(lambda: _answers(client, base), 60, "php -S")
     yield base
     proc.stop()
 

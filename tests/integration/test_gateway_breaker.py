@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,10 @@ from smssync.gateway.runner import Gateway
 from smssync.gateway.store import GatewayStore
 from smssync.protocol import body, tasks
 from smssync.sim.network import SimNetwork
+from tests.ports import free_port
 
 BACKLOG = 1000
 GATEWAY_NUMBER = "+254700000100"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Counting:
