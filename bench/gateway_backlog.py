@@ -22,11 +22,11 @@ from pathlib import Path
 
 import httpx
 
-from smssync.backends.sim import SimBackend
 from smssync.gateway.config import parse_config
 from smssync.gateway.records import InboundRecord
 from smssync.gateway.runner import Gateway
 from smssync.gateway.store import GatewayStore
+from smssync.sim.backend import SimBackend
 from smssync.sim.network import SimNetwork
 
 SMSSYNC = [sys.executable, "-m", "smssync"]

@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from smssync.backends.sim import SimBackend
 from smssync.gateway.config import parse_config
 from smssync.gateway.runner import Gateway
 from smssync.gateway.store import GatewayStore
+from smssync.sim.backend import SimBackend
 from smssync.sim.network import SimNetwork
 
 GATEWAY_NUMBER = "+254700000100"

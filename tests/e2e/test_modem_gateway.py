@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from smssync.backends.at import AtBackend
-from smssync.backends.sim import SimBackend
 from smssync.gateway.runner import Gateway
 from smssync.gateway.store import GatewayStore
 from smssync.protocol import results
 from smssync.records import TaskMessage
+from smssync.sim.backend import SimBackend
 from smssync.sim.modem import ModemEmulator
 from smssync.sim.network import SimNetwork
 from tests.integration.test_at_modem import LONG, fast

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 
 from smssync.backends.at import AtBackend
-from smssync.backends.sim import SimBackend
 from smssync.gateway.config import parse_config
 from smssync.gateway.doctor import probe_backend, probe_urls, render
+from smssync.sim.backend import SimBackend
 from smssync.sim.modem import ModemEmulator
 from smssync.sim.modem_state import Quirks
 from smssync.sim.network import SimNetwork

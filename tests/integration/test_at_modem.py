@@ -22,8 +22,8 @@ from smssync.backends.base import (
     InboundSms,
     SendResult,
 )
-from smssync.backends.sim import SimBackend
 from smssync.errors import BackendError
+from smssync.sim.backend import SimBackend
 from smssync.sim.modem import ModemEmulator
 from smssync.sim.modem_state import Quirks
 from smssync.sim.network import Knobs, SimNetwork

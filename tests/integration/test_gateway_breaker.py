@@ -14,12 +14,12 @@ from typing import Any
 
 import uvicorn
 
-from smssync.backends.sim import SimBackend
 from smssync.gateway.config import parse_config
 from smssync.gateway.records import InboundRecord
 from smssync.gateway.runner import Gateway
 from smssync.gateway.store import GatewayStore
 from smssync.protocol import body, tasks
+from smssync.sim.backend import SimBackend
 from smssync.sim.network import SimNetwork
 from tests.ports import free_port
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smssync.backends.sim import SimBackend
 from smssync.errors import ProtocolError
 from smssync.gateway.client import SyncClient
 from smssync.gateway.config import GatewayConfig, parse_config
@@ -24,6 +23,7 @@ from smssync.gateway.records import InboundRecord
 from smssync.gateway.store import GatewayStore
 from smssync.protocol import results, tasks
 from smssync.records import MessageResult, TaskMessage
+from smssync.sim.backend import SimBackend
 from smssync.sim.network import SimNetwork
 
 GATEWAY_NUMBER = "+254700000100"

@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 
 from smssync.backends.base import Capabilities, SendResult
-from smssync.backends.sim import SimBackend
 from smssync.gateway.config import GatewayConfig, parse_config
 from smssync.gateway.runner import Gateway
 from smssync.gateway.store import GatewayStore
 from smssync.protocol import body, inbound, query, results, tasks
 from smssync.records import MessageResult, TaskMessage
+from smssync.sim.backend import SimBackend
 from smssync.sim.network import Knobs, SimNetwork
 
 GATEWAY_NUMBER = "+254700000100"

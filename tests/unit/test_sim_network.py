@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from smssync.backends.base import DELIVERED_NOT, DELIVERED_OK, DeliveryReport, InboundSms
-from smssync.backends.sim import RemoteSimBackend
+from smssync.sim.backend import RemoteSimBackend
 from smssync.sim.control import create_control_app
 from smssync.sim.network import Knobs, SimNetwork
 

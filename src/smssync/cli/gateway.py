@@ -92,7 +92,7 @@ def make_backend(config: GatewayConfig) -> Any:
         values = chosen.gammu.model_dump()
         values["config"] = folder / values["config"]
         return GammuBackend(GammuOptions(**values))
-    from smssync.backends.sim import RemoteSimBackend
+    from smssync.sim.backend import RemoteSimBackend
 
     return RemoteSimBackend(chosen.url, chosen.number)
 

@@ -182,7 +182,7 @@ def modem(
     import asyncio
     import tempfile
 
-    from smssync.backends.sim import RemoteSimBackend
+    from smssync.sim.backend import RemoteSimBackend
     from smssync.sim.modem import ModemEmulator
     from smssync.sim.modem_state import Quirks
 
