@@ -31,6 +31,10 @@ def test_first_start_creates_a_device_and_prints_how_to_set_up_the_phone(tmp_pat
         devices = server.cli_json("device", "list")
         assert [d["name"] for d in devices] == ["phone1"]
         assert devices[0]["health"] == "online"
+        # The probes over real HTTP, no credentials: alive, and ready on a migrated store.
+        assert httpx.get(server.base + "/healthz").json() == {"ok": True}
+        ready = httpx.get(server.base + "/readyz")
+        assert ready.status_code == 200 and ready.json()["ok"] is True
     finally:
         server.stop()
     # A second start finds the device and creates nothing.

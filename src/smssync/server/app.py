@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from smssync.errors import ConfigError, InternalError, NotFound
+from smssync.server import health
 from smssync.server.api.app import create_api
 from smssync.server.apikeys import KeyCache
 from smssync.server.auth import CachedDirectory
@@ -96,6 +97,8 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
         Route(settings.sync_path, sync),
         Route(settings.sync_path + "/d/{token}", sync),
         Mount(API_PREFIX, api),
+        Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
         routes=routes,

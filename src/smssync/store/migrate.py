@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,3 +33,17 @@ def upgrade(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
     command.upgrade(alembic_config(connection), "head")
+
+
+def head() -> str:
+    """Return the newest revision this code ships."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    revision = ScriptDirectory.from_config(config).get_current_head()
+    assert revision is not None  # the package always ships migrations
+    return revision
+
+
+def current(connection: Connection) -> str | None:
+    """Return the revision the database is at (None before the first migration)."""
+    return MigrationContext.configure(connection).get_current_revision()
