@@ -35,6 +35,10 @@ def test_first_start_creates_a_device_and_prints_how_to_set_up_the_phone(tmp_pat
         assert httpx.get(server.base + "/healthz").json() == {"ok": True}
         ready = httpx.get(server.base + "/readyz")
         assert ready.status_code == 200 and ready.json()["ok"] is True
+        # Every log line says when, how bad and who; smssync's own INFO is shown.
+        stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+        assert re.search(stamp + r"INFO smssync\.server: store open: sqlite", log, re.M), log
+        assert re.search(stamp + r"INFO uvicorn\.error: Application startup complete", log, re.M)
     finally:
         server.stop()
     # A second start finds the device and creates nothing.

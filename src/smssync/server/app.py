@@ -34,7 +34,7 @@ from smssync.server.limits import RequestLimits
 from smssync.server.shapes import API_PREFIX, for_path
 from smssync.server.throttle import Throttle
 from smssync.settings import Settings
-from smssync.store import open_store, serverkey
+from smssync.store import migrate, open_store, serverkey
 from smssync.store.devices import LastSeen
 from smssync.store.engine import Database
 
@@ -58,6 +58,8 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
             except BaseException:
                 await active.close()
                 raise
+            # Which database, never its URL: a PostgreSQL URL may hold a password.
+            log.info("store open: %s, migrated to %s", active.dialect, migrate.head())
         else:
             # A store handed in comes with its key (a test's, or one already in use).
             key = await serverkey.server_key(active)
@@ -119,6 +121,29 @@ def factory() -> Starlette:
     return create_app(settings)
 
 
+#: Every line says when, how bad and who: ``2026-12-03 14:11:30,123 WARNING smssync.alerts: …``.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_config() -> dict[str, Any]:
+    """The logging of ``smssync serve`` (``logging.config.dictConfig``): smssync's own INFO
+    and up and uvicorn's on stderr, one format; the access log stays off."""
+    handler = {"handlers": ["stderr"], "level": "INFO", "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": LOG_FORMAT}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {"smssync": handler, "uvicorn": handler, "uvicorn.error": {"level": "INFO"}},
+    }
+
+
 def serve_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for ``smssync serve`` (all but the app and the workers)."""
     return {
@@ -133,6 +158,7 @@ def serve_options(settings: Settings) -> dict[str, Any]:
         # Nothing reads the client's address, so X-Forwarded-* need no parsing per request.
         "proxy_headers": False,
         "log_level": "info",
+        "log_config": log_config(),
         "timeout_graceful_shutdown": 5,
     }
 
