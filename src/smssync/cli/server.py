@@ -54,9 +54,10 @@ def serve(get_path: str | None, **params: Any) -> None:
         print_setup(settings, *created)
     import uvicorn
 
-    from smssync.server.app import claim_port, serve_options
+    from smssync.server.app import SUPERVISOR_VARIABLE, claim_port, serve_options
 
     os.environ.update(settings.to_env())  # what each worker's factory reads
+    os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())  # uvicorn supervises in this process
     try:
         claim_port(settings.host, settings.port)
     except ConfigError as error:

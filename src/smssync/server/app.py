@@ -40,6 +40,9 @@ from smssync.store.engine import Database
 
 log = logging.getLogger("smssync.server")
 
+#: Where ``smssync serve`` tells its workers the supervisor's pid (not an SMSSYNC_ setting).
+SUPERVISOR_VARIABLE = "_SMSSYNC_SUPERVISOR_PID"
+
 #: prctl(2) option: the signal a process gets when its parent exits (Linux).
 _PR_SET_PDEATHSIG = 1
 
@@ -166,14 +169,20 @@ def serve_options(settings: Settings) -> dict[str, Any]:
 def _stop_with_supervisor() -> None:
     """Die with uvicorn's supervisor, however it goes (``kill -9`` too), as ``kill -9`` of a
     single server would: a worker left behind would keep the port and serve on, unsupervised,
-    and the next server started on the port would share it with the stray."""
-    parent = os.getppid()
+    and the next server started on the port would share it with the stray.
+
+    The supervisor's pid comes from ``SUPERVISOR_VARIABLE`` (set by ``smssync serve``): a
+    supervisor killed before this worker got here has already left it to init, and the
+    worker must not take init for its supervisor."""
+    parent = int(os.environ.get(SUPERVISOR_VARIABLE) or os.getppid())
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
     if sys.platform == "linux":
         # The kernel signals the worker as the supervisor exits, before anyone can start
         # the next server (PR_SET_PDEATHSIG).
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
-    def watch() -> None:  # elsewhere, and if the supervisor went before the prctl
+    def watch() -> None:  # elsewhere, and if the supervisor went just before the prctl
         while os.getppid() == parent:
             time.sleep(0.2)
         os.kill(os.getpid(), signal.SIGKILL)
