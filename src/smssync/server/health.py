@@ -9,8 +9,6 @@ that; both are cheap (one indexed read at most).
 
 from __future__ import annotations
 
-import functools
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -24,11 +22,6 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-@functools.cache
-def _head() -> str:
-    return migrate.head()
-
-
 async def readyz(request: Request) -> JSONResponse:
     """The store answers and is at the code's migration head; 503 otherwise."""
     ctx: ServerContext = request.app.state.ctx
@@ -36,7 +29,7 @@ async def readyz(request: Request) -> JSONResponse:
         revision = await ctx.store.read(migrate.current)
     except SmssyncError:
         return JSONResponse({"ok": False, "reason": "database unavailable"}, status_code=503)
-    if revision != _head():
-        reason = f"database at migration {revision}, this server needs {_head()}"
+    if revision != migrate.head():
+        reason = f"database at migration {revision}, this server needs {migrate.head()}"
         return JSONResponse({"ok": False, "reason": reason}, status_code=503)
     return JSONResponse({"ok": True, "migration": revision})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -16,10 +17,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = 0x736D7373796E63
 
 
-def alembic_config(connection: Connection) -> Config:
-    """Build an Alembic config that migrates over ``connection``."""
+def _shipped() -> Config:
+    """The Alembic config of the migrations shipped in the package."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Build an Alembic config that migrates over ``connection``."""
+    config = _shipped()
     config.attributes["connection"] = connection
     return config
 
@@ -35,11 +42,10 @@ def upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
+@functools.cache
 def head() -> str:
-    """Return the newest revision this code ships."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    revision = ScriptDirectory.from_config(config).get_current_head()
+    """Return the newest revision this code ships (read from the package once)."""
+    revision = ScriptDirectory.from_config(_shipped()).get_current_head()
     assert revision is not None  # the package always ships migrations
     return revision
 
