@@ -125,7 +125,7 @@ def _instructions(folder: Path, base: str, server_port: int, sim_port: int) -> s
     env = f"SMSSYNC_DATA_DIR={folder / 'server'} SMSSYNC_PORT={server_port}"
     return f"""
 smssync demo is running (logs and databases in {folder}/):
-  server            {base}/smssync   (health: {base}/smssync)
+  server            {base}/smssync   (health: {base}/readyz)
   simulated network http://127.0.0.1:{sim_port}/   (phones and knobs)
   gateway           phone {GATEWAY_NUMBER}, config {folder / "gateway.toml"}
 
