@@ -7,13 +7,13 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from smssync.records import AckMode, Device, DeviceSettings, new_outbound
+from smssync.records import LAST_SEEN_EVERY, AckMode, Device, DeviceSettings, new_outbound
 from smssync.server.app import create_app
 from smssync.server.credentials import IssuedCredentials, create_device
 from smssync.settings import Settings
@@ -310,8 +310,10 @@ async def test_routing_sticks_to_a_recipient_and_fails_over(
     assert await poll(client, url_b, "sb") == []  # sticky to a, which is alive
     assert await poll(client, url_a, "sa") == [second]
     [third] = await queue_some(store, None, "third", to="+254711111111")
-    await asyncio.sleep(1.6)  # a goes silent past its liveness window
-    await liveness.check_liveness(store, datetime.now(UTC))  # the server's periodic check, run now
+    # The server's periodic check, run once a is silent past its liveness window (counted
+    # from its stored last seen, which may lag its last poll by LAST_SEEN_EVERY).
+    later = datetime.now(UTC) + LAST_SEEN_EVERY + timedelta(seconds=1.6)
+    await liveness.check_liveness(store, later)
     assert await poll(client, url_b, "sb") == [third]
 
 

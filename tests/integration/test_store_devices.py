@@ -6,7 +6,7 @@ import pytest
 
 from smssync.errors import Conflict, NotFound
 from smssync.records import AckMode, Credentials, DeviceSettings
-from smssync.store import devices, inbox, messages, serverkey
+from smssync.store import devices, inbox, liveness, messages, serverkey
 from smssync.store.engine import Database
 from tests.integration.store_helpers import T0, at, device, incoming, queue_some
 
@@ -140,6 +140,18 @@ async def test_touch_device_is_coalesced(store: Database) -> None:
     found = await devices.device_by_name(store, "a")
     assert found is not None
     assert (found.last_seen_at, found.last_user_agent) == (at(9), "ua/2")
+
+
+async def test_a_poll_not_yet_written_never_fails_a_device_over_early(store: Database) -> None:
+    a = await device(store, "a", seen=None, liveness_s=60)
+    seen = devices.LastSeen(store)
+    await seen.touch(a.id, at(0), "ua")
+    await liveness.check_liveness(store, at(0))
+    await seen.touch(a.id, at(4), "ua")  # coalesced: the store still says 0
+    # 61 s after the stored poll, but only 57 s after the last one: still online.
+    assert await liveness.check_liveness(store, at(61)) == []
+    # Past the window from the last poll, and from the stored one plus LAST_SEEN_EVERY.
+    assert await liveness.check_liveness(store, at(66)) == [("a", False)]
 
 
 async def test_events_newest_first_per_device(store: Database) -> None:

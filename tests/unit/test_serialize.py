@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 
 from smssync.records import (
+    LAST_SEEN_EVERY,
     AckMode,
     Delivery,
     DeliveryState,
@@ -104,8 +105,9 @@ def test_times_are_utc_with_a_z_and_keep_their_microseconds() -> None:
 
 
 def test_health_follows_the_liveness_window() -> None:
-    window = DEVICE.settings.liveness_s
-    assert device_json(DEVICE, 0, T0 + timedelta(seconds=window))["health"] == "online"
-    assert device_json(DEVICE, 0, T0 + timedelta(seconds=window + 1))["health"] == "offline"
+    # Counted from the stored last seen, which may lag the last poll by LAST_SEEN_EVERY.
+    window = timedelta(seconds=DEVICE.settings.liveness_s) + LAST_SEEN_EVERY
+    assert device_json(DEVICE, 0, T0 + window)["health"] == "online"
+    assert device_json(DEVICE, 0, T0 + window + timedelta(seconds=1))["health"] == "offline"
     never = Device(**{**DEVICE.__dict__, "last_seen_at": None})
     assert device_json(never, 0, T0)["health"] == "never"

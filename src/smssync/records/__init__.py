@@ -22,6 +22,7 @@ from smssync.records.api import (
     WebhookEndpoint,
 )
 from smssync.records.server import (
+    LAST_SEEN_EVERY,
     Credentials,
     Device,
     DeviceSettings,
@@ -49,6 +50,7 @@ from smssync.records.values import (
 
 __all__ = [
     "FINAL_STATUSES",
+    "LAST_SEEN_EVERY",
     "WIRE_KEY_FIELDS",
     "AckMode",
     "ApiKey",

@@ -71,9 +71,21 @@ class Device:
     last_user_agent: str | None
 
 
+#: How stale a stored ``last_seen`` may be: the server writes a device's last seen at most
+#: this often (one write per poll would cost a commit per poll at fleet scale).
+LAST_SEEN_EVERY = timedelta(seconds=5)
+
+
 def is_online(last_seen: datetime | None, liveness_s: int, now: datetime) -> bool:
-    """The liveness rule (S-9): a device is online while it polled within its window."""
-    return last_seen is not None and now - last_seen <= timedelta(seconds=liveness_s)
+    """The liveness rule (S-9): a device is online while it polled within its window.
+
+    The window is counted from the stored last seen plus ``LAST_SEEN_EVERY``, since a poll
+    after the stored one may not be written yet: a device is judged offline (and its queue
+    failed over) at most that much late, never early.
+    """
+    return (
+        last_seen is not None and now - last_seen <= timedelta(seconds=liveness_s) + LAST_SEEN_EVERY
+    )
 
 
 @dataclasses.dataclass(frozen=True)

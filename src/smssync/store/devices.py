@@ -10,7 +10,13 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
-from smssync.records import Credentials, Device, DeviceSettings, OutboundStatus
+from smssync.records import (
+    LAST_SEEN_EVERY,
+    Credentials,
+    Device,
+    DeviceSettings,
+    OutboundStatus,
+)
 from smssync.store.engine import Database, changes, reads, writes
 from smssync.store.rows import (
     device_of,
@@ -248,9 +254,7 @@ def device_events(
     ]
 
 
-#: A device's last-seen time is written at most this often, so polls do not each cost a commit.
-TOUCH_EVERY = timedelta(seconds=5)
-#: Most devices remembered: an entry only matters for TOUCH_EVERY.
+#: Most devices remembered: an entry only matters for LAST_SEEN_EVERY.
 TOUCHED_SIZE = 10_000
 
 
@@ -268,7 +272,7 @@ class LastSeen:
         if (
             last is not None
             and last[1] == user_agent
-            and timedelta(0) <= now - last[0] < TOUCH_EVERY
+            and timedelta(0) <= now - last[0] < LAST_SEEN_EVERY
         ):
             return
         await self.db.batch(touch_devices, (device_id, now, user_agent), linger=0)
