@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
-from smssync.records import Delivery, Device, Inbound, Outbound, is_online
+from smssync.records import (
+    ActivityBucket,
+    Delivery,
+    Device,
+    DeviceActivity,
+    Inbound,
+    Outbound,
+    is_online,
+)
 
 
+@overload
+def iso(moment: datetime) -> str: ...
+@overload
+def iso(moment: None) -> None: ...
 def iso(moment: datetime | None) -> str | None:
     """Return a time as ISO 8601 UTC with a Z (None stays None)."""
     if moment is None:
@@ -102,4 +114,27 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "last_error": delivery.last_error,
         "created_at": iso(delivery.created_at),
         "body": json.loads(delivery.body),
+    }
+
+
+def activity_json(bucket: ActivityBucket) -> dict[str, Any]:
+    """SMS in and out in one bucket of time."""
+    return {
+        "start": iso(bucket.start),
+        "received": bucket.received,
+        "sent": bucket.sent,
+        "delivered": bucket.delivered,
+        "failed": bucket.failed,
+    }
+
+
+def device_activity_json(found: DeviceActivity) -> dict[str, Any]:
+    """How one phone's outgoing SMS fared; the delivery rate is of those it sent."""
+    return {
+        "device": found.device,
+        "handed_out": found.handed_out,
+        "sent": found.sent,
+        "delivered": found.delivered,
+        "failed": found.failed,
+        "delivery_rate": round(found.delivered / found.sent, 4) if found.sent else None,
     }

@@ -23,8 +23,10 @@ from smssync.records.api import (
 )
 from smssync.records.server import (
     LAST_SEEN_EVERY,
+    ActivityBucket,
     Credentials,
     Device,
+    DeviceActivity,
     DeviceSettings,
     HistoryEntry,
     Inbound,
@@ -53,6 +55,7 @@ __all__ = [
     "LAST_SEEN_EVERY",
     "WIRE_KEY_FIELDS",
     "AckMode",
+    "ActivityBucket",
     "ApiKey",
     "BodyFormat",
     "Credentials",
@@ -60,6 +63,7 @@ __all__ = [
     "DeliveryOutcome",
     "DeliveryState",
     "Device",
+    "DeviceActivity",
     "DeviceSettings",
     "Event",
     "HistoryEntry",

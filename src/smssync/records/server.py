@@ -203,6 +203,31 @@ class StuckMessage:
     accepted_at: datetime
 
 
+@dataclasses.dataclass(frozen=True)
+class ActivityBucket:
+    """SMS in and out in one bucket of time (an hour, a day) that starts at ``start``."""
+
+    start: datetime
+    received: int
+    #: Sent by a phone in the bucket, of which ``delivered`` were reported delivered.
+    sent: int
+    delivered: int
+    #: Handed out in the bucket and reported failed by the phone.
+    failed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceActivity:
+    """How the outgoing SMS handed to one phone in a range fared."""
+
+    device: str
+    handed_out: int
+    sent: int
+    delivered: int
+    #: Failed on the phone or undelivered by the network.
+    failed: int
+
+
 def new_outbound(
     to_addr: str, content: str, device: str | None, now: datetime, priority: int = 0
 ) -> NewOutbound:

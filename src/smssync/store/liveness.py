@@ -9,14 +9,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Connection, and_, false, func, literal, or_, select, update
 
 from smssync.records import LAST_SEEN_EVERY, DeviceSettings, OutboundStatus, is_online
 from smssync.store import dialects, webhooks
 from smssync.store.engine import Database
-from smssync.store.rows import chunks, from_us, maybe_dt, to_us
+from smssync.store.rows import chunks, delta_us, from_us, maybe_dt, to_us
 from smssync.store.schema import device_liveness, devices, outbound
 
 
@@ -42,10 +42,6 @@ def _liveness_s(settings: str) -> int:
     return int(json.loads(settings).get("liveness_s", DEFAULT_LIVENESS_S))
 
 
-def to_us_delta(delta: timedelta) -> int:
-    return int(delta.total_seconds() * 1_000_000)
-
-
 def liveness_changes(conn: Connection, now_us: int) -> list[tuple[int, str, bool, bool | None]]:
     """Return (device id, name, online now, recorded state or None) where they differ.
 
@@ -54,9 +50,7 @@ def liveness_changes(conn: Connection, now_us: int) -> list[tuple[int, str, bool
     second every few seconds, and every request waited behind it.
     """
     window_s = dialects.json_int(conn, devices.c.settings, "liveness_s")
-    window_us = func.coalesce(window_s, DEFAULT_LIVENESS_S) * 1_000_000 + to_us_delta(
-        LAST_SEEN_EVERY
-    )
+    window_us = func.coalesce(window_s, DEFAULT_LIVENESS_S) * 1_000_000 + delta_us(LAST_SEEN_EVERY)
     online_now = and_(
         devices.c.last_seen_at.is_not(None),
         literal(now_us) - devices.c.last_seen_at <= window_us,

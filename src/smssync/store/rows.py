@@ -36,6 +36,11 @@ def to_us(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)
 
 
+def delta_us(delta: timedelta) -> int:
+    """Return a duration as whole microseconds."""
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def from_us(value: int) -> datetime:
     """Return stored microseconds as an aware UTC datetime."""
     return EPOCH + timedelta(microseconds=value)

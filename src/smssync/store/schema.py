@@ -81,6 +81,8 @@ inbound = Table(
     # Tags set by rules on incoming SMS (0002); JSON list, NULL when none.
     Column("tags", Text, nullable=True),
     UniqueConstraint("device_id", "dedupe_key"),
+    # Activity counts a range of receipt times (0006).
+    Index(None, "received_at"),
 )
 
 outbound = Table(
@@ -133,6 +135,9 @@ outbound = Table(
     Index(None, "status", "expires_at"),
     # Claim order is priority first: one range scan per source, as for the id order.
     Index(None, "device_id", "status", "claim_rank", "id"),
+    # Activity counts a range of send and hand-out times (0006).
+    Index(None, "sent_at"),
+    Index(None, "dispatched_at"),
 )
 
 outbound_history = Table(
