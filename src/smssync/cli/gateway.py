@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from smssync.errors import SmssyncError
+from smssync.errors import DriverMissing, SmssyncError
 from smssync.gateway.config import EXAMPLE_CONFIG, GatewayConfig, load_config
 from smssync.gateway.records import UrlCounts
 from smssync.gateway.store import GatewayStore
@@ -67,6 +67,10 @@ def gateway(ctx: click.Context, config_path: Path | None, quiet: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         asyncio.run(_run(config))
+    except DriverMissing as exc:
+        from smssync.gateway.doctor import install_hint
+
+        raise click.ClickException(f"{exc.message}: {install_hint(exc.extra)}") from None
     except SmssyncError as exc:
         raise click.ClickException(exc.message) from None
 
