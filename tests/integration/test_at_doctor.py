@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -128,6 +129,9 @@ def test_gateway_doctor_and_gateway_without_pyserial_print_no_traceback(
     from smssync.cli import main
 
     monkeypatch.setitem(sys.modules, "serial", None)
+    # `smssync gateway` configures logging onto CliRunner's stream: undo it afterwards.
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
     config = tmp_path / "gateway.toml"
     config.write_text(
         '[backend]\nkind = "at"\n[backend.at]\nport = "/dev/ttyUSB-none"\n'
