@@ -164,12 +164,19 @@ def test_two_demos_printed_commands_and_clean_stops(tmp_path: Path) -> None:
         second.kill()
 
 
-def test_a_rerun_on_other_ports_rewrites_the_config(tmp_path: Path) -> None:
+def test_a_killed_demo_takes_its_children_and_a_rerun_on_other_ports_works(tmp_path: Path) -> None:
     kept = tmp_path / "kept"
     demo = Demo(tmp_path / "one", kept)
     try:
         demo.printed()
-        stop_and_check(demo, signal.SIGTERM)
+        # Even killed outright, the demo takes its children with it (Linux: PDEATHSIG).
+        children = demo.descendants()
+        demo.kill()
+        deadline = time.monotonic() + 15
+        while any(alive(p) for p in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [p for p in children if alive(p)] == []
+        assert port_free(demo.server_port) and port_free(demo.sim_port)
     finally:
         demo.kill()
     # The same demo folder on other ports: the saved device is reused, the config rewritten.

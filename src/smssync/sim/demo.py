@@ -3,11 +3,13 @@
 Each part runs as its own ``smssync`` process, exactly as a person would start them, so the
 demo shows the real thing. Each child runs in its own session, so a Ctrl-C or a TERM reaches
 the demo alone, which then stops the gateway, the network and the server in that order and
-waits for each: nothing is left holding a port.
+waits for each: nothing is left holding a port. On Linux a child also gets TERM when the
+demo dies without cleaning up (``kill -9``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shlex
@@ -28,6 +30,8 @@ DEVICE_NAME = "demo-gateway"
 SMSSYNC = [sys.executable, "-m", "smssync"]
 #: What the demo keeps of ``smssync device add --json``, so a re-run reuses the device.
 DEVICE_FILE = "device.json"
+#: prctl(2) option: the signal a child gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
 #: Variables of the caller that would point a child at another store or config.
 _FOREIGN_ENV = ("SMSSYNC_DATABASE_URL", "SMSSYNC_GATEWAY_CONFIG", "SMSSYNC_PUBLIC_URL")
 
@@ -38,6 +42,12 @@ class _Stop(Exception):
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
+
+
+def _die_with_parent() -> None:
+    """In a child, before exec: get TERM when the demo dies, even of a SIGKILL (Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 30) -> None:
@@ -151,7 +161,13 @@ def run_demo(folder: Path, server_port: int, sim_port: int) -> int:
             # A session of its own: the terminal's Ctrl-C goes to the demo, which stops
             # the children in order instead of racing them.
             proc = subprocess.Popen(
-                [*SMSSYNC, *args], env=env, stdout=out, stderr=out, start_new_session=True
+                [*SMSSYNC, *args],
+                env=env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                # The demo runs no threads, so a pre-exec hook is safe here.
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         procs.append(proc)
         return proc, log
