@@ -101,6 +101,31 @@ class BackendError(SmssyncError):
         self.sent_code = sent_code
 
 
+class DriverMissing(BackendError):
+    """A backend's optional package is not installed."""
+
+    def __init__(self, package: str, extra: str, backend: str) -> None:
+        super().__init__(f"{package} is not installed (the {backend} backend needs it)")
+        #: The package extra that brings it: ``smssync[<extra>]``.
+        self.extra = extra
+
+
+class SimLocked(BackendError):
+    """The SIM is locked: nothing SMS works until it is unlocked."""
+
+
+class PinNeeded(SimLocked):
+    """The SIM asks for its PIN and none is configured."""
+
+
+class PinRejected(SimLocked):
+    """The SIM refused the configured PIN (entered once, never retried)."""
+
+
+class PukNeeded(SimLocked):
+    """The SIM is locked to its PUK (too many wrong PINs)."""
+
+
 class Refused(SmssyncError):
     """The request was refused."""
 

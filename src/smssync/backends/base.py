@@ -88,6 +88,9 @@ class DeviceStatus:
     #: 0–4 bars.
     signal_level: int | None = None
     registered: bool = True
+    #: The SMS service centre the device sends through; "" when it has none (every send
+    #: fails), None when the backend cannot tell.
+    service_centre: str | None = None
 
 
 class Backend(Protocol):

@@ -31,7 +31,7 @@ from smssync.backends.base import (
     InboundSms,
     SendResult,
 )
-from smssync.errors import BackendError
+from smssync.errors import BackendError, DriverMissing
 from smssync.gsm.segments import encoding_for
 
 log = logging.getLogger("smssync.backends.gammu")
@@ -88,9 +88,7 @@ class GammuBackend:
         try:
             import gammu  # type: ignore[import-untyped,import-not-found,unused-ignore]
         except ImportError:
-            raise BackendError(
-                "python-gammu is not installed: pip install 'smssync[gammu]'"
-            ) from None
+            raise DriverMissing("python-gammu", "gammu", "Gammu") from None
         self._gammu = gammu
         machine = gammu.StateMachine()
         self._machine = machine

@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from smssync.errors import SmssyncError
-from smssync.gateway.config import EXAMPLE_CONFIG, GatewayConfig, load_config
+from smssync.errors import DriverMissing, SmssyncError
+from smssync.gateway.config import GatewayConfig, load_config
 from smssync.gateway.records import UrlCounts
 from smssync.gateway.store import GatewayStore
 
@@ -67,6 +67,10 @@ def gateway(ctx: click.Context, config_path: Path | None, quiet: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         asyncio.run(_run(config))
+    except DriverMissing as exc:
+        from smssync.gateway.doctor import install_hint
+
+        raise click.ClickException(f"{exc.message}: {install_hint(exc.extra)}") from None
     except SmssyncError as exc:
         raise click.ClickException(exc.message) from None
 
@@ -158,13 +162,56 @@ async def _backlog_display(runner: Any, store: GatewayStore, stop: asyncio.Event
 @gateway.command("init")
 @config_option
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(config_path: Path | None, force: bool) -> None:
-    """Write a commented example configuration."""
+@click.option(
+    "--backend",
+    type=click.Choice(["sim", "at", "termux", "gammu"]),
+    default=None,
+    help="[backend] kind [default: sim; at when --at-port is given].",
+)
+@click.option(
+    "--at-port", default=None, metavar="PATH", help="[backend.at] port: the modem's AT port."
+)
+@click.option(
+    "--device-json",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Take the Sync URL, secret and device_id from what `smssync device add NAME --json` "
+    "printed (saved to a file).",
+)
+@click.option("--own-number", default=None, help="[device] own_number: this SIM's number.")
+def init(
+    config_path: Path | None,
+    force: bool,
+    backend: str | None,
+    at_port: str | None,
+    device_json: Path | None,
+    own_number: str | None,
+) -> None:
+    """Write a commented example configuration, with the values given filled in."""
+    from smssync.gateway.initconfig import InitValues, filled_example, from_device_json
+
     config_path = _path(config_path)
     if config_path.exists() and not force:
         raise click.ClickException(f"{config_path} exists (use --force to overwrite)")
-    config_path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
-    click.echo(f"wrote {config_path}; edit it, then run: smssync gateway --config {config_path}")
+    try:
+        device = from_device_json(device_json) if device_json else {}
+        text = filled_example(
+            InitValues(
+                backend=backend,
+                # Absolute: the gateway may be started from another folder.
+                at_port=str(Path(at_port).absolute()) if at_port else None,
+                sync_url=device.get("sync_url"),
+                secret=(device.get("secret") or "") if device else None,
+                device_id=device.get("name"),
+                own_number=own_number,
+            )
+        )
+    except SmssyncError as exc:
+        raise click.ClickException(exc.message) from None
+    # It may hold a Sync URL secret: readable by its owner only.
+    config_path.touch(mode=0o600, exist_ok=True)
+    config_path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {config_path}; check it, then run: smssync gateway --config {config_path}")
 
 
 def _iso(epoch_s: float | None) -> str | None:

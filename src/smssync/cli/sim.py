@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import urllib.parse
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -67,8 +69,17 @@ def sim(ctx: click.Context, /, port: int, phones: tuple[str, ...], seed: int, **
     click.echo(
         f"  deliver an SMS:  smssync sim --port {port} sms --from +254711000001 --to NUMBER TEXT"
     )
-    click.echo(f"  what phones sent: smssync sim --port {port} outbox")
+    click.echo(f"  what phones sent: smssync sim --port {port} outbox", nl=True)
+    sys.stdout.flush()
+    # uvicorn stops gracefully on TERM/INT, then raises the signal again for the handler it
+    # found: make that one a normal exit, so a stopped network is not reported as killed.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_quietly)
     uvicorn.run(create_control_app(network), host="127.0.0.1", port=port, log_level="warning")
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _port(ctx: click.Context, port: int | None) -> int:
@@ -155,6 +166,28 @@ def phone(
     click.echo(json.dumps(result))
 
 
+def _quirk_names() -> list[str]:
+    import dataclasses
+
+    from smssync.sim.modem_state import Quirks
+
+    return [f.name for f in dataclasses.fields(Quirks)]
+
+
+_QUIRK_NAMES = _quirk_names()
+
+
+def _quirks(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, object]:
+    from smssync.sim.modem_state import Quirks
+
+    try:
+        return dict(Quirks.parse(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @sim.command("modem")
 @click.option("--number", required=True, help="The modem SIM's number on the network.")
 @click.option(
@@ -167,6 +200,16 @@ def phone(
 @click.option("--pin", default="", help="Make the SIM ask for this PIN.")
 @click.option("--echo/--no-echo", default=True, help="Echo at power-up (real modems do).")
 @click.option("--no-battery", is_flag=True, help="Answer AT+CBC with ERROR, like a USB stick.")
+@click.option(
+    "--quirk",
+    "quirks",
+    multiple=True,
+    metavar="NAME[=VALUE]",
+    callback=_quirks,
+    help="Turn on a quirk of smssync.sim.modem_state.Quirks, e.g. --quirk smsc= (no service "
+    "centre), --quirk send_errors=500,331, --quirk lte_only, --quirk registration_delay_s=5. "
+    f"Known: {', '.join(_QUIRK_NAMES)}.",
+)
 @sub_port_option
 @click.pass_context
 def modem(
@@ -176,9 +219,15 @@ def modem(
     pin: str,
     echo: bool,
     no_battery: bool,
+    quirks: dict[str, object],
     port: int | None,
 ) -> None:
-    """Run an emulated AT modem on a pseudo-terminal, attached to the simulated network."""
+    """Run an emulated AT modem on a pseudo-terminal, attached to the simulated network.
+
+    It runs until Ctrl-C or TERM (start it with & or in its own terminal); the device
+    symlink is removed when it stops. `smssync sim phone NUMBER --no-service` or
+    `--battery N` reach it: AT+CREG?, AT+CSQ and AT+CBC answer what the network says.
+    """
     import asyncio
     import tempfile
 
@@ -187,28 +236,47 @@ def modem(
     from smssync.sim.modem_state import Quirks
 
     sim_port = _port(ctx, port)
-    _call(sim_port, "GET", "/")  # fail early, with a hint, when no network runs
-    directory = folder or Path(tempfile.mkdtemp(prefix="smssync-modem-"))
+    _wait_for_network(sim_port)
+    directory = (folder or Path(tempfile.mkdtemp(prefix="smssync-modem-"))).absolute()
     directory.mkdir(parents=True, exist_ok=True)
-    quirks = Quirks(pin=pin, echo=echo, no_battery=no_battery)
+    chosen = Quirks(pin=pin, echo=echo, no_battery=no_battery)
+    chosen.update(quirks)
 
     async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
         radio = RemoteSimBackend(f"http://127.0.0.1:{sim_port}", number)
-        emulator = ModemEmulator(radio, directory, quirks)
+        emulator = ModemEmulator(radio, directory, chosen)
         await emulator.start()
-        click.echo(f"modem {number} on {emulator.path}")
+        click.echo(f"modem {number} on {emulator.path}", nl=True)
         click.echo(
             f'  in gateway.toml: [backend] kind = "at"; [backend.at] port = "{emulator.path}"'
         )
+        sys.stdout.flush()
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await emulator.stop()
+        click.echo(f"modem {number} unplugged")
 
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(serve())
+
+
+def _wait_for_network(port: int, seconds: float = 10.0) -> None:
+    """Wait a little for a network started just before (``smssync sim ... &``), then fail."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _call(port, "GET", "/")
+            return
+        except click.ClickException:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 @click.command()

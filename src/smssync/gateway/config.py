@@ -298,7 +298,8 @@ region = "KE"
 
 [backend]
 # "sim" (a phone of the network that `smssync sim` runs), "at" (a USB/serial modem),
-# "termux" (this Android phone, through Termux:API) or "gammu" (pip install 'smssync[gammu]').
+# "termux" (this Android phone, through Termux:API) or "gammu" (the extra gammu, from the
+# checkout: pip install -e '.[gammu]').
 # Check it with: smssync gateway doctor
 kind = "sim"
 url = "http://127.0.0.1:8090"

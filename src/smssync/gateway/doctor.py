@@ -7,7 +7,7 @@ import dataclasses
 import httpx
 
 from smssync.backends.base import Backend
-from smssync.errors import SmssyncError
+from smssync.errors import DriverMissing, PinNeeded, PinRejected, PukNeeded, SimLocked, SmssyncError
 from smssync.gateway.client import SyncClient
 from smssync.gateway.config import GatewayConfig
 
@@ -27,17 +27,49 @@ _DEVICE_HINTS = {
     "dialout group, and that ModemManager leaves the port alone (docs/deploy.md)",
     "termux": "run `pkg install termux-api`, install the Termux:API app from F-Droid, grant "
     "its permissions and exempt it from battery optimisation (docs/devices.md)",
-    "gammu": "pip install 'smssync[gammu]' and check the gammurc file (`gammu identify`)",
+    "gammu": "check the gammurc file (`gammu --config gammurc identify`)",
     "sim": "start the simulated network: smssync sim",
+}
+#: The project is on no package index: the extra comes from the checkout or a built wheel.
+_INSTALL = (
+    "install the extra smssync[{extra}]: in the git checkout, pip install -e '.[{extra}]'; "
+    "from a built wheel, pip install 'smssync-<version>-py3-none-any.whl[{extra}]'"
+)
+_SIM_HINTS: dict[type[SimLocked], str] = {
+    PinNeeded: 'the SIM asks for its PIN: set [backend.at] pin = "<PIN>" in gateway.toml '
+    "(the gateway enters it once), or turn the PIN lock off in a phone",
+    PinRejected: "the PIN in [backend.at] pin is wrong; it was entered once and is never "
+    "retried, because a SIM locks after 3 wrong PINs: check it in a phone, fix the config, "
+    "then run doctor again",
+    PukNeeded: "the SIM is locked after too many wrong PINs: unlock it with its PUK (from "
+    "the operator) in a phone, then check [backend.at] pin",
 }
 
 
+def install_hint(extra: str) -> str:
+    """Say how to install ``smssync[extra]`` without a package index."""
+    return _INSTALL.format(extra=extra)
+
+
+def _open_failed(kind: str, exc: SmssyncError) -> list[Check]:
+    """Say what went wrong opening the device, with what to do for that cause."""
+    if isinstance(exc, DriverMissing):
+        return [Check("driver", False, exc.message, install_hint(exc.extra))]
+    if isinstance(exc, SimLocked):
+        hint = _SIM_HINTS.get(type(exc), "unlock the SIM in a phone")
+        return [
+            Check("device", True, f"{kind} backend answers"),
+            Check("SIM", False, exc.message, hint),
+        ]
+    return [Check("device", False, exc.message, _DEVICE_HINTS.get(kind, ""))]
+
+
 async def probe_backend(kind: str, backend: Backend) -> list[Check]:
-    """Open the backend and read SIM, registration, signal and battery."""
+    """Open the backend and read SIM, registration, service centre, signal and battery."""
     try:
         await backend.open()
     except SmssyncError as exc:
-        return [Check("device", False, exc.message, _DEVICE_HINTS.get(kind, ""))]
+        return _open_failed(kind, exc)
     checks = [Check("device", True, f"{kind} backend opened"), Check("SIM", True, "ready")]
     try:
         status = await backend.status()
@@ -52,6 +84,8 @@ async def probe_backend(kind: str, backend: Backend) -> list[Check]:
             "" if status.registered else "check the SIM's credit and coverage, and the antenna",
         )
     )
+    if status.service_centre is not None:
+        checks.append(_service_centre(status.service_centre))
     if not backend.capabilities.signal or status.signal_dbm is None:
         checks.append(
             Check(
@@ -86,6 +120,18 @@ async def probe_backend(kind: str, backend: Backend) -> list[Check]:
     )
     await _close(backend)
     return checks
+
+
+def _service_centre(number: str) -> Check:
+    if number:
+        return Check("service centre", True, number)
+    return Check(
+        "service centre",
+        False,
+        "none on the SIM: every send fails (+CMS ERROR: 330)",
+        'set [backend.at] smsc = "+<number>" in gateway.toml to your operator\'s SMS service '
+        "centre (the operator publishes it; a phone with this SIM shows it)",
+    )
 
 
 async def _close(backend: Backend) -> None:

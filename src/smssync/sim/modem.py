@@ -34,6 +34,7 @@ from smssync.gsm.encode import encode_deliver, encode_status_report
 from smssync.gsm.fields import Concat
 from smssync.gsm.pdu import PduError, decode_submit
 from smssync.gsm.segments import encoding_for, split, utf16_units
+from smssync.sim.modem_follow import follow
 from smssync.sim.modem_state import ModemState, Quirks
 
 log = logging.getLogger("smssync.sim.modem")
@@ -90,6 +91,7 @@ class ModemEmulator:
         self._tasks = [
             asyncio.create_task(self._interpret()),
             asyncio.create_task(self._listen()),
+            asyncio.create_task(follow(self.radio, self.state)),
         ]
 
     async def stop(self) -> None:

@@ -13,6 +13,8 @@ import time
 
 #: Memories and how many SMS each holds.
 MEMORIES = ("SM", "ME", "SR")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclasses.dataclass
@@ -55,6 +57,38 @@ class Quirks:
     smsc: str = "+254700000000"
     capacity: int = 30
 
+    @classmethod
+    def parse(cls, text: str) -> tuple[str, object]:
+        """Read ``name=value`` (or a bare ``name``: true) as the quirk's own type.
+
+        Lists are comma-separated (``send_errors=500,331``). ValueError names the problem.
+        """
+        name, sep, raw = text.partition("=")
+        name = name.strip().replace("-", "_")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if name not in fields:
+            raise ValueError(f"unknown quirk {name!r} (known: {', '.join(sorted(fields))})")
+        default = getattr(cls(), name)
+        raw = raw.strip()
+        if isinstance(default, bool):
+            if not sep:
+                return name, True
+            if raw.lower() in _TRUE | _FALSE:
+                return name, raw.lower() in _TRUE
+            raise ValueError(f"{name}: {raw!r} is not true or false")
+        if not sep:
+            raise ValueError(f"{name} needs a value: {name}=<value>")
+        try:
+            if isinstance(default, list):
+                return name, [int(x) for x in raw.split(",") if x.strip()]
+            if isinstance(default, int):
+                return name, int(raw)
+            if isinstance(default, float):
+                return name, float(raw)
+        except ValueError:
+            raise ValueError(f"{name}: {raw!r} is not a number") from None
+        return name, raw
+
     def update(self, changes: dict[str, object]) -> None:
         """Change quirks by name; ValueError for an unknown one."""
         names = {f.name for f in dataclasses.fields(self)}
@@ -85,6 +119,8 @@ class ModemState:
         self.memories: dict[str, dict[int, Slot]] = {m: {} for m in MEMORIES}
         self.mr = 0
         self.sends = 0
+        #: The network's side of registration (``smssync sim phone N --no-service``).
+        self.in_coverage = True
         self.power_up()
 
     def power_up(self) -> None:
@@ -109,7 +145,7 @@ class ModemState:
     def registered(self) -> bool:
         """Tell whether the radio is on and registration has finished."""
         waited = time.monotonic() - self.powered_at >= self.quirks.registration_delay_s
-        return self.cfun == 1 and self.sim == "READY" and waited
+        return self.cfun == 1 and self.sim == "READY" and waited and self.in_coverage
 
     def creg_stat(self, lte: bool) -> int:
         """Return CREG or CEREG stat: 1 home, 2 searching, 0 not registered."""

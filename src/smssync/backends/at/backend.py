@@ -390,6 +390,7 @@ class AtBackend:
             signal_dbm=dbm,
             signal_level=None if dbm is None else level_for_dbm(dbm, lte),
             registered=self.state.registered,
+            service_centre=self.state.smsc,
         )
 
 

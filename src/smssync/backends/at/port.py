@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from smssync.errors import BackendError
+from smssync.errors import BackendError, DriverMissing
 
 log = logging.getLogger("smssync.backends.at")
 
@@ -74,7 +74,10 @@ class SerialTransport:
     """pyserial, with its errors turned into OSError so the port sees one kind of loss."""
 
     def __init__(self, path: str, baudrate: int = 115200) -> None:
-        import serial  # type: ignore[import-untyped]  # the optional extra smssync[serial]
+        try:
+            import serial  # type: ignore[import-untyped]  # the optional extra smssync[serial]
+        except ImportError:
+            raise DriverMissing("pyserial", "serial", "AT modem") from None
 
         self._serial_error: type[Exception] = serial.SerialException
         try:

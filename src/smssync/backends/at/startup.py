@@ -10,7 +10,7 @@ import time
 from smssync.backends.at.options import AtOptions
 from smssync.backends.at.port import AtError, AtPort, AtTimeout
 from smssync.backends.at.replies import Stored, battery_from_cbc, fields, listed, registration
-from smssync.errors import BackendError
+from smssync.errors import BackendError, PinNeeded, PinRejected, PukNeeded
 
 log = logging.getLogger("smssync.backends.at")
 
@@ -49,18 +49,18 @@ async def unlock(port: AtPort, options: AtOptions, state: ModemState) -> None:
     if "READY" in cpin:
         return
     if "PUK" in cpin:
-        raise BackendError("the SIM is locked (SIM PUK): unlock it in a phone")
+        raise PukNeeded("the SIM is locked (SIM PUK): unlock it in a phone")
     if "PIN" not in cpin:
         raise BackendError(f"unexpected SIM state: {cpin!r}")
     if not options.pin:
-        raise BackendError("the SIM needs a PIN: set [backend.at] pin")
+        raise PinNeeded("the SIM needs a PIN: set [backend.at] pin")
     if state.pin_tried:
-        raise BackendError("the SIM still asks for its PIN: not retrying (a SIM locks after 3)")
+        raise PinRejected("the SIM still asks for its PIN: not retrying (a SIM locks after 3)")
     state.pin_tried = True
     try:
         await port.command(f'AT+CPIN="{options.pin}"', timeout_s=options.command_timeout_s)
     except AtError as exc:
-        raise BackendError(f"the SIM rejected the PIN ({exc.final}); not retrying") from None
+        raise PinRejected(f"the SIM rejected the PIN ({exc.final}); not retrying") from None
     # The SIM is busy for a moment after the PIN (CME 14): retried by the callers' backoff.
     await asyncio.sleep(options.retry_delay_s)
 
