@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from smssync.records import Delivery, Device, Inbound, Outbound, is_online
+from smssync.records import Delivery, Device, ExportedSms, Inbound, Outbound, is_online
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -71,6 +71,25 @@ def inbound_json(message: Inbound) -> dict[str, Any]:
         "status": message.status,
         "flags": list(message.flags),
         "tags": list(message.tags),
+    }
+
+
+#: The columns of ``smssync export --format csv``, in order.
+EXPORT_COLUMNS = ("direction", "id", "time", "device", "from", "to", "body", "status", "purged_at")
+
+
+def export_row(sms: ExportedSms) -> dict[str, str]:
+    """One SMS as a row of ``smssync export`` (every cell a string; none is empty, not null)."""
+    return {
+        "direction": sms.direction,
+        "id": sms.id,
+        "time": iso(sms.at) or "",
+        "device": sms.device,
+        "from": sms.from_addr,
+        "to": sms.to_addr,
+        "body": sms.content,
+        "status": sms.status,
+        "purged_at": iso(sms.purged_at) or "",
     }
 
 

@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         " IP addresses and CIDRs, comma-separated (empty: none; * trusts every client).",
     )
 
+    retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Days after which the text of stored SMS is purged, keeping the messages,"
+        " their numbers, times and statuses (0: kept forever).",
+    )
+
     @field_validator("server_key")
     @classmethod
     def _masked(cls, value: str) -> str:
