@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import subprocess
 import threading
 import time
 import uuid
@@ -137,6 +138,53 @@ def test_postgresql_backups_are_pg_dumps(tmp_path: Path) -> None:
     assert "hunter2" not in result.stderr
     result = server.cli("restore", str(tmp_path / "x"), check=False)
     assert result.returncode == 2  # the file does not exist: click says so first
+
+
+@pytest.mark.postgres
+def test_the_guides_pg_dump_and_pg_restore_round_trip_while_serving(tmp_path: Path) -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    assert "pg_dump --format=custom --file smssync.dump" in guide
+    assert "pg_restore --clean --if-exists --dbname" in guide
+    database = create_pg_database()
+    url = pg_url(database)
+    server = Server(tmp_path, url)
+    dump = tmp_path / "smssync.dump"
+    try:
+        device = server.add_device("p", "--secret", "k")
+        server.start()
+        phone = Phone(device)
+        phone.start()
+        try:
+            phone.uploads(10)
+            began = time.monotonic()
+            dumped = subprocess.run(
+                ["pg_dump", "--format=custom", "--file", str(dump), url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            ended = time.monotonic()
+            assert dumped.returncode == 0, dumped.stderr
+            phone.uploads(10)
+        finally:
+            phone.halt.set()
+            phone.join(15)
+            server.stop()
+        restored = subprocess.run(
+            ["pg_restore", "--clean", "--if-exists", "--dbname", url, str(dump)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert restored.returncode == 0, restored.stderr
+        server.start()
+        stored = {r["message_id"] for r in server.cli_json("messages", "--limit", "100000")}
+        assert {mid for at, mid in phone.acked if at < began} <= stored
+        assert not stored & {mid for at, mid in phone.acked if at > ended}
+        assert httpx.get(server.base + "/readyz").json()["ok"] is True
+    finally:
+        server.stop()
+        drop_pg_database(database)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
