@@ -134,8 +134,11 @@ def export(file: Path, fmt: str, direction: str, **params: Any) -> None:
         with_store(settings, lambda store: write(store, sys.stdout))
         return
     # SMS are personal data: the file is the owner's only, as the database is.
-    private_file(file)
-    with file.open("w", newline="", encoding="utf-8") as out:
-        out.truncate()
+    try:
+        private_file(file)
+        out = file.open("w", newline="", encoding="utf-8")
+    except OSError as error:
+        raise click.ClickException(f"cannot write {file}: {error.strerror}") from None
+    with out:
         count = with_store(settings, lambda store: write(store, out))
     click.echo(f"exported {count} SMS to {file}", err=True)

@@ -46,8 +46,11 @@ def backup(database: Path, target: Path) -> str:
     if not database.is_file():
         raise StoreError(f"no SQLite database at {database}")
     partial = target.with_name(f".{target.name}.partial")
-    _remove(partial)
-    private_file(partial)
+    try:
+        _remove(partial)
+        private_file(partial)
+    except OSError as error:
+        raise StoreError(f"cannot write {target}: {error.strerror}") from None
     try:
         with _connected(database) as source, _connected(partial) as copy:
             # pages=-1: the whole database in one step, so one snapshot.
@@ -55,6 +58,8 @@ def backup(database: Path, target: Path) -> str:
             copy.execute("PRAGMA journal_mode=DELETE").close()
             revision = check(copy, partial)
         os.replace(partial, target)
+    except OSError as error:
+        raise StoreError(f"cannot write {target}: {error.strerror}") from None
     finally:
         _remove(partial)
     return revision
@@ -90,8 +95,10 @@ def restore(backup_file: Path, database: Path) -> str:
         raise StoreError(f"no backup at {backup_file}")
     with _connected(backup_file, read_only=True) as source:
         revision = check(source, backup_file)
-        database.parent.mkdir(parents=True, exist_ok=True)
-        private_database(database)
+        try:
+            private_database(database)
+        except OSError as error:
+            raise StoreError(f"cannot write {database}: {error.strerror}") from None
         with _connected(database) as target:
             source.backup(target)
     return revision
