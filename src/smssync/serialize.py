@@ -15,6 +15,7 @@ from smssync.records import (
     Delivery,
     Device,
     DeviceActivity,
+    ExportedSms,
     Inbound,
     Outbound,
     is_online,
@@ -83,6 +84,25 @@ def inbound_json(message: Inbound) -> dict[str, Any]:
         "status": message.status,
         "flags": list(message.flags),
         "tags": list(message.tags),
+    }
+
+
+#: The columns of ``smssync export --format csv``, in order.
+EXPORT_COLUMNS = ("direction", "id", "time", "device", "from", "to", "body", "status", "purged_at")
+
+
+def export_row(sms: ExportedSms) -> dict[str, str]:
+    """One SMS as a row of ``smssync export`` (every cell a string; none is empty, not null)."""
+    return {
+        "direction": sms.direction,
+        "id": sms.id,
+        "time": iso(sms.at) or "",
+        "device": sms.device,
+        "from": sms.from_addr,
+        "to": sms.to_addr,
+        "body": sms.content,
+        "status": sms.status,
+        "purged_at": iso(sms.purged_at) or "",
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -136,6 +137,20 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest body of an API request, in bytes (more: 413).",
     )
+    # Believed from anyone, X-Forwarded-For would let a guesser pick a fresh address (and so
+    # a fresh brake) for every request: only the proxies named here are trusted.
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed:"
+        " IP addresses and CIDRs, comma-separated (empty: none; * trusts every client).",
+    )
+
+    retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Days after which the text of stored SMS is purged, keeping the messages,"
+        " their numbers, times and statuses (0: kept forever).",
+    )
 
     @field_validator("server_key")
     @classmethod
@@ -147,6 +162,19 @@ class Settings(BaseSettings):
     @classmethod
     def _egress_rules(cls, value: str) -> str:
         Egress.parse(value)
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        # uvicorn takes a malformed entry for a literal that never matches: say so instead.
+        for item in proxy_list(value):
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR") from None
         return value
 
     @functools.cached_property
@@ -210,6 +238,11 @@ class Settings(BaseSettings):
     def to_env(self) -> dict[str, str]:
         """Return the ``SMSSYNC_*`` variables that rebuild these settings in a worker."""
         return {variable(name): str(value) for name, value in self}
+
+
+def proxy_list(value: str) -> list[str]:
+    """Return the entries of ``forwarded_allow_ips``, blanks dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def variable(name: str) -> str:

@@ -11,7 +11,7 @@ import click
 
 from smssync.cli.devices import print_setup
 from smssync.cli.options import serve_options, settings_from, store_options, with_store
-from smssync.errors import ConfigError
+from smssync.errors import ConfigError, SmssyncError
 from smssync.records import Device
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.settings import Settings
@@ -94,7 +94,12 @@ def _serve_get(settings: Settings, path: str) -> None:
             raise SystemExit(1)
 
     private_dir(settings.data_dir)
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except SmssyncError as exc:
+        # The store could not be opened (a missing driver, a database that is down): the
+        # reason, not a traceback.
+        raise click.ClickException(exc.message) from None
 
 
 @click.command()

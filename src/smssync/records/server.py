@@ -137,6 +137,26 @@ class Inbound:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExportedSms:
+    """One stored SMS of either direction as ``smssync export`` writes it: flat, no history."""
+
+    #: ``in`` (incoming) or ``out`` (outgoing).
+    direction: str
+    #: The phone's ``message_id`` of an incoming SMS (its row id when it sent none); the
+    #: uuid of an outgoing one.
+    id: str
+    device: str
+    #: When the server received an incoming SMS, or queued an outgoing one.
+    at: datetime
+    from_addr: str
+    to_addr: str
+    content: str
+    status: str
+    #: When retention emptied ``content`` (``--retention-days``), else None.
+    purged_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
 class NewOutbound:
     """An outgoing SMS to queue."""
 

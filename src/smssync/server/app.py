@@ -33,7 +33,7 @@ from smssync.server.hooks import Hooks
 from smssync.server.limits import RequestLimits
 from smssync.server.shapes import API_PREFIX, for_path
 from smssync.server.throttle import Throttle
-from smssync.settings import Settings
+from smssync.settings import Settings, proxy_list
 from smssync.store import migrate, open_store, serverkey
 from smssync.store.devices import LastSeen
 from smssync.store.engine import Database
@@ -149,6 +149,7 @@ def log_config() -> dict[str, Any]:
 
 def serve_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for ``smssync serve`` (all but the app and the workers)."""
+    proxies = proxy_list(settings.forwarded_allow_ips)
     return {
         "host": settings.host,
         "port": settings.port,
@@ -158,8 +159,11 @@ def serve_options(settings: Settings) -> dict[str, Any]:
         "h11_max_incomplete_event_size": 2 * settings.max_header_bytes,
         # The access log would print task queries, which carry secrets.
         "access_log": False,
-        # Nothing reads the client's address, so X-Forwarded-* need no parsing per request.
-        "proxy_headers": False,
+        # The client's address (the brake on guessing) and scheme come from X-Forwarded-For
+        # and X-Forwarded-Proto only when the connection is from a configured proxy; with
+        # none configured the headers are not parsed at all.
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
         "log_level": "info",
         "log_config": log_config(),
         "timeout_graceful_shutdown": 5,

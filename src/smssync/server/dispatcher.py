@@ -1,7 +1,7 @@
-"""Background work of a server process: sending webhooks, watching device liveness and
-alerting on messages stuck ``accepted`` (S-30).
+"""Background work of a server process: sending webhooks, watching device liveness,
+alerting on messages stuck ``accepted`` (S-30) and purging old SMS text (``retention``).
 
-Every worker process runs all three. The store's atomic claims make that safe: a delivery
+Every worker process runs them all. The store's atomic claims make that safe: a delivery
 is taken by one process at a time, and a liveness transition or a stuck message is recorded
 (and announced) by the one process whose conditional update lands.
 """
@@ -23,6 +23,7 @@ from smssync.egress import GuardedTransport
 from smssync.errors import SmssyncError
 from smssync.records import Delivery, DeliveryOutcome, StuckMessage
 from smssync.server.hooks import Hooks
+from smssync.server.retention import watch_retention
 from smssync.settings import Settings
 from smssync.store import liveness, schedule, stuck, webhooks
 from smssync.store.engine import Database
@@ -194,6 +195,9 @@ async def background(settings: Settings, store: Database, hooks: Hooks) -> Async
     ]
     if settings.accepted_alert_h > 0:
         tasks.append(asyncio.create_task(watch_stuck(settings, store, hooks), name="smssync-stuck"))
+    if settings.retention_days > 0:
+        purging = watch_retention(settings, store)
+        tasks.append(asyncio.create_task(purging, name="smssync-retention"))
     try:
         yield
     finally:

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,6 +49,15 @@ def head() -> str:
     revision = ScriptDirectory.from_config(_shipped()).get_current_head()
     assert revision is not None  # the package always ships migrations
     return revision
+
+
+def is_known(revision: str) -> bool:
+    """Tell whether ``revision`` is one of the migrations this code ships (a database from
+    a newer smssync is at one it does not know)."""
+    try:
+        return ScriptDirectory.from_config(_shipped()).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def current(connection: Connection) -> str | None:

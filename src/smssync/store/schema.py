@@ -80,9 +80,12 @@ inbound = Table(
     Column("status", String(20), nullable=False),
     # Tags set by rules on incoming SMS (0002); JSON list, NULL when none.
     Column("tags", Text, nullable=True),
+    # When retention emptied ``content`` (0007); the index finds what is left to purge.
+    Column("purged_at", BigInteger, nullable=True),
     UniqueConstraint("device_id", "dedupe_key"),
     # Activity counts a range of receipt times (0006).
     Index(None, "received_at"),
+    Index(None, "purged_at", "received_at"),
 )
 
 outbound = Table(
@@ -125,6 +128,9 @@ outbound = Table(
     # insert by this default; NULL only in rows no migration filled.
     Column("wire_id", String(36), nullable=True, default=lambda: str(uuid.uuid4())),
     Index(None, "wire_id", unique=True),
+    # When retention emptied ``content`` of a finished message (0007).
+    Column("purged_at", BigInteger, nullable=True),
+    Index(None, "purged_at", "updated_at"),
     # Claim walks the queue in id order, globally or for one device.
     Index(None, "status", "id"),
     Index(None, "device_id", "status", "id"),
