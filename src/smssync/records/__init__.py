@@ -31,6 +31,7 @@ from smssync.records.server import (
     NewOutbound,
     Outbound,
     StuckMessage,
+    Totals,
     is_online,
     new_outbound,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "SendOutcome",
     "StuckMessage",
     "TaskMessage",
+    "Totals",
     "WebhookEndpoint",
     "is_online",
     "new_outbound",
