@@ -53,7 +53,7 @@ MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 # The ``*_created`` series (a start time per counter) exist only in one process's memory,
 # not in the multiprocess files: off, so that one worker and several expose the same names.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REQUESTS = Counter(
     "smssync_http_requests",
