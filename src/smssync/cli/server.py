@@ -85,7 +85,6 @@ def worker_metrics(workers: int) -> Iterator[None]:
     it already, and one server process (``--workers 1``) keeps its metrics in memory.
     """
     if workers <= 1:
-        os.environ.pop(MULTIPROC_VARIABLE, None)  # one set by hand would hide our figures
         yield
         return
     folder = tempfile.mkdtemp(prefix="smssync-metrics-")  # private: 0700
