@@ -85,6 +85,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        kind = self.kind(scope)  # before routing, which may rewrite the scope
         rid = request_id(scope)
         echoed = (HEADER, rid.encode())
         status = 0
@@ -107,4 +108,4 @@ class Observe:
         else:
             REQUEST_ID.reset(token)
         finally:
-            observe_request(self.kind(scope), status, time.perf_counter() - started)
+            observe_request(kind, status, time.perf_counter() - started)
