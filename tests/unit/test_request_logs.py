@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from smssync.server.dispatcher import shown_url
 from smssync.server.logs import REQUEST_ID, TEXT_FORMAT, JsonFormatter, RequestIdFilter
 from smssync.server.observe import Observe, request_id, sync_kind
 from smssync.settings import Settings
@@ -117,3 +118,16 @@ def test_json_lines_are_one_object_each_with_the_exception() -> None:
     assert entry["time"].endswith("Z") and "T" in entry["time"]
     assert "ValueError: boom" in entry["exception"]
     assert json.loads(JsonFormatter().format(record("x")))["request_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://hooks.example.org/in", "https://hooks.example.org/in"),
+        ("https://hooks.example.org/in?token=s3cr3t", "https://hooks.example.org/in?***"),
+        ("https://user:s3cr3t@hooks.example.org:8443/in#x", "https://hooks.example.org:8443/in"),
+        ("http://[::1]:9000/p?k=s3cr3t", "http://[::1]:9000/p?***"),
+    ],
+)
+def test_a_webhook_url_is_logged_without_its_credentials(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
