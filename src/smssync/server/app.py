@@ -88,6 +88,8 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
                 await active.close()
             metrics.worker_exit()
 
+    device_paths = settings.sync_path + "/d/"
+
     async def unrouted(request: Request, exc: Exception) -> Response:
         # No route took the path: 404 in the shape of the endpoint it names (an API path
         # with an encoded newline escapes Mount's pattern, yet is the API's).
@@ -106,7 +108,6 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
             response.headers[HEADER.decode()] = request_id
         return response
 
-    device_paths = settings.sync_path + "/d/"
     api = create_api()
     sync = SyncEndpoint()
     routes: list[BaseRoute] = [
