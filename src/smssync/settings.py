@@ -12,7 +12,7 @@ import enum
 import functools
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +21,8 @@ from smssync.egress import Egress
 from smssync.errors import ConfigError
 
 ENV_PREFIX = "SMSSYNC_"
+#: Settings whose values are secrets: masked when printed, never quoted in an error.
+SECRETS = frozenset({"server_key", "metrics_token"})
 
 
 class Flag(enum.Enum):
@@ -152,7 +154,16 @@ class Settings(BaseSettings):
         " their numbers, times and statuses (0: kept forever).",
     )
 
-    @field_validator("server_key")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text (time level logger: message) or one JSON object each.",
+    )
+    metrics_token: Annotated[str, Flag.NONE] = Field(
+        default="",
+        description="Bearer token that GET /metrics requires (empty: /metrics is open).",
+    )
+
+    @field_validator("server_key", "metrics_token")
     @classmethod
     def _masked(cls, value: str) -> str:
         # From the environment it arrives as a plain str; it must still print masked.
@@ -206,8 +217,8 @@ class Settings(BaseSettings):
             for error in exc.errors():
                 name = str(error["loc"][0]) if error["loc"] else "settings"
                 message = error["msg"].removeprefix("Value error, ")
-                # The key itself is never repeated: error messages reach logs and terminals.
-                got = "" if name == "server_key" else f", got {error['input']!r}"
+                # A secret is never repeated: error messages reach logs and terminals.
+                got = "" if name in SECRETS else f", got {error['input']!r}"
                 bad.append(f"{name} ({variable(name)}): {message}{got}")
             raise ConfigError("; ".join(bad)) from None
 

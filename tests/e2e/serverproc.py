@@ -37,6 +37,9 @@ class Server:
             "SMSSYNC_HOST": "127.0.0.1",
             "SMSSYNC_WORKERS": str(workers),
             "SMSSYNC_DEFAULT_REGION": "KE",
+            # serve --workers N makes its metrics folder here: one a kill -9 leaves behind
+            # goes with the test's folder.
+            "TMPDIR": str(tmp),
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tmp / f"server-{self.port}.log"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from smssync.errors import ConfigError
-from smssync.settings import Flag, Secret, Settings, flag_of
+from smssync.settings import SECRETS, Flag, Secret, Settings, flag_of
 
 
 @pytest.fixture(autouse=True)
@@ -101,5 +101,24 @@ def test_settings_are_frozen() -> None:
         settings.port = 1
 
 
-def test_only_the_server_key_has_no_flag() -> None:
-    assert [n for n in Settings.model_fields if flag_of(n) is Flag.NONE] == ["server_key"]
+def test_only_secrets_have_no_flag() -> None:
+    no_flag = [n for n in Settings.model_fields if flag_of(n) is Flag.NONE]
+    assert no_flag == ["server_key", "metrics_token"]
+    assert set(no_flag) == SECRETS
+
+
+def test_the_metrics_token_prints_masked_and_is_never_quoted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SMSSYNC_METRICS_TOKEN", "scrape-me-7f3a")
+    settings = Settings.from_env()
+    assert settings.metrics_token == "scrape-me-7f3a"
+    assert "scrape-me-7f3a" not in repr(settings)
+
+
+def test_the_log_format_is_text_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env().log_format == "text"
+    assert Settings.from_env(log_format="json").log_format == "json"
+    monkeypatch.setenv("SMSSYNC_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError, match="SMSSYNC_LOG_FORMAT"):
+        Settings.from_env()

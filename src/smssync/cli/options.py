@@ -16,7 +16,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import annotated_types
 import click
@@ -37,6 +37,8 @@ def _click_type(name: str, field: FieldInfo) -> click.ParamType[Any]:
         return click.Path(file_okay=False, path_type=Path)
     if field.annotation is str:
         return click.STRING
+    if get_origin(field.annotation) is Literal:
+        return click.Choice([str(choice) for choice in get_args(field.annotation)])
     if field.annotation is int:
         bounds: dict[str, Any] = {}
         for rule in field.metadata:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +18,7 @@ from smssync.cli.options import serve_options, settings_from, store_options, wit
 from smssync.errors import ConfigError, SmssyncError
 from smssync.records import Device
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
+from smssync.server.metrics import MULTIPROC_VARIABLE
 from smssync.settings import Settings
 from smssync.store import devices
 from smssync.store.engine import Database
@@ -62,12 +67,33 @@ def serve(get_path: str | None, **params: Any) -> None:
         claim_port(settings.host, settings.port)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    uvicorn.run(
-        "smssync.server.app:factory",
-        factory=True,
-        workers=settings.workers,  # more than 1: uvicorn's own supervisor
-        **serve_options(settings),
-    )
+    with worker_metrics(settings.workers):
+        uvicorn.run(
+            "smssync.server.app:factory",
+            factory=True,
+            workers=settings.workers,  # more than 1: uvicorn's own supervisor
+            **serve_options(settings),
+        )
+
+
+@contextlib.contextmanager
+def worker_metrics(workers: int) -> Iterator[None]:
+    """Give the workers of this run a folder of their own for their metrics (removed after).
+
+    prometheus-client reads ``PROMETHEUS_MULTIPROC_DIR`` when it is first imported, so the
+    folder must be named before the workers start, and only for them: this process imported
+    it already, and one server process (``--workers 1``) keeps its metrics in memory.
+    """
+    if workers <= 1:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="smssync-metrics-")  # private: 0700
+    os.environ[MULTIPROC_VARIABLE] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_VARIABLE, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _safe_url(settings: Settings) -> str:

@@ -35,6 +35,7 @@ from smssync.records.server import (
     NewOutbound,
     Outbound,
     StuckMessage,
+    Totals,
     is_online,
     new_outbound,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "SendOutcome",
     "StuckMessage",
     "TaskMessage",
+    "Totals",
     "WebhookEndpoint",
     "is_online",
     "new_outbound",

@@ -89,6 +89,21 @@ def is_online(last_seen: datetime | None, liveness_s: int, now: datetime) -> boo
 
 
 @dataclasses.dataclass(frozen=True)
+class Totals:
+    """What the store holds, counted for a metrics scrape in one read transaction."""
+
+    #: Incoming SMS stored.
+    inbound: int
+    #: Outgoing SMS by status, every status present (0 when none).
+    outbound: dict[OutboundStatus, int]
+    #: Devices registered, and those online now (``is_online``).
+    devices: int
+    online: int
+    #: Webhook deliveries and status callbacks still to be delivered.
+    webhooks_pending: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Credentials:
     """What the server stores for a device: keyed hashes only (S-7)."""
 

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from smssync.errors import ConfigError, InternalError, NotFound
-from smssync.server import health
+from smssync.server import health, logs, metrics
 from smssync.server.api.app import create_api
 from smssync.server.apikeys import KeyCache
 from smssync.server.auth import CachedDirectory
@@ -31,6 +31,7 @@ from smssync.server.dispatcher import background
 from smssync.server.endpoint import SyncEndpoint
 from smssync.server.hooks import Hooks
 from smssync.server.limits import RequestLimits
+from smssync.server.observe import HEADER, Observe
 from smssync.server.shapes import API_PREFIX, for_path
 from smssync.server.throttle import Throttle
 from smssync.settings import Settings, proxy_list
@@ -85,6 +86,9 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
         finally:
             if own:
                 await active.close()
+            metrics.worker_exit()
+
+    device_paths = settings.sync_path + "/d/"
 
     async def unrouted(request: Request, exc: Exception) -> Response:
         # No route took the path: 404 in the shape of the endpoint it names (an API path
@@ -93,8 +97,16 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
 
     async def crashed(request: Request, exc: Exception) -> Response:
         # Never a traceback to the client (S-20); the log keeps it for the operator.
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return for_path(request.url.path, InternalError()).response()
+        # The path may hold a device's token: log it masked, as the endpoint does.
+        path = request.url.path
+        shown = path.rsplit("/", 1)[0] + "/***" if path.startswith(device_paths) else path
+        log.exception("unhandled error on %s %s", request.method, shown)
+        response = for_path(request.url.path, InternalError()).response()
+        # Outside Observe, which left the request's id set for this answer and this log line.
+        request_id = logs.REQUEST_ID.get()
+        if request_id is not None:
+            response.headers[HEADER.decode()] = request_id
+        return response
 
     api = create_api()
     sync = SyncEndpoint()
@@ -104,10 +116,14 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
         Mount(API_PREFIX, api),
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
         Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestLimits, settings=settings)],
+        middleware=[
+            Middleware(Observe, settings=settings),
+            Middleware(RequestLimits, settings=settings),
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: unrouted, Exception: crashed},
     )
@@ -122,29 +138,6 @@ def factory() -> Starlette:
     if settings.workers > 1:
         _stop_with_supervisor()
     return create_app(settings)
-
-
-#: Every line says when, how bad and who: ``2026-12-03 14:11:30,123 WARNING smssync.alerts: …``.
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def log_config() -> dict[str, Any]:
-    """The logging of ``smssync serve`` (``logging.config.dictConfig``): smssync's own INFO
-    and up and uvicorn's on stderr, one format; the access log stays off."""
-    handler = {"handlers": ["stderr"], "level": "INFO", "propagate": False}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": LOG_FORMAT}},
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "plain",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "loggers": {"smssync": handler, "uvicorn": handler, "uvicorn.error": {"level": "INFO"}},
-    }
 
 
 def serve_options(settings: Settings) -> dict[str, Any]:
@@ -165,7 +158,7 @@ def serve_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(proxies),
         "forwarded_allow_ips": proxies or None,
         "log_level": "info",
-        "log_config": log_config(),
+        "log_config": logs.log_config(settings.log_format),
         "timeout_graceful_shutdown": 5,
     }
 

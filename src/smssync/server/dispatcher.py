@@ -22,6 +22,7 @@ from smssync import webhooks as signing
 from smssync.egress import GuardedTransport
 from smssync.errors import SmssyncError
 from smssync.records import Delivery, DeliveryOutcome, StuckMessage
+from smssync.server import metrics
 from smssync.server.hooks import Hooks
 from smssync.server.retention import watch_retention
 from smssync.settings import Settings
@@ -76,6 +77,17 @@ async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
     return f"HTTP {response.status_code}"
 
 
+def shown_url(url: str) -> str:
+    """A receiver's URL for the log: scheme, host and path; its user, password and query,
+    where receivers put their tokens, masked."""
+    try:
+        parts = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "(an invalid URL)"
+    bare = parts.copy_with(username=None, password=None, query=None, fragment=None)
+    return f"{bare}?***" if parts.query else str(bare)
+
+
 def delivery_client(settings: Settings) -> httpx.AsyncClient:
     """Return the client that sends webhooks and status callbacks.
 
@@ -126,11 +138,14 @@ class Dispatcher:
         outcomes = []
         for delivery, error in zip(batch, errors, strict=True):
             if error is None:
+                metrics.webhook_attempt(delivered=True)
                 outcomes.append(DeliveryOutcome(delivery.id, True))
                 continue
             retry_at = next_attempt(self.settings, delivery, now)
+            metrics.webhook_attempt(delivered=False, final=retry_at is None)
             if retry_at is None:
-                log.warning("webhook %s to %s dead: %s", delivery.event_id, delivery.url, error)
+                shown = shown_url(delivery.url)
+                log.warning("webhook %s to %s dead: %s", delivery.event_id, shown, error)
             outcomes.append(DeliveryOutcome(delivery.id, False, error, retry_at))
         await webhooks.finish_deliveries(self.store, outcomes, now)
         return len(batch)

@@ -26,6 +26,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from prometheus_client import Histogram
+
 from smssync.errors import StoreUnavailable
 
 log = logging.getLogger("smssync.store")
@@ -34,6 +36,14 @@ log = logging.getLogger("smssync.store")
 #: client is not coming back soon; 1 ms is within the resolution of uvloop's timers, which
 #: round shorter delays down to nothing.
 LINGER_S = 0.001
+
+#: Calls per group commit (``/metrics``): how much one durable flush is shared, by verb.
+BATCH_SIZE = Histogram(
+    "smssync_store_batch_size",
+    "Calls of a store verb that shared one group commit (one transaction, one flush).",
+    ["verb"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
 
 I = TypeVar("I")  # noqa: E741 - an item, as in the typing docs
 R = TypeVar("R")
@@ -51,6 +61,7 @@ class GroupCommit(Generic[I, R]):
         run_many: Callable[[list[I]], Awaitable[list[R]]],
         limit: int,
         linger: float = LINGER_S,
+        name: str = "",
     ) -> None:
         self.run_many = run_many
         self.limit = limit
@@ -64,6 +75,7 @@ class GroupCommit(Generic[I, R]):
         self._linger_until = 0.0
         #: Set while a batch waits; done when enough callers are pending.
         self._gathered: asyncio.Future[None] | None = None
+        self._sizes = BATCH_SIZE.labels(name or getattr(run_many, "__name__", "batch"))
 
     async def __call__(self, item: I) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -84,6 +96,7 @@ class GroupCommit(Generic[I, R]):
                     await self._gather(loop)
                 batch = self._pending[: self.limit]
                 del self._pending[: self.limit]
+                self._sizes.observe(len(batch))
                 await self._run(batch)
                 # Those just answered come back a round trip from now; those that waited
                 # during this batch are here already.

@@ -139,7 +139,7 @@ class Database(abc.ABC):
             async def run_many(items: list[Any]) -> list[Any]:
                 return await self.write(job, items)
 
-            commit = self._batches[job] = GroupCommit(run_many, limit, linger)
+            commit = self._batches[job] = GroupCommit(run_many, limit, linger, job.__name__)
         result: R = await commit(item)
         return result
 

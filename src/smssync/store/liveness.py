@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, false, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, false, func, literal, or_, select, update
 
 from smssync.records import LAST_SEEN_EVERY, DeviceSettings, OutboundStatus, is_online
 from smssync.store import dialects, webhooks
@@ -42,6 +42,17 @@ def _liveness_s(settings: str) -> int:
     return int(json.loads(settings).get("liveness_s", DEFAULT_LIVENESS_S))
 
 
+def online_clause(conn: Connection, now_us: int) -> ColumnElement[bool]:
+    """The liveness rule (``records.is_online``) as SQL over ``devices``: polled within the
+    device's own window, counted from the stored last seen plus ``LAST_SEEN_EVERY``."""
+    window_s = dialects.json_int(conn, devices.c.settings, "liveness_s")
+    window_us = func.coalesce(window_s, DEFAULT_LIVENESS_S) * 1_000_000 + delta_us(LAST_SEEN_EVERY)
+    return and_(
+        devices.c.last_seen_at.is_not(None),
+        literal(now_us) - devices.c.last_seen_at <= window_us,
+    )
+
+
 def liveness_changes(conn: Connection, now_us: int) -> list[tuple[int, str, bool, bool | None]]:
     """Return (device id, name, online now, recorded state or None) where they differ.
 
@@ -49,12 +60,7 @@ def liveness_changes(conn: Connection, now_us: int) -> list[tuple[int, str, bool
     reach Python: at 100,000 devices a scan in Python held the interpreter for most of a
     second every few seconds, and every request waited behind it.
     """
-    window_s = dialects.json_int(conn, devices.c.settings, "liveness_s")
-    window_us = func.coalesce(window_s, DEFAULT_LIVENESS_S) * 1_000_000 + delta_us(LAST_SEEN_EVERY)
-    online_now = and_(
-        devices.c.last_seen_at.is_not(None),
-        literal(now_us) - devices.c.last_seen_at <= window_us,
-    )
+    online_now = online_clause(conn, now_us)
     query = (
         select(
             devices.c.id,
