@@ -54,7 +54,9 @@ class Settings(BaseSettings):
         default="", description="postgresql://… to use PostgreSQL instead of SQLite."
     )
     public_url: Annotated[str, Flag.STORE] = Field(
-        default="", description="How phones reach this server, e.g. https://sms.example.org."
+        default="",
+        description="How phones reach this server, e.g. https://sms.example.org (default: the"
+        " address served on, the LAN address for 0.0.0.0).",
     )
     default_region: Annotated[str, Flag.STORE] = Field(
         default="",

@@ -55,7 +55,8 @@ def print_setup(
     import segno
 
     info = credentials_json(settings, device, issued, region)
-    console = Console(stderr=False)
+    # No wrapping: a URL or secret cut in two cannot be copied, nor a phrase found.
+    console = Console(stderr=False, soft_wrap=True)
     # The name and secret are the operator's words, not markup.
     name = escape(device.name)
     console.print(f"[bold]Device[/bold] {name}")
