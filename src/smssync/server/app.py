@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from smssync.errors import ConfigError, InternalError, NotFound
+from smssync.errors import ConfigError, InternalError, NotFound, StoreError
+from smssync.regions import DefaultRegion
 from smssync.server import health
 from smssync.server.api.app import create_api
 from smssync.server.apikeys import KeyCache
@@ -69,9 +70,7 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
             # A store handed in comes with its key (a test's, or one already in use).
             key = await serverkey.server_key(active)
         try:
-            # The store's region, so that the server reads numbers as the CLI does.
-            found = await region.default_region(active, settings.default_region, os.environ)
-            log.info("%s", found.describe())
+            found = await _region(active, settings)
             served = settings.model_copy(update={"default_region": found.code})
             hooks = Hooks(active)
             ctx = ServerContext(
@@ -120,6 +119,19 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
     # "/api/v1" is the API's 404, as it always was, not a redirect to "/api/v1/".
     app.router.redirect_slashes = False
     return app
+
+
+async def _region(store: Database, settings: Settings) -> DefaultRegion:
+    """Return the store's region, so that the server reads numbers as the CLI does."""
+    try:
+        found = await region.default_region(store, settings.default_region, os.environ)
+    except StoreError as error:
+        # Only a store handed in gets here unread (an own store answered for its key): the
+        # server starts, as /healthz must, on the setting alone.
+        found = DefaultRegion(settings.default_region, "the setting (the store did not answer)")
+        log.warning("default region not read from the store: %s", error.message)
+    log.info("%s", found.describe())
+    return found
 
 
 def factory() -> Starlette:
