@@ -48,8 +48,9 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
             drop_pg_database(database)
 
 
-def test_a_busy_port_spends_no_one_time_secret(tmp_path: Path) -> None:
-    server = Server(tmp_path)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_busy_port_spends_no_one_time_secret(tmp_path: Path, workers: int) -> None:
+    server = Server(tmp_path, workers=workers)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", server.port))
         squatter.listen()

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from smssync.errors import NotFound, Unauthorized
+from smssync.records import Credentials, DeviceSettings
 from smssync.server import auth
 from smssync.server.credentials import (
     create_device,
@@ -89,3 +90,16 @@ def test_0006_keeps_kenya_for_a_database_in_use(store_url: str) -> None:
             assert seed is None  # its URL cannot be shown again until rotated
     finally:
         engine.dispose()
+
+
+async def test_a_device_from_before_seeds_gets_a_url_shown_again_by_rotation(
+    store: Database,
+) -> None:
+    key = await serverkey.server_key(store)
+    old = Credentials(keyed_hash(key, "token", "old-token"), None, None, None)
+    await devices.add_device(store, "legacy", old, DeviceSettings(), datetime.now(UTC))
+    assert (await shown_again(store, "legacy"))[1] is None  # its token was never derived
+    _, rotated = await rotate_secret(store, "legacy", secret=None)
+    assert rotated.token != "old-token" and rotated.secret is None
+    _, shown = await shown_again(store, "legacy")
+    assert shown is not None and shown.token == rotated.token
