@@ -211,3 +211,28 @@ def test_without_a_region_a_national_number_is_refused(fresh: Server) -> None:
     assert "as a number of GB" in later.stderr
     bad = fresh.cli("send", "--to", "1", "x", "--default-region", "XX", check=False)
     assert bad.returncode == 2 and "default_region (SMSSYNC_DEFAULT_REGION)" in bad.stderr
+
+
+def test_a_key_revoked_by_the_cli_is_refused_at_once(server: Server) -> None:
+    made = server.cli_json("apikey", "create", "--scope", "read", "--name", "revoked")
+    headers = {"authorization": f"Bearer {made['key']}"}
+    url = server.base + "/api/v1/messages"
+    answers: list[int] = []
+    stop = threading.Event()
+
+    def keep_reading() -> None:  # the server's cache of the key stays warm
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set() and (not answers or answers[-1] == 200):
+                answers.append(client.get(url, headers=headers).status_code)
+                time.sleep(0.05)
+
+    reader = threading.Thread(target=keep_reading)
+    reader.start()
+    try:
+        server.cli("apikey", "revoke", str(made["id"]))
+        refused = httpx.get(url, headers=headers)
+    finally:
+        stop.set()
+        reader.join()
+    assert refused.status_code == 401, refused.text
+    assert answers.count(200) >= 2 and set(answers) <= {200, 401}
