@@ -50,12 +50,19 @@ def _normalize_other(text: str, region: str) -> str:
 
 
 def normalize_recipient(raw: str, region: str) -> str:
-    """Return E.164 for a number we are asked to send to; ValueError when it is not one."""
+    """Return E.164 for a number we are asked to send to; ValueError when it is not one.
+
+    ``region`` "" (none set) reads only numbers with their country code, and short codes.
+    """
     if not looks_numeric(raw):
         raise ValueError(f"{raw!r} is not a phone number")
     compact = raw.strip().translate(_PUNCTUATION)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
+    if not region and not compact.startswith("+"):
+        if len(compact) <= 8:
+            return compact  # a short code needs no country
+        raise ValueError(f"{raw!r} has no +country code, and no default region is set")
     try:
         number = phonenumbers.parse(compact, None if compact.startswith("+") else region)
     except phonenumbers.NumberParseException as exc:

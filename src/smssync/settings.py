@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from smssync import reach, regions
 from smssync.egress import Egress
 from smssync.errors import ConfigError
 
@@ -56,11 +57,14 @@ class Settings(BaseSettings):
         default="", description="postgresql://… to use PostgreSQL instead of SQLite."
     )
     public_url: Annotated[str, Flag.STORE] = Field(
-        default="", description="How phones reach this server, e.g. https://sms.example.org."
+        default="",
+        description="How phones reach this server, e.g. https://sms.example.org (default: the"
+        " address served on, the LAN address for 0.0.0.0).",
     )
     default_region: Annotated[str, Flag.STORE] = Field(
-        default="KE",
-        description="Country of numbers written without +country code (ISO 3166 alpha-2).",
+        default="",
+        description="Country of numbers written without +country code (ISO 3166 alpha-2,"
+        " e.g. GB); empty: the one the store keeps, set at first run from the locale.",
     )
     host: Annotated[str, Flag.STORE] = Field(
         default="127.0.0.1", description="Address to listen on."
@@ -200,6 +204,14 @@ class Settings(BaseSettings):
             raise ValueError("must start with / and not end with /")
         return value
 
+    @field_validator("default_region")
+    @classmethod
+    def _a_region(cls, value: str) -> str:
+        region = value.strip().upper()
+        if region and not regions.known(region):
+            raise ValueError("not a country code phone numbers are known for (e.g. GB, KE, US)")
+        return region
+
     @field_validator("public_url")
     @classmethod
     def _a_url(cls, value: str) -> str:
@@ -231,11 +243,14 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        """Return the public base URL without a trailing slash."""
-        if self.public_url:
-            return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        """Return the base URL phones are given, without a trailing slash: the public URL,
+        else the address served on, the machine's LAN address for a wildcard."""
+        return reach.base_url(self.public_url, self.host, self.port)
+
+    @property
+    def reach_warning(self) -> str | None:
+        """Say why no phone can use the Sync URLs printed from these settings, if so."""
+        return reach.loopback_warning(self.base_url, self.host)
 
     @property
     def sync_url(self) -> str:

@@ -18,7 +18,7 @@ from smssync.store.engine import Database
 @pytest.fixture
 async def api_client(store: Database) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client of the whole server (Sync URL and API)."""
-    app = create_app(Settings(), store)
+    app = create_app(Settings(default_region="KE"), store)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sms") as c:

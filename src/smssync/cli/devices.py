@@ -1,23 +1,33 @@
-"""Device commands: device add, list, set and remove, and the phone's setup."""
+"""Device commands: device add, show, rotate-secret, list, set and remove."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-from smssync.cli.options import print_json, settings_from, store_options, with_store
+from smssync.cli.options import (
+    print_json,
+    settings_from,
+    store_options,
+    store_region,
+    with_store,
+)
+from smssync.cli.setup import credentials_json, print_setup, warn_if_unreachable
 from smssync.cli.tables import print_table
 from smssync.records import WIRE_KEY_FIELDS, AckMode, Device
+from smssync.regions import DefaultRegion
 from smssync.serialize import device_json
-from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
-from smssync.settings import Settings
+from smssync.server.credentials import (
+    IssuedCredentials,
+    create_device,
+    generate_secret,
+    rotate_secret,
+    shown_again,
+)
 from smssync.store import devices as devices_store
 from smssync.store import messages as messages_store
 from smssync.store.engine import Database
@@ -26,39 +36,6 @@ from smssync.store.engine import Database
 def register(group: click.Group) -> None:
     """Add the device commands."""
     group.add_command(device)
-
-
-def credentials_json(
-    settings: Settings, device: Device, issued: IssuedCredentials
-) -> dict[str, Any]:
-    """Describe how to set up the phone for a new or re-keyed device."""
-    return {
-        "name": device.name,
-        "sync_url": settings.device_url(issued.token),
-        "shared_sync_url": settings.sync_url,
-        "secret": issued.secret,
-        "basic_user": issued.basic_user,
-        "import_payload": {
-            "title": device.name,
-            "url": settings.device_url(issued.token),
-            "secret": issued.secret or "",
-        },
-    }
-
-
-def print_setup(settings: Settings, device: Device, issued: IssuedCredentials) -> None:
-    """Tell a person how to point the SMSsync app at this server, with a QR code."""
-    import segno
-
-    info = credentials_json(settings, device, issued)
-    console = Console(stderr=False)
-    # The name and secret are the operator's words, not markup.
-    console.print(f"[bold]Device[/bold] {escape(device.name)}")
-    console.print(f"  Sync URL: [cyan]{escape(info['sync_url'])}[/cyan]")
-    console.print(f"  Secret:   [cyan]{escape(info['secret'] or '(none)')}[/cyan]")
-    console.print("  In the SMSsync app: Add Sync URL, or scan this code to import it.")
-    qr = segno.make(json.dumps(info["import_payload"], separators=(",", ":")), error="l")
-    qr.terminal(out=sys.stdout, compact=True)
 
 
 @click.group()
@@ -91,8 +68,8 @@ def device_add(
         raise click.UsageError("--basic-user and --basic-password go together")
     chosen = None if no_secret else (secret if secret is not None else generate_secret())
 
-    async def add(store: Database) -> tuple[Device, IssuedCredentials]:
-        return await create_device(
+    async def add(store: Database) -> tuple[Device, IssuedCredentials, DefaultRegion]:
+        device, issued = await create_device(
             store,
             name,
             datetime.now(UTC),
@@ -100,12 +77,62 @@ def device_add(
             basic_user=basic_user,
             basic_password=basic_password,
         )
+        return device, issued, await store_region(store, settings)
 
-    created = with_store(settings, add)
+    device, issued, found = with_store(settings, add)
+    warn_if_unreachable(settings)
     if as_json:
-        print_json(credentials_json(settings, *created))
+        print_json(credentials_json(settings, device, issued, found))
     else:
-        print_setup(settings, *created)
+        print_setup(settings, device, issued, found)
+
+
+@device.command("show")
+@store_options
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def device_show(name: str, as_json: bool, **params: Any) -> None:
+    """Print a device's Sync URL and QR code again (its secret is kept only as a hash)."""
+    settings = settings_from(params)
+
+    async def show(store: Database) -> tuple[Device, IssuedCredentials | None, DefaultRegion]:
+        device, shown = await shown_again(store, name)
+        return device, shown, await store_region(store, settings)
+
+    device, shown, found = with_store(settings, show)
+    warn_if_unreachable(settings)
+    if as_json:
+        print_json(credentials_json(settings, device, shown, found))
+    else:
+        print_setup(settings, device, shown, found)
+
+
+@device.command("rotate-secret")
+@store_options
+@click.argument("name")
+@click.option("--secret", default=None, help="The new secret (default: random).")
+@click.option("--no-secret", is_flag=True, help="Remove the secret: the URL alone identifies it.")
+@click.option("--new-url", is_flag=True, help="Also a new Sync URL; the old one stops working.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def device_rotate_secret(
+    name: str, secret: str | None, no_secret: bool, new_url: bool, as_json: bool, **params: Any
+) -> None:
+    """Give a device a new secret, shown only now; the old one stops working at once."""
+    settings = settings_from(params)
+    if no_secret and secret:
+        raise click.UsageError("--secret and --no-secret exclude each other")
+    chosen = None if no_secret else (secret if secret is not None else generate_secret())
+
+    async def rotate(store: Database) -> tuple[Device, IssuedCredentials, DefaultRegion]:
+        device, issued = await rotate_secret(store, name, secret=chosen, new_url=new_url)
+        return device, issued, await store_region(store, settings)
+
+    device, issued, found = with_store(settings, rotate)
+    warn_if_unreachable(settings)
+    if as_json:
+        print_json(credentials_json(settings, device, issued, found))
+    else:
+        print_setup(settings, device, issued, found)
 
 
 @device.command("list")

@@ -8,9 +8,16 @@ from typing import Any
 import click
 
 from smssync.addresses import normalize_recipient
-from smssync.cli.options import print_json, settings_from, store_options, with_store
+from smssync.cli.options import (
+    print_json,
+    settings_from,
+    store_options,
+    store_region,
+    with_store,
+)
 from smssync.cli.tables import print_table
 from smssync.records import Outbound, new_outbound
+from smssync.regions import DefaultRegion, read_note
 from smssync.serialize import inbound_json, outbound_json
 from smssync.store import inbox, queue, results
 from smssync.store import messages as messages_store
@@ -33,21 +40,32 @@ def register(group: click.Group) -> None:
 def send(to_addr: str, device_name: str | None, as_json: bool, text: str, **params: Any) -> None:
     """Queue an SMS and print its uuid."""
     settings = settings_from(params)
-    try:
-        number = normalize_recipient(to_addr, settings.default_region)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--to") from None
-    message = new_outbound(number, text, device_name, datetime.now(UTC))
 
-    async def enqueue(store: Database) -> Outbound:
+    async def enqueue(store: Database) -> tuple[Outbound, str | None]:
+        found = await store_region(store, settings)
+        try:
+            number = normalize_recipient(to_addr, found.code)
+        except ValueError as exc:
+            raise click.BadParameter(_explained(str(exc), found), param_hint="--to") from None
+        message = new_outbound(number, text, device_name, datetime.now(UTC))
         await queue.enqueue(store, [message])
-        return (await messages_store.list_outbound(store, message_id=message.message_id))[0]
+        stored = (await messages_store.list_outbound(store, message_id=message.message_id))[0]
+        return stored, read_note(to_addr, found.code, number)
 
-    stored = with_store(settings, enqueue)
+    stored, note = with_store(settings, enqueue)
+    if note is not None:
+        # On stderr: stdout stays the uuid (or the JSON) that scripts read.
+        click.echo(f"smssync: {note}", err=True)
     if as_json:
         print_json(outbound_json(stored))
     else:
         click.echo(stored.message_id)
+
+
+def _explained(error: str, found: DefaultRegion) -> str:
+    if found.code:
+        return f"{error} (read with the default region {found.code})"
+    return f"{error}; {found.describe()}"
 
 
 @click.command()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
@@ -23,10 +24,11 @@ import click
 from pydantic.fields import FieldInfo
 
 from smssync.errors import SmssyncError
+from smssync.regions import DefaultRegion
 from smssync.settings import Flag, Settings, flag_of, variable
-from smssync.store import open_store, serverkey
+from smssync.store import open_store, region, serverkey
 from smssync.store.engine import Database
-from smssync.store.files import private_dir
+from smssync.store.files import CHANGES_FILE, private_dir
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,8 +122,13 @@ def with_store(settings: Settings, action: Callable[[Database], Awaitable[T]]) -
         private_dir(settings.data_dir)
         store = open_store(settings.store_url)
         await store.open()
+        store.share_changes(settings.data_dir / CHANGES_FILE)
         try:
             await serverkey.use_server_key(store, settings.data_dir, settings.server_key)
+            found = await region.default_region(store, settings.default_region, os.environ)
+            if found.changed:
+                # The store now reads numbers otherwise: said once, when it changes.
+                click.echo(f"smssync: {found.describe()}", err=True)
             return await action(store)
         finally:
             await store.close()
@@ -135,3 +142,8 @@ def with_store(settings: Settings, action: Callable[[Database], Awaitable[T]]) -
 def print_json(data: Any) -> None:
     """Print data as indented JSON, non-ASCII text as it is."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+async def store_region(store: Database, settings: Settings) -> DefaultRegion:
+    """Return the default region in force for this store (``with_store`` has settled it)."""
+    return await region.default_region(store, settings.default_region, os.environ)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import logging.config
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,16 +16,26 @@ from typing import Any
 
 import click
 
-from smssync.cli.devices import print_setup
-from smssync.cli.options import serve_options, settings_from, store_options, with_store
+from smssync.cli.options import (
+    serve_options,
+    settings_from,
+    store_options,
+    store_region,
+    with_store,
+)
+from smssync.cli.setup import print_setup
 from smssync.errors import ConfigError, SmssyncError
 from smssync.records import Device
+from smssync.regions import DefaultRegion
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.server.metrics import MULTIPROC_VARIABLE
 from smssync.settings import Settings
 from smssync.store import devices
 from smssync.store.engine import Database
 from smssync.store.files import private_dir
+
+#: A device just created, with its credentials in clear.
+Created = tuple[Device, IssuedCredentials]
 
 
 def register(group: click.Group) -> None:
@@ -47,33 +60,44 @@ def serve(get_path: str | None, **params: Any) -> None:
         _serve_get(settings, get_path)
         return
 
-    async def first_device(store: Database) -> tuple[Device, IssuedCredentials] | None:
-        if await devices.all_devices(store):
-            return None
-        return await create_device(store, "phone1", datetime.now(UTC), secret=generate_secret())
+    from smssync.server.app import SUPERVISOR_VARIABLE, claim_port, run
+    from smssync.server.logs import log_config
 
-    created = with_store(settings, first_device)
+    logging.config.dictConfig(
+        log_config(settings.log_format)
+    )  # our own lines before uvicorn's, alike
+    try:
+        # The port first: a first device's one-time secret is worth nothing, and must not
+        # be spent, when this server cannot listen.
+        sock = claim_port(settings.host, settings.port)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+    async def first_device(store: Database) -> tuple[DefaultRegion, Created | None]:
+        found = await store_region(store, settings)
+        if await devices.all_devices(store):
+            return found, None
+        created = await create_device(store, "phone1", datetime.now(UTC), secret=generate_secret())
+        return found, created
+
+    try:
+        found, created = with_store(settings, first_device)
+    except BaseException:
+        sock.close()
+        raise
     click.echo(f"smssync serving {settings.sync_url} (store: {_safe_url(settings)})")
+    click.echo(found.describe())
+    if settings.reach_warning is not None:
+        logging.getLogger("smssync.server").warning("%s", settings.reach_warning)
     if created is not None:
         click.echo("No device was registered, so one was created:")
-        print_setup(settings, *created)
-    import uvicorn
-
-    from smssync.server.app import SUPERVISOR_VARIABLE, claim_port, serve_options
+        print_setup(settings, *created, found)
+    sys.stdout.flush()  # before the workers' lines, in a log that holds both
 
     os.environ.update(settings.to_env())  # what each worker's factory reads
     os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())  # uvicorn supervises in this process
-    try:
-        claim_port(settings.host, settings.port)
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
     with worker_metrics(settings.workers):
-        uvicorn.run(
-            "smssync.server.app:factory",
-            factory=True,
-            workers=settings.workers,  # more than 1: uvicorn's own supervisor
-            **serve_options(settings),
-        )
+        run(settings, sock)
 
 
 @contextlib.contextmanager

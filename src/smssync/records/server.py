@@ -111,6 +111,9 @@ class Credentials:
     secret_hash: bytes | None
     basic_user: str | None
     basic_password_hash: bytes | None
+    #: What the path token is derived from with the server key, so that the Sync URL can
+    #: be shown again (``device show``); None for a device registered before (0006).
+    token_seed: bytes | None = None
 
 
 @dataclasses.dataclass(frozen=True)

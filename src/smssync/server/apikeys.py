@@ -53,6 +53,7 @@ class KeyCache:
     async def resolve(self, presented: str) -> ApiKey | None:
         """Return the live key for a presented string, None when unknown or revoked."""
         digest = keyed_hash(self.server_key, "apikey", presented)
+        self.store.refresh()  # a revocation by another process: at once
         now = time.monotonic()
         hit = self._cache.get(digest)
         if hit is not None and hit[1] > now:

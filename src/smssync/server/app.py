@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from smssync.errors import ConfigError, InternalError, NotFound
+from smssync.errors import ConfigError, InternalError, NotFound, StoreError
+from smssync.regions import DefaultRegion
 from smssync.server import health, logs, metrics
 from smssync.server.api.app import create_api
 from smssync.server.apikeys import KeyCache
@@ -35,9 +36,10 @@ from smssync.server.observe import HEADER, Observe
 from smssync.server.shapes import API_PREFIX, for_path
 from smssync.server.throttle import Throttle
 from smssync.settings import Settings, proxy_list
-from smssync.store import migrate, open_store, serverkey
+from smssync.store import migrate, open_store, region, serverkey
 from smssync.store.devices import LastSeen
 from smssync.store.engine import Database
+from smssync.store.files import CHANGES_FILE
 
 log = logging.getLogger("smssync.server")
 
@@ -62,26 +64,29 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
             except BaseException:
                 await active.close()
                 raise
+            active.share_changes(settings.data_dir / CHANGES_FILE)
             # Which database, never its URL: a PostgreSQL URL may hold a password.
             log.info("store open: %s, migrated to %s", active.dialect, migrate.head())
         else:
             # A store handed in comes with its key (a test's, or one already in use).
             key = await serverkey.server_key(active)
-        hooks = Hooks(active)
-        ctx = ServerContext(
-            settings,
-            active,
-            key,
-            CachedDirectory(active),
-            LastSeen(active),
-            hooks=hooks,
-            api_keys=KeyCache(active, key),
-            throttle=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),
-        )
-        # A mounted app's own lifespan does not run: it shares this one's context.
-        app.state.ctx = api.state.ctx = ctx
         try:
-            async with background(settings, active, hooks):
+            found = await _region(active, settings)
+            served = settings.model_copy(update={"default_region": found.code})
+            hooks = Hooks(active)
+            ctx = ServerContext(
+                served,
+                active,
+                key,
+                CachedDirectory(active),
+                LastSeen(active),
+                hooks=hooks,
+                api_keys=KeyCache(active, key),
+                throttle=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),
+            )
+            # A mounted app's own lifespan does not run: it shares this one's context.
+            app.state.ctx = api.state.ctx = ctx
+            async with background(served, active, hooks):
                 yield
         finally:
             if own:
@@ -130,6 +135,19 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
     # "/api/v1" is the API's 404, as it always was, not a redirect to "/api/v1/".
     app.router.redirect_slashes = False
     return app
+
+
+async def _region(store: Database, settings: Settings) -> DefaultRegion:
+    """Return the store's region, so that the server reads numbers as the CLI does."""
+    try:
+        found = await region.default_region(store, settings.default_region, os.environ)
+    except StoreError as error:
+        # Only a store handed in gets here unread (an own store answered for its key): the
+        # server starts, as /healthz must, on the setting alone.
+        found = DefaultRegion(settings.default_region, "the setting (the store did not answer)")
+        log.warning("default region not read from the store: %s", error.message)
+    log.info("%s", found.describe())
+    return found
 
 
 def factory() -> Starlette:
@@ -187,8 +205,10 @@ def _stop_with_supervisor() -> None:
     threading.Thread(target=watch, name="smssync-supervisor-watch", daemon=True).start()
 
 
-def claim_port(host: str, port: int, wait_s: float = 3.0) -> None:
-    """Fail clearly, before uvicorn starts, when someone else listens on the port.
+def claim_port(host: str, port: int, wait_s: float = 3.0) -> socket.socket:
+    """Bind the port the server will serve on and return the socket, or fail clearly when
+    someone else listens on it: before anything that only a running server may do (a first
+    device's one-time secret is printed only once the port is ours).
 
     Retried for ``wait_s``: the workers of a server that was just killed take a moment to
     follow their supervisor and let the port go.
@@ -196,13 +216,43 @@ def claim_port(host: str, port: int, wait_s: float = 3.0) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     deadline = time.monotonic() + wait_s
     while True:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            # As uvicorn binds: a port in TIME_WAIT is free, one with a listener is not.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-                return
-            except OSError as error:
-                if time.monotonic() > deadline:
-                    raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-        time.sleep(0.1)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        # As uvicorn binds: a port in TIME_WAIT is free, one with a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+            time.sleep(0.1)
+            continue
+        # Workers (spawned processes) inherit it, as from uvicorn's own bind.
+        sock.set_inheritable(True)
+        return sock
+
+
+def run(settings: Settings, sock: socket.socket) -> None:
+    """Serve on the socket ``claim_port`` bound, in this process or ``settings.workers``."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "smssync.server.app:factory",
+        factory=True,
+        workers=settings.workers,  # more than 1: uvicorn's own supervisor
+        **serve_options(settings),
+    )
+    server = uvicorn.Server(config)
+    log.info("listening on %s:%d", settings.host, settings.port)
+    try:
+        if settings.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    if settings.workers == 1 and not server.started:
+        raise SystemExit(3)  # uvicorn's startup failure, e.g. the store would not open

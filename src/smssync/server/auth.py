@@ -89,8 +89,9 @@ class CachedDirectory:
     """Device lookups for authentication, remembered for a few seconds.
 
     Every request authenticates, so without this each one costs two database reads. A change
-    to a device (settings, credentials, removal) by this process's verbs applies at once; one
-    by another process reaches this one within ``ttl_s``.
+    to a device (settings, credentials, removal) by this process's verbs applies at once, as
+    does one by another process of the same data folder (``Database.share_changes``); one by
+    a server on another machine reaches this one within ``ttl_s``.
     """
 
     def __init__(self, store: Database, ttl_s: float = 2.0) -> None:
@@ -100,6 +101,7 @@ class CachedDirectory:
         store.on_change("devices", self._entries.clear)
 
     async def _cached(self, kind: str, key: object, fetch: Callable[[], Awaitable[T]]) -> T:
+        self.store.refresh()  # another process's rotate-secret or remove: at once
         now = time.monotonic()
         hit = self._entries.get((kind, key))
         if hit is not None and now - hit[0] < self.ttl_s:

@@ -59,7 +59,9 @@ class Hooks:
         self._expires = 0.0
 
     async def config(self) -> HookConfig:
-        """Return the configuration, read at most every ``TTL_S`` seconds."""
+        """Return the configuration, read at most every ``TTL_S`` seconds, and again as soon
+        as another process of this data folder changed it."""
+        self.store.refresh()
         now = time.monotonic()
         if self._config is None or now >= self._expires:
             config = await rules.hook_config(self.store)

@@ -38,6 +38,7 @@ def _credential_values(credentials: Credentials) -> dict[str, Any]:
         "secret_hash": credentials.secret_hash,
         "basic_user": credentials.basic_user,
         "basic_password_hash": credentials.basic_password_hash,
+        "token_seed": credentials.token_seed,
     }
 
 
@@ -198,6 +199,7 @@ def device_credentials(conn: Connection, device_id: int) -> Credentials:
         secret_hash=row.secret_hash,
         basic_user=row.basic_user,
         basic_password_hash=row.basic_password_hash,
+        token_seed=row.token_seed,
     )
 
 

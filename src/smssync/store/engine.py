@@ -11,8 +11,10 @@ from __future__ import annotations
 import abc
 import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
@@ -82,6 +84,46 @@ def retryable(error: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) in _PG_RETRYABLE
 
 
+class ChangeStamp:
+    """A file whose every change means "some cached noun changed": processes on one
+    machine (a server's workers, the CLI beside them) share their changes through it.
+
+    Each change appends a byte, so two changes within a clock tick still differ in size;
+    the file starts over past a few KiB, which changes its size too.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen = self._look()
+
+    def _look(self) -> tuple[int, int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+    def touch(self) -> None:
+        """Record a change (not durable: after a crash every cache is gone anyway)."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            if os.fstat(fd).st_size >= self.LIMIT:
+                os.ftruncate(fd, 0)
+            os.write(fd, b".")
+        finally:
+            os.close(fd)
+
+    def moved(self) -> bool:
+        """Tell whether anyone recorded a change since the last call."""
+        now = self._look()
+        if now == self._seen:
+            return False
+        self._seen = now
+        return True
+
+
 class Database(abc.ABC):
     """Runs verbs: ``read`` and ``write`` one transaction each, ``batch`` many calls in one."""
 
@@ -94,17 +136,36 @@ class Database(abc.ABC):
         #: (``serverkey.use_server_key``); kept here because it belongs to this database.
         self.key: bytes | None = None
         self._listeners: dict[str, list[Callable[[], None]]] = {}
+        self._stamp: ChangeStamp | None = None
 
     def on_change(self, noun: str, forget: Callable[[], None]) -> None:
         """Call ``forget`` after every verb of this process that changes ``noun`` (a cache
-        of it goes stale: ``devices``, ``hooks``, ``apikeys``); other processes' caches
-        follow within their time to live."""
+        of it goes stale: ``devices``, ``hooks``, ``apikeys``), and, once ``share_changes``
+        is on, when ``refresh`` finds that another process changed anything; other
+        processes' caches follow within their time to live."""
         self._listeners.setdefault(noun, []).append(forget)
 
     def changed(self, noun: str) -> None:
-        """Tell the caches of ``noun`` that a verb just changed it."""
+        """Tell the caches of ``noun`` that a verb just changed it, here and (``share_changes``)
+        in the other processes of this machine."""
         for forget in self._listeners.get(noun, ()):
             forget()
+        if self._stamp is not None:
+            self._stamp.touch()
+
+    def share_changes(self, path: Path) -> None:
+        """Tell the other processes on this machine that use ``path`` of every change, and
+        learn of theirs: a CLI's ``device rotate-secret`` reaches a running server's caches
+        at its next request, not at the end of their time to live."""
+        self._stamp = ChangeStamp(path)
+
+    def refresh(self) -> None:
+        """Drop every cache of this process if another one changed something since the
+        last look: one ``stat`` when nothing changed, no database read."""
+        if self._stamp is not None and self._stamp.moved():
+            for forgets in self._listeners.values():
+                for forget in forgets:
+                    forget()
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -58,6 +58,8 @@ devices = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("last_seen_at", BigInteger, nullable=True),
     Column("last_user_agent", Text, nullable=True),
+    # The token is HMAC(server key, seed): the database alone does not reveal it (0008).
+    Column("token_seed", LargeBinary, nullable=True),
 )
 
 inbound = Table(
