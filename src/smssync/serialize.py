@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from smssync.records import Delivery, Device, Inbound, Outbound, is_online
+from smssync.records import Alert, Delivery, Device, Inbound, Outbound, is_online
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -102,4 +102,19 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "last_error": delivery.last_error,
         "created_at": iso(delivery.created_at),
         "body": json.loads(delivery.body),
+    }
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """An alert: what, about which device, since when, and who saw it."""
+    return {
+        "id": alert.id,
+        "kind": alert.kind.value,
+        "state": alert.state.value,
+        "device": alert.device,
+        "details": alert.details,
+        "raised_at": iso(alert.raised_at),
+        "acknowledged_at": iso(alert.acknowledged_at),
+        "acknowledged_by": alert.acknowledged_by,
+        "resolved_at": iso(alert.resolved_at),
     }
