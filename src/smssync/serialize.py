@@ -118,3 +118,24 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "acknowledged_by": alert.acknowledged_by,
         "resolved_at": iso(alert.resolved_at),
     }
+
+
+def status_json(
+    devices: list[dict[str, Any]],
+    queue_depth: int,
+    last_in: Inbound | None,
+    last_out: Outbound | None,
+    open_alerts: list[Alert],
+    counts: dict[str, int],
+) -> dict[str, Any]:
+    """The server at a glance (``smssync status``): phones, queue, last SMS, open alerts."""
+    return {
+        "devices": devices,
+        "online": sum(1 for d in devices if d["health"] == "online"),
+        "queue_depth": queue_depth,
+        "last_in": None if last_in is None else inbound_json(last_in),
+        "last_out": None if last_out is None else outbound_json(last_out),
+        "open_alerts": sum(counts.values()),
+        "open_alerts_by_kind": counts,
+        "alerts": [alert_json(a) for a in open_alerts],
+    }
