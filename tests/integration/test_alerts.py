@@ -66,17 +66,18 @@ async def test_a_battery_alert_is_raised_once_announced_once_and_resolved(
     [announced] = await alert_sweep.sweep(store, at(12))
     assert announced.id == first
     assert await alert_sweep.sweep(store, at(13)) == []
-    # The request that carried the alert does not count as the phone being heard again.
+    # Polls within its liveness window (a gateway keeps polling) do not resolve it.
     await devices.LastSeen(store).touch(phone.id, at(12), "app")
-    assert await alert_sweep.sweep(store, at(14)) == []
+    await devices.LastSeen(store).touch(phone.id, at(10 + 900), "app")
+    assert await alert_sweep.sweep(store, at(911)) == []
     assert await open_alerts(store) == [("device.battery_low", "p")]
-    await devices.LastSeen(store).touch(phone.id, at(60), "app")
-    assert await alert_sweep.sweep(store, at(61)) == []
+    await devices.LastSeen(store).touch(phone.id, at(10 + 901), "app")
+    assert await alert_sweep.sweep(store, at(912)) == []
     assert await open_alerts(store) == []
     [resolved] = await alerts.list_alerts(store, include_resolved=True)
-    assert resolved.state is AlertState.RESOLVED and resolved.resolved_at == at(61)
+    assert resolved.state is AlertState.RESOLVED and resolved.resolved_at == at(912)
     # The condition again: a new alert.
-    again = await alerts.record_phone_alert(store, phone.id, BATTERY, at(100))
+    again = await alerts.record_phone_alert(store, phone.id, BATTERY, at(1000))
     assert again is not None and again != first
 
 
@@ -117,11 +118,15 @@ async def test_stores_raising_at_once_raise_one_alert(store: Database, store_url
 
 async def test_a_silent_device_is_alerted_until_it_polls_again(store: Database) -> None:
     phone = await device(store, "p", liveness_s=60)
-    await device(store, "never", seen=None)
+    late = await device(store, "never", seen=None)
     await liveness.check_liveness(store, at(1))
     assert await alert_sweep.sweep(store, at(1)) == []
+    # Recorded offline when never seen, then polling before the next liveness check: not
+    # silent.
+    await devices.LastSeen(store).touch(late.id, at(2), "app")
+    assert await alert_sweep.sweep(store, at(3)) == []
     await liveness.check_liveness(store, at(100))
-    [alert] = await alert_sweep.sweep(store, at(100))
+    [alert] = await alert_sweep.sweep(store, at(100))  # "never" (seen at 2) is online
     assert (alert.kind, alert.device) == (K.DEVICE_SILENT, "p")
     assert alert.details == {"last_seen": "2030-01-01T12:00:00Z"}
     # Still silent: nothing new.

@@ -147,8 +147,8 @@ async def test_alerts_lists_and_acknowledges(
     assert "no alert 999" in missing.output
     await cli.run("alerts", "ack", "0", code=2)
     # Resolved: gone from the default list, still in --all.
-    await devices.LastSeen(store).touch(phone.id, at(100), "app")
-    await alert_sweep.sweep(store, at(101))
+    await devices.LastSeen(store).touch(phone.id, at(1000), "app")
+    await alert_sweep.sweep(store, at(1001))
     assert await cli.json("alerts") == []
     [resolved] = await cli.json("alerts", "--all")
     assert resolved["state"] == "resolved"

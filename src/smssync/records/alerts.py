@@ -13,7 +13,8 @@ class AlertKind(enum.StrEnum):
 
     #: Not heard from within its liveness window (S-9); resolved when it polls again.
     DEVICE_SILENT = "device.silent"
-    #: The phone said ``Battery level is at N`` (E8, S-36); resolved when it is heard again.
+    #: The phone said ``Battery level is at N`` (E8, S-36); resolved when it is heard from
+    #: a liveness window or more later (the App stops syncing on low battery).
     BATTERY_LOW = "device.battery_low"
     #: Several sends in a row reported failed (no airtime, radio off, no service: §4.1);
     #: resolved by the next send reported sent.

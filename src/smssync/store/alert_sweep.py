@@ -3,31 +3,28 @@
 Run once per fleet and time slot (``schedule.claim_run``, with the liveness check): a device
 recorded offline is ``device.silent`` until recorded online; a device with messages marked
 stuck (S-30, ``stuck.py``) has ``messages.stuck`` until none is left; a battery alert
-resolves once the phone is heard again; a webhook alert whose endpoint was removed
-resolves. Then every alert not yet announced (raised here or by a request) is marked so
+resolves once the phone is heard a liveness window after it; a webhook alert whose endpoint
+was removed resolves. Then every alert not yet announced (raised here or by a request) is marked so
 and returned, for its one log line.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, false, func, select, true, update
+from sqlalchemy import ColumnElement, Connection, exists, false, func, literal, select, true, update
 
 from smssync.records import Alert, AlertKind, OutboundStatus
 from smssync.serialize import iso
+from smssync.store import dialects
 from smssync.store.alerts import OPEN, alerts_by_ids, raise_alert, resolve
-from smssync.store.devices import TOUCH_EVERY
 from smssync.store.engine import Database
+from smssync.store.liveness import DEFAULT_LIVENESS_S
 from smssync.store.rows import from_us, to_us
 from smssync.store.schema import alerts, device_liveness, devices, outbound, webhook_endpoints
 
 K = AlertKind
-
-#: How long after its battery alert a request means the phone is back: the request that
-#: carried the alert, and last_seen written at most every ``TOUCH_EVERY``, do not count.
-HEARD_AGAIN_US = 2 * (TOUCH_EVERY // timedelta(microseconds=1))
 
 
 def _open(kind: AlertKind) -> tuple[ColumnElement[bool], ...]:
@@ -46,14 +43,24 @@ def _stuck_of(device_id: Any) -> tuple[ColumnElement[bool], ...]:
     )
 
 
-def silent(conn: Connection) -> list[Any]:
-    """Devices recorded offline after being seen, with no open ``device.silent``."""
+def _window_us(conn: Connection) -> Any:
+    """A device's liveness window in microseconds, as SQL."""
+    window_s = dialects.json_int(conn, devices.c.settings, "liveness_s")
+    return func.coalesce(window_s, DEFAULT_LIVENESS_S) * 1_000_000
+
+
+def silent(conn: Connection, now_us: int) -> list[Any]:
+    """Devices recorded offline and still silent now, after being seen, with no open
+    ``device.silent``."""
+    # Silent now as well: a device first recorded offline when never seen may have polled
+    # since, before the liveness check records it online.
     query = (
         select(devices.c.id, devices.c.last_seen_at)
         .join(device_liveness, device_liveness.c.device_id == devices.c.id)
         .where(
             device_liveness.c.online == false(),
             devices.c.last_seen_at.is_not(None),
+            literal(now_us) - devices.c.last_seen_at > _window_us(conn),
             ~_has_open(K.DEVICE_SILENT, devices.c.id),
         )
     )
@@ -93,11 +100,16 @@ def unstuck(conn: Connection) -> list[int]:
 
 
 def charged(conn: Connection) -> list[int]:
-    """Devices with an open ``device.battery_low`` heard from since."""
+    """Devices with an open ``device.battery_low`` heard from a liveness window or more
+    after it: the App stops syncing on low battery, so a phone polling again was charged
+    or restarted; a gateway that kept polling has its alert listed for that window."""
     query = (
         select(alerts.c.device_id)
         .join(devices, devices.c.id == alerts.c.device_id)
-        .where(*_open(K.BATTERY_LOW), devices.c.last_seen_at > alerts.c.raised_at + HEARD_AGAIN_US)
+        .where(
+            *_open(K.BATTERY_LOW),
+            devices.c.last_seen_at > alerts.c.raised_at + _window_us(conn),
+        )
     )
     return list(conn.execute(query).scalars())
 
@@ -118,15 +130,15 @@ def unannounced(conn: Connection) -> bool:
     return conn.execute(query).first() is not None
 
 
-def anything_to_do(conn: Connection) -> bool:
+def anything_to_do(conn: Connection, now_us: int) -> bool:
     """Tell whether the sweep would change anything (the usual answer: no)."""
-    checks = (silent, heard, stuck, unstuck, charged, removed_webhooks, unannounced)
-    return any(check(conn) for check in checks)
+    checks = (heard, stuck, unstuck, charged, removed_webhooks, unannounced)
+    return bool(silent(conn, now_us)) or any(check(conn) for check in checks)
 
 
 def apply_sweep(conn: Connection, now_us: int) -> list[Alert]:
     """Raise and resolve by the stored state, then mark and return the unannounced alerts."""
-    for row in silent(conn):
+    for row in silent(conn, now_us):
         seen = {"last_seen": iso(from_us(row.last_seen_at))}
         raise_alert(conn, K.DEVICE_SILENT, row.id, row.id, seen, now_us)
     resolve(conn, K.DEVICE_SILENT, list(heard(conn)), now_us)
@@ -149,6 +161,7 @@ def apply_sweep(conn: Connection, now_us: int) -> list[Alert]:
 async def sweep(db: Database, now: datetime) -> list[Alert]:
     """Run the sweep; return the alerts it announced (each once across processes)."""
     # A read first: most sweeps find nothing, which then costs no commit.
-    if not await db.read(anything_to_do):
+    now_us = to_us(now)
+    if not await db.read(anything_to_do, now_us):
         return []
-    return await db.write(apply_sweep, to_us(now))
+    return await db.write(apply_sweep, now_us)
