@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from smssync.webhooks import verify
-from tests.e2e.serverproc import SMSSYNC, Server
+from tests.e2e.serverproc import SMSSYNC, Server, free_port
 from tests.e2e.test_webhooks_delivery import Receiver, database, receiver, start_server, wait_for
 
 __all__ = ["database", "receiver"]  # fixtures, shared with the webhook tests
@@ -143,5 +143,69 @@ def test_a_battery_alert_and_failing_sends_reach_cli_webhook_and_log(
         assert sum("device.send_failing" in line for line in log.splitlines()) == 1
         for secret in (SECRET, hook["secret"], phone["sync_url"].rsplit("/", 1)[1]):
             assert secret not in log
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def second_receiver() -> Iterator[Receiver]:
+    made = Receiver(free_port())
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+def test_a_silent_phone_and_a_failing_receiver_are_alerted_and_resolved(
+    tmp_path: Path, database: str | None, receiver: Receiver, second_receiver: Receiver
+) -> None:
+    good, bad = receiver, second_receiver
+    server = start_server(tmp_path, database)
+    try:
+        good.start()
+        bad.start()
+        bad.script = ["500"] * 10_000
+        events = ("--event", "device.alert", "--event", "webhook.failing")
+        server.cli_json("webhook", "add", good.url + "/good", *events)
+        failing = server.cli_json("webhook", "add", bad.url + "/bad", "--event", "device.online")
+        phone = server.add_device("p", "--no-secret")
+        server.cli("device", "set", "p", "--liveness-s", "10")
+        with httpx.Client(timeout=30) as http:
+            assert http.get(phone["sync_url"], params={"task": "send"}).status_code == 200
+
+            # device.online goes to the bad receiver, which fails it 3 times in a row.
+            def kinds(state: str = "") -> set[str]:
+                return {a["kind"] for a in alerts_of(server, "--all") if state in a["state"]}
+
+            wait_for(lambda: "webhook.failing" in kinds(), 30)
+            [alert] = [a for a in alerts_of(server) if a["kind"] == "webhook.failing"]
+            assert alert["details"]["webhook_id"] == failing["id"]
+            assert alert["details"]["host"] == "127.0.0.1"
+            # Silent past its 10 s window: an alert, once.
+            wait_for(lambda: "device.silent" in kinds(), 40)
+            # Heard again: resolved.
+            assert http.get(phone["sync_url"], params={"task": "send"}).status_code == 200
+            wait_for(lambda: "device.silent" in kinds("resolved"), 30)
+        # The receiver comes back: the next attempt delivers, and the alert resolves.
+        bad.script = []
+        wait_for(lambda: "webhook.failing" in kinds("resolved"), 60)
+        assert "webhook.failing" not in {a["kind"] for a in alerts_of(server)}
+        # (The phone, silent again meanwhile, may have a second device.silent.)
+        raised = alerts_of(server, "--all")
+
+        wait_for(lambda: len(good.events("/good")) >= len(raised), 30)
+        good_events = list(good.events("/good").values())
+        assert sorted(e["data"]["id"] for e in good_events) == sorted(a["id"] for a in raised)
+        assert {(e["type"], e["data"]["kind"]) for e in good_events} == {
+            ("device.alert", "device.silent"),
+            ("webhook.failing", "webhook.failing"),
+        }
+        # The failing receiver is not sent its own alert.
+        assert {json.loads(b)["type"] for _, _, b in bad.received} == {"device.online"}
+        # One WARNING line per alert.
+        wait_for(lambda: all(f"alert {a['id']} " in server.log.read_text() for a in raised), 30)
+        lines = server.log.read_text().splitlines()
+        for a in raised:
+            assert sum(f"alert {a['id']} {a['kind']}" in line for line in lines) == 1
     finally:
         server.stop()

@@ -291,3 +291,20 @@ async def test_the_liveness_slot_logs_each_alert_once(
 def test_alert_states() -> None:
     alert = Alert(1, K.DEVICE_SILENT, "p", {}, T0)
     assert alert.state is AlertState.OPEN
+
+
+async def test_sweeps_of_several_stores_raise_and_announce_once(
+    store: Database, store_url: str
+) -> None:
+    await device(store, "p", liveness_s=60)
+    await liveness.check_liveness(store, at(100))
+    others = [open_store(store_url) for _ in range(3)]
+    for other in others:
+        await other.open()
+    try:
+        swept = await asyncio.gather(*(alert_sweep.sweep(s, at(100)) for s in [store, *others]))
+    finally:
+        for other in others:
+            await other.close()
+    assert [(a.kind, a.device) for one in swept for a in one] == [(K.DEVICE_SILENT, "p")]
+    assert await open_alerts(store) == [("device.silent", "p")]
