@@ -26,6 +26,10 @@ from smssync.store.schema import alerts, device_liveness, devices, outbound, web
 
 K = AlertKind
 
+#: Most alerts one sweep raises of a kind, so that its transaction stays short when a whole
+#: fleet goes silent at once; the next sweep (seconds later) raises the rest.
+SWEEP_BATCH = 500
+
 
 def _open(kind: AlertKind) -> tuple[ColumnElement[bool], ...]:
     return (OPEN, alerts.c.kind == kind.value)
@@ -63,6 +67,8 @@ def silent(conn: Connection, now_us: int) -> list[Any]:
             literal(now_us) - devices.c.last_seen_at > _window_us(conn),
             ~_has_open(K.DEVICE_SILENT, devices.c.id),
         )
+        .order_by(devices.c.id)
+        .limit(SWEEP_BATCH)
     )
     return list(conn.execute(query))
 
@@ -87,6 +93,8 @@ def stuck(conn: Connection) -> list[Any]:
             ~_has_open(K.MESSAGES_STUCK, outbound.c.device_id),
         )
         .group_by(outbound.c.device_id)
+        .order_by(outbound.c.device_id)
+        .limit(SWEEP_BATCH)
     )
     return list(conn.execute(query))
 

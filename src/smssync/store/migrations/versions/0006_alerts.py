@@ -1,10 +1,15 @@
 """Store alerts (raised once per condition) and each device's run of failed sends (issue 17).
 
+Webhook endpoints that took every event before ``device.alert`` and ``webhook.failing``
+existed take them too (they had asked for "all"), as in 0003.
+
 Revision ID: 0006
 Revises: 0005
 """
 
 from __future__ import annotations
+
+import json
 
 import sqlalchemy as sa
 from alembic import op
@@ -16,9 +21,22 @@ depends_on = None
 
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+#: Every webhook event before 0006: an endpoint with all of them had asked for "all".
+_EVENTS_BEFORE = {
+    "message.received",
+    "message.sent",
+    "message.failed",
+    "message.delivered",
+    "message.undelivered",
+    "message.stuck",
+    "device.offline",
+    "device.online",
+}
+_NEW = ["device.alert", "webhook.failing"]
+
 
 def upgrade() -> None:
-    """Create ``alerts`` and ``send_streaks``."""
+    """Create ``alerts`` and ``send_streaks``; subscribe "all" endpoints to the new events."""
     op.create_table(
         "alerts",
         sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
@@ -53,6 +71,16 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
     )
+    conn = op.get_bind()
+    endpoints = sa.table("webhook_endpoints", sa.column("id"), sa.column("events"))
+    for endpoint_id, events in conn.execute(sa.select(endpoints.c.id, endpoints.c.events)):
+        listed = json.loads(events)
+        if set(listed) == _EVENTS_BEFORE:
+            conn.execute(
+                endpoints.update()
+                .where(endpoints.c.id == endpoint_id)
+                .values(events=json.dumps(sorted([*listed, *_NEW])))
+            )
 
 
 def downgrade() -> None:
