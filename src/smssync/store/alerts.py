@@ -274,12 +274,13 @@ def apply_deliveries(
     for row in rows:
         if row.id in delivered or row.endpoint_id in accepted or row.attempts < failing_after:
             continue
+        # The host only: a receiver's path or query may hold a token of its own.
+        host = urlsplit(row.url).hostname or ""
         details = {
             "webhook_id": row.endpoint_id,
-            # The host only: a receiver's path or query may hold a token of its own.
-            "host": urlsplit(row.url).hostname,
+            "host": host,
             "attempts": row.attempts,
-            "error": row.last_error,
+            "error": (row.last_error or "").replace(row.url, host) or None,
         }
         raise_alert(
             conn,
