@@ -12,6 +12,7 @@ from typing import Any, overload
 
 from smssync.records import (
     ActivityBucket,
+    Alert,
     Delivery,
     Device,
     DeviceActivity,
@@ -157,4 +158,40 @@ def device_activity_json(found: DeviceActivity) -> dict[str, Any]:
         "delivered": found.delivered,
         "failed": found.failed,
         "delivery_rate": round(found.delivered / found.sent, 4) if found.sent else None,
+    }
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """An alert: what, about which device, since when, and who saw it."""
+    return {
+        "id": alert.id,
+        "kind": alert.kind.value,
+        "state": alert.state.value,
+        "device": alert.device,
+        "details": alert.details,
+        "raised_at": iso(alert.raised_at),
+        "acknowledged_at": iso(alert.acknowledged_at),
+        "acknowledged_by": alert.acknowledged_by,
+        "resolved_at": iso(alert.resolved_at),
+    }
+
+
+def status_json(
+    devices: list[dict[str, Any]],
+    queue_depth: int,
+    last_in: Inbound | None,
+    last_out: Outbound | None,
+    open_alerts: list[Alert],
+    counts: dict[str, int],
+) -> dict[str, Any]:
+    """The server at a glance (``smssync status``): phones, queue, last SMS, open alerts."""
+    return {
+        "devices": devices,
+        "online": sum(1 for d in devices if d["health"] == "online"),
+        "queue_depth": queue_depth,
+        "last_in": None if last_in is None else inbound_json(last_in),
+        "last_out": None if last_out is None else outbound_json(last_out),
+        "open_alerts": sum(counts.values()),
+        "open_alerts_by_kind": counts,
+        "alerts": [alert_json(a) for a in open_alerts],
     }

@@ -111,6 +111,17 @@ class Settings(BaseSettings):
         ge=0,
         description="Hours an SMS may stay accepted without a result before an alert (0: none).",
     )
+    alert_send_failures: int = Field(
+        default=3,
+        ge=0,
+        description="Sends of one phone reported failed in a row that raise an alert (0: none).",
+    )
+    alert_webhook_failures: int = Field(
+        default=3,
+        ge=0,
+        description="Failed attempts in a row of one webhook delivery that raise an alert"
+        " (0: none).",
+    )
     # Every server of one database needs the same key (it is behind every credential hash).
     server_key: Annotated[str, Flag.NONE] = Field(
         default="",

@@ -135,7 +135,8 @@ def test_0003_subscribes_all_event_endpoints_and_marks_accepted_messages(store_u
                 )
             for uuid, status in (("a", "accepted"), ("q", "queued"), ("s", "sent")):
                 conn.execute(text(message), {"uuid": uuid, "status": status})
-            command.upgrade(alembic_config(conn), "head")
+            # To 0003 only: later migrations subscribe to later events (0009).
+            command.upgrade(alembic_config(conn), "0003")
             lists = conn.execute(text("SELECT events FROM webhook_endpoints ORDER BY id"))
             assert [json.loads(e) for (e,) in lists] == [
                 [*before, "message.stuck"],  # it asked for "all"
@@ -220,5 +221,43 @@ def test_0005_keeps_the_uuid_of_messages_already_out_as_their_wire_id(store_url:
             rows = conn.execute(text("SELECT uuid, wire_id FROM outbound ORDER BY uuid"))
             # A phone holding one of them can still confirm and report it.
             assert [tuple(row) for row in rows] == [("a", "a"), ("b", "b")]
+    finally:
+        engine.dispose()
+
+
+def test_0009_subscribes_endpoints_that_took_every_event_to_the_alerts(store_url: str) -> None:
+    from alembic import command
+
+    from smssync.store.migrate import alembic_config
+
+    every = [
+        "device.offline",
+        "device.online",
+        "message.delivered",
+        "message.failed",
+        "message.received",
+        "message.sent",
+        "message.stuck",
+        "message.undelivered",
+    ]
+    endpoint = (
+        "INSERT INTO webhook_endpoints (url, events, secret, created_at) "
+        "VALUES (:url, :events, 's', 1)"
+    )
+    engine = create_engine(engine_for(store_url))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+            command.downgrade(alembic_config(conn), "0008")
+            assert "alerts" not in inspect(conn).get_table_names()
+            conn.execute(text(endpoint), {"url": "all", "events": json.dumps(every)})
+            conn.execute(text(endpoint), {"url": "some", "events": '["message.sent"]'})
+            command.upgrade(alembic_config(conn), "head")
+            rows = conn.execute(text("SELECT url, events FROM webhook_endpoints ORDER BY url"))
+            found = {url: json.loads(events) for url, events in rows}
+            assert found == {
+                "all": sorted([*every, "device.alert", "webhook.failing"]),
+                "some": ["message.sent"],
+            }
     finally:
         engine.dispose()

@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from smssync.records import (
     LAST_SEEN_EVERY,
     AckMode,
+    Alert,
+    AlertKind,
     Delivery,
     DeliveryState,
     Device,
@@ -19,8 +21,15 @@ from smssync.records import (
     Outbound,
     OutboundStatus,
 )
-from smssync.serialize import delivery_json, device_json, inbound_json, iso, outbound_json
-from smssync.server.api.models import DeliveryOut, DeviceOut, InboundOut, MessageOut
+from smssync.serialize import (
+    alert_json,
+    delivery_json,
+    device_json,
+    inbound_json,
+    iso,
+    outbound_json,
+)
+from smssync.server.api.models import AlertOut, DeliveryOut, DeviceOut, InboundOut, MessageOut
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -79,6 +88,23 @@ DELIVERY = Delivery(
     last_error="HTTP 500",
 )
 
+ALERT = Alert(
+    id=3,
+    kind=AlertKind.BATTERY_LOW,
+    device="a",
+    details={"battery_percent": 14, "message": "Battery level is at 14"},
+    raised_at=T0,
+)
+ACKED = Alert(
+    id=4,
+    kind=AlertKind.WEBHOOK_FAILING,
+    device=None,
+    details={"webhook_id": 1, "host": "example.org", "attempts": 3, "error": "HTTP 500"},
+    raised_at=T0,
+    acknowledged_at=T0,
+    acknowledged_by="cli:ops",
+)
+
 
 def check(model: type[BaseModel], data: dict[str, object]) -> None:
     """Every field of the model comes from the dict, and the API writes it unchanged."""
@@ -93,6 +119,15 @@ def test_the_api_writes_the_one_shape_of_each_noun() -> None:
     check(InboundOut, inbound_json(INBOUND))
     check(DeviceOut, device_json(DEVICE, 2, T0 + timedelta(seconds=10)))
     check(DeliveryOut, delivery_json(DELIVERY))
+    check(AlertOut, alert_json(ALERT))
+    check(AlertOut, alert_json(ACKED))
+
+
+def test_an_alert_says_its_state() -> None:
+    assert alert_json(ALERT)["state"] == "open"
+    assert alert_json(ACKED)["state"] == "acknowledged"
+    resolved = Alert(**{**ACKED.__dict__, "resolved_at": T0})
+    assert alert_json(resolved)["state"] == "resolved"
 
 
 def test_times_are_utc_with_a_z_and_keep_their_microseconds() -> None:

@@ -72,30 +72,44 @@ def _explained(error: str, found: DefaultRegion) -> str:
 @store_options
 @click.option("--direction", type=click.Choice(["in", "out"]), default="in")
 @click.option("--device", "device_name", default=None)
+@click.option(
+    "--before",
+    type=click.IntRange(1),
+    default=None,
+    help="Older than this cursor (the next page; printed on stderr after a full one).",
+)
 @click.option("--limit", type=click.IntRange(1, 100000), default=1000)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def messages(
-    direction: str, device_name: str | None, limit: int, as_json: bool, **params: Any
+    direction: str,
+    device_name: str | None,
+    before: int | None,
+    limit: int,
+    as_json: bool,
+    **params: Any,
 ) -> None:
-    """List incoming (default) or outgoing SMS."""
+    """List incoming (default) or outgoing SMS, newest first."""
     settings = settings_from(params)
 
-    async def read(store: Database) -> list[dict[str, Any]]:
+    async def read(store: Database) -> tuple[list[dict[str, Any]], int | None]:
         if direction == "in":
-            return [
-                inbound_json(m)
-                for m in await inbox.list_inbound(store, device=device_name, limit=limit)
-            ]
-        return [
-            outbound_json(m)
-            for m in await messages_store.list_outbound(store, device=device_name, limit=limit)
-        ]
+            found = await inbox.inbound_newest(
+                store, device=device_name, limit=limit, before_id=before or 0
+            )
+            last = found[-1].id if found else None
+            rows = [inbound_json(m) for m in found]
+        else:
+            sent = await messages_store.outbound_newest(
+                store, device=device_name, limit=limit, before_id=before or 0
+            )
+            last = sent[-1].seq if sent else None
+            rows = [outbound_json(m) for m in sent]
+        return rows, last if len(rows) == limit else None
 
-    rows = with_store(settings, read)
+    rows, cursor = with_store(settings, read)
     if as_json:
         print_json(rows)
-        return
-    if direction == "in":
+    elif direction == "in":
         print_table(
             ["received", "device", "from", "body", "flags"],
             (
@@ -108,6 +122,9 @@ def messages(
             ["uuid", "device", "to", "status", "body"],
             ([r["uuid"], r["device"] or "-", r["to"], r["status"], r["body"]] for r in rows),
         )
+    if cursor is not None:
+        # On stderr, so that --json stays one array on stdout.
+        click.echo(f"more: --before {cursor}", err=True)
 
 
 @click.command()

@@ -6,6 +6,7 @@ One word per idea (docs/style.md): *inbound* is an SMS a phone received, *outbou
 
 from __future__ import annotations
 
+from smssync.records.alerts import Alert, AlertKind, AlertState
 from smssync.records.api import (
     ApiKey,
     Delivery,
@@ -58,6 +59,9 @@ __all__ = [
     "WIRE_KEY_FIELDS",
     "AckMode",
     "ActivityBucket",
+    "Alert",
+    "AlertKind",
+    "AlertState",
     "ApiKey",
     "BodyFormat",
     "Credentials",

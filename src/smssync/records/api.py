@@ -32,6 +32,11 @@ class Event(enum.StrEnum):
     STUCK = "message.stuck"
     DEVICE_OFFLINE = "device.offline"
     DEVICE_ONLINE = "device.online"
+    #: An alert about a device was raised (``smssync alerts``): silent, battery low, sends
+    #: failing, messages stuck.
+    DEVICE_ALERT = "device.alert"
+    #: Deliveries to a webhook endpoint keep failing (sent to the other endpoints).
+    WEBHOOK_FAILING = "webhook.failing"
 
 
 class DeliveryState(enum.StrEnum):

@@ -1,15 +1,16 @@
-"""Background work of a server process: sending webhooks, watching device liveness,
-alerting on messages stuck ``accepted`` (S-30) and purging old SMS text (``retention``).
+"""Background work of a server process: sending webhooks, watching device liveness and
+alerts, marking messages stuck ``accepted`` (S-30) and purging old SMS text (``retention``).
 
 Every worker process runs them all. The store's atomic claims make that safe: a delivery
-is taken by one process at a time, and a liveness transition or a stuck message is recorded
-(and announced) by the one process whose conditional update lands.
+is taken by one process at a time, and a liveness transition, a stuck message or an alert is
+recorded (and announced) by the one process whose conditional update or insert lands.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -21,12 +22,12 @@ from smssync import __version__
 from smssync import webhooks as signing
 from smssync.egress import GuardedTransport
 from smssync.errors import SmssyncError
-from smssync.records import Delivery, DeliveryOutcome, StuckMessage
+from smssync.records import Alert, Delivery, DeliveryOutcome, StuckMessage
 from smssync.server import metrics
 from smssync.server.hooks import Hooks
 from smssync.server.retention import watch_retention
 from smssync.settings import Settings
-from smssync.store import liveness, schedule, stuck, webhooks
+from smssync.store import alert_sweep, alerts, liveness, schedule, stuck, webhooks
 from smssync.store.engine import Database
 
 log = logging.getLogger("smssync.webhooks")
@@ -148,16 +149,40 @@ class Dispatcher:
                 log.warning("webhook %s to %s dead: %s", delivery.event_id, shown, error)
             outcomes.append(DeliveryOutcome(delivery.id, False, error, retry_at))
         await webhooks.finish_deliveries(self.store, outcomes, now)
+        if self.settings.alert_webhook_failures > 0:
+            try:
+                await alerts.track_deliveries(
+                    self.store, outcomes, now, self.settings.alert_webhook_failures
+                )
+            except SmssyncError as exc:
+                alerts_log.warning("webhook alert check failed: %s", exc.message)
         return len(batch)
 
 
+def log_alert(alert: Alert) -> None:
+    """Write an alert's one WARNING line: its id, kind, device and details (which hold no
+    secret: a webhook alert names the receiver's host, not its URL)."""
+    alerts_log.warning(
+        "alert %d %s%s: %s",
+        alert.id,
+        alert.kind.value,
+        "" if alert.device is None else f" device={json.dumps(alert.device)}",
+        json.dumps(alert.details, ensure_ascii=False, sort_keys=True),
+    )
+
+
 async def check_liveness(settings: Settings, store: Database, now: datetime) -> bool:
-    """Run the liveness check if no other process has run it in this slot; True when
-    devices changed state."""
+    """Run the liveness check and the alert sweep if no other process has run them in this
+    slot, logging each alert raised since; True when devices changed state or alerts were
+    raised (their events await delivery)."""
     # The check reads every device: one process per slot does it, not each worker.
     if not await schedule.claim_run(store, "liveness", now, settings.liveness_check_s):
         return False
-    return bool(await liveness.check_liveness(store, now))
+    changed = bool(await liveness.check_liveness(store, now))
+    announced = await alert_sweep.sweep(store, now)
+    for alert in announced:
+        log_alert(alert)
+    return changed or bool(announced)
 
 
 async def watch_liveness(settings: Settings, store: Database, hooks: Hooks) -> None:

@@ -17,7 +17,7 @@ from smssync.protocol.tasks import build_inbound_reply, build_send_reply, build_
 from smssync.protocol.timestamps import parse_epoch_or_iso
 from smssync.records import Device, InboundPlan, NewInbound, TaskMessage, new_outbound
 from smssync.server.context import ServerContext
-from smssync.store import devices, inbox, queue, results, rules, wire
+from smssync.store import alerts, devices, inbox, queue, results, rules, wire
 
 log = logging.getLogger("smssync.server")
 
@@ -58,7 +58,9 @@ async def post(ctx: ServerContext, device: Device, fields: dict[str, str], now: 
             "error_code": request.error_code,
             "battery_percent": request.battery_percent,
         }
-        await devices.record_event(ctx.store, device.id, "alert", detail, now)
+        raised = await alerts.record_phone_alert(ctx.store, device.id, detail, now)
+        if raised is not None and ctx.hooks is not None:
+            ctx.hooks.wake.set()
         return replies.success()
     return await incoming(ctx, device, request, now)
 
@@ -183,7 +185,9 @@ async def result_report(ctx: ServerContext, device: Device, body: bytes, now: da
     # A wire id this server never gave out names no message: ignored like an unknown uuid.
     outcomes = [(public[r.message_id], outcome(r, zone)) for r in reports if r.message_id in public]
     if outcomes:
-        changed = await results.record_results(ctx.store, device.id, outcomes, now)
+        changed = await results.record_results(
+            ctx.store, device.id, outcomes, now, ctx.settings.alert_send_failures
+        )
         if changed and ctx.hooks is not None:
             ctx.hooks.wake.set()
     return replies.success()

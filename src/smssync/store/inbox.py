@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, tuple_
@@ -109,6 +110,31 @@ def list_inbound(
         .order_by(inbound.c.id)
         .limit(limit)
     )
+    if device is not None:
+        query = query.where(devices.c.name == device)
+    return [inbound_of(row._mapping) for row in conn.execute(query)]
+
+
+@reads
+def inbound_newest(
+    conn: Connection,
+    device: str | None = None,
+    limit: int = 50,
+    before_id: int = 0,
+    since: datetime | None = None,
+) -> list[Inbound]:
+    """Return stored inbound SMS newest first: before the cursor ``before_id`` when given,
+    received at or after ``since`` when given (keyset paging on the row id)."""
+    query = (
+        select(inbound, devices.c.name.label("device_name"))
+        .outerjoin(devices, devices.c.id == inbound.c.device_id)
+        .order_by(inbound.c.id.desc())
+        .limit(limit)
+    )
+    if before_id:
+        query = query.where(inbound.c.id < before_id)
+    if since is not None:
+        query = query.where(inbound.c.received_at >= to_us(since))
     if device is not None:
         query = query.where(devices.c.name == device)
     return [inbound_of(row._mapping) for row in conn.execute(query)]

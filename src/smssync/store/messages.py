@@ -38,6 +38,36 @@ def list_outbound(
     return _with_history(conn, list(conn.execute(query)))
 
 
+@reads
+def outbound_newest(
+    conn: Connection, device: str | None = None, limit: int = 50, before_id: int = 0
+) -> list[Outbound]:
+    """Return outbound SMS with their history, newest first, before the cursor ``before_id``
+    (a message's ``seq``) when given."""
+    query = select(outbound.c.id).order_by(outbound.c.id.desc()).limit(limit)
+    if before_id:
+        query = query.where(outbound.c.id < before_id)
+    if device is not None:
+        query = query.join(devices, devices.c.id == outbound.c.device_id).where(
+            devices.c.name == device
+        )
+    ids = list(conn.execute(query).scalars())
+    return sorted(outbound_by_ids(conn, ids), key=lambda m: -m.seq)
+
+
+@reads
+def last_sent(conn: Connection) -> Outbound | None:
+    """Return the outgoing SMS a phone most recently reported sent, if any."""
+    # Newest rows first: the last sent is near the end, and no index on sent_at is needed.
+    row_id = conn.execute(
+        select(outbound.c.id)
+        .where(outbound.c.sent_at.is_not(None))
+        .order_by(outbound.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return None if row_id is None else outbound_by_ids(conn, [row_id])[0]
+
+
 def outbound_by_ids(conn: Connection, ids: list[int]) -> list[Outbound]:
     """Return the outgoing SMS with these row ids and their history, in id order."""
     rows: list[Any] = []

@@ -15,7 +15,7 @@ from smssync.records import (
     OutboundStatus,
     SendOutcome,
 )
-from smssync.store import dialects, messages, webhooks
+from smssync.store import alerts, dialects, messages, webhooks
 from smssync.store.engine import Database, reads, writes
 from smssync.store.rows import (
     RowMap,
@@ -173,18 +173,27 @@ def _may_become(current: OutboundStatus, target: OutboundStatus) -> bool:
 
 
 async def record_results(
-    db: Database, device_id: int, outcomes: list[tuple[str, SendOutcome]], now: datetime
+    db: Database,
+    device_id: int,
+    outcomes: list[tuple[str, SendOutcome]],
+    now: datetime,
+    failing_after: int = alerts.SEND_FAILURES,
 ) -> int:
     """E7 (S-33, S-35): apply outcomes of this device's messages, idempotently, never
-    replacing a final status by a non-final one; return how many changed."""
+    replacing a final status by a non-final one; return how many changed. ``failing_after``
+    failed sends in a row raise ``device.send_failing``."""
     # An empty report is common (a gateway reports even when asked about nothing, G-15).
     if not outcomes:
         return 0
-    return await db.write(apply_results, device_id, outcomes, now)
+    return await db.write(apply_results, device_id, outcomes, now, failing_after)
 
 
 def apply_results(
-    conn: Connection, device_id: int, outcomes: list[tuple[str, SendOutcome]], now: datetime
+    conn: Connection,
+    device_id: int,
+    outcomes: list[tuple[str, SendOutcome]],
+    now: datetime,
+    failing_after: int = alerts.SEND_FAILURES,
 ) -> int:
     """Apply the device's outcomes in order, never going backwards (S-33, S-35)."""
     now_us = to_us(now)
@@ -271,6 +280,8 @@ def apply_results(
         conn.execute(outbound_history.insert(), [{**h, "at": now_us} for h in history])
         # The webhook events of these changes commit with them, or not at all.
         webhooks.emit_status_changes(conn, device_id, hooks, history, now_us)
+        # Only changes count: a repeated report must not lengthen a run of failures.
+        alerts.count_sends(conn, device_id, history, now_us, failing_after)
     return len(changed)
 
 

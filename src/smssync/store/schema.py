@@ -264,3 +264,34 @@ device_liveness = Table(
     Column("online", Boolean, nullable=False),
     Column("changed_at", BigInteger, nullable=False),
 )
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    # A removed device takes its alerts with it, like its events.
+    Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), nullable=True),
+    # The condition while it holds (kind and subject, e.g. ``device.silent:7``); NULL once
+    # resolved. Unique, so that processes and servers raising at once store one alert.
+    Column("open_key", String(120), nullable=True, unique=True),
+    Column("details", Text, nullable=False),
+    Column("raised_at", BigInteger, nullable=False),
+    # When a sweep wrote its log line: once per fleet, after the raise committed.
+    Column("announced_at", BigInteger, nullable=True),
+    Column("acknowledged_at", BigInteger, nullable=True),
+    Column("acknowledged_by", String(100), nullable=True),
+    Column("resolved_at", BigInteger, nullable=True),
+    Index(None, "resolved_at", "id"),
+    Index(None, "announced_at"),
+)
+
+send_streaks = Table(
+    "send_streaks",
+    metadata,
+    # Sends of a device reported failed since its last one reported sent, by reason code.
+    Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -178,6 +178,26 @@ def emit_device(conn: Connection, device: str, online: bool, now_us: int) -> Non
     )
 
 
+def emit_alert(
+    conn: Connection,
+    event: Event,
+    lane: str,
+    data: dict[str, Any],
+    now_us: int,
+    skip_endpoint: int | None = None,
+) -> None:
+    """Write an alert's event (device.alert, webhook.failing) for the subscribed endpoints
+    but ``skip_endpoint`` (the one the alert is about), in ``lane`` per endpoint."""
+    insert(
+        conn,
+        [
+            _delivery(row["id"], None, row["url"], event, f"e{row['id']}:{lane}", data, now_us)
+            for row in endpoints(conn)
+            if subscribed(row, event) and row["id"] != skip_endpoint
+        ],
+    )
+
+
 def emit_message_events(
     conn: Connection, event: Event, messages: list[tuple[RowMap, dict[str, Any]]], now_us: int
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -17,7 +17,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from smssync.records import Event, OutboundStatus, RuleKind
+from smssync.records import AlertKind, AlertState, Event, OutboundStatus, RuleKind
 
 #: Text the databases can store: no NUL (PostgreSQL refuses it in text columns).
 Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
@@ -306,3 +306,32 @@ class Done(BaseModel):
     """Success without a body."""
 
     ok: Literal[True] = True
+
+
+class AlertOut(BaseModel):
+    """An alert (``smssync alerts``)."""
+
+    id: int
+    kind: AlertKind
+    state: AlertState
+    device: str | None
+    details: dict[str, Any]
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+
+
+class AlertPage(BaseModel):
+    """A page of alerts, newest first; pass ``next_cursor`` as ``cursor`` for older ones."""
+
+    ok: Literal[True] = True
+    alerts: list[AlertOut]
+    next_cursor: str | None
+
+
+class AlertReply(BaseModel):
+    """One alert."""
+
+    ok: Literal[True] = True
+    alert: AlertOut
