@@ -5,6 +5,7 @@ carries its request id."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from smssync.server.app import create_app
 from smssync.server.logs import RequestIdFilter
 from smssync.settings import Settings
-from smssync.store import serverkey
+from smssync.store import alerts, devices, serverkey
 from smssync.store.engine import Database
 from tests.integration.api_helpers import incoming, phone, poll
 from tests.integration.store_helpers import queue_some
@@ -86,6 +87,19 @@ async def test_store_gauges_are_the_stores_counts(
     # The incoming SMS went through the group commit.
     batched = value(after, "smssync_store_batch_size_count", verb="record_inbound_many")
     assert batched - value(before, "smssync_store_batch_size_count", verb="record_inbound_many") > 0
+
+
+async def test_open_alerts_are_a_gauge_by_kind(client: httpx.AsyncClient, store: Database) -> None:
+    before = await scrape(client)
+    assert value(before, "smssync_alerts_open", kind="device.battery_low") == 0
+    await phone(store, "p1")
+    found = await devices.device_by_name(store, "p1")
+    assert found is not None
+    battery = {"message": "Battery level is at 12", "error_code": None, "battery_percent": 12}
+    assert await alerts.record_phone_alert(store, found.id, battery, datetime.now(UTC))
+    after = await scrape(client)
+    assert value(after, "smssync_alerts_open", kind="device.battery_low") == 1
+    assert value(after, "smssync_alerts_open", kind="device.silent") == 0  # every kind present
 
 
 async def test_refusals_are_counted_by_status(client: httpx.AsyncClient) -> None:

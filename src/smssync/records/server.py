@@ -101,6 +101,8 @@ class Totals:
     online: int
     #: Webhook deliveries and status callbacks still to be delivered.
     webhooks_pending: int
+    #: Open alerts by kind, every kind present (0 when none).
+    alerts_open: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -130,6 +130,12 @@ class StoreCollector(Collector):
             "Webhook deliveries and status callbacks not yet delivered (nor dead).",
             found.webhooks_pending,
         )
+        open_alerts = GaugeMetricFamily(
+            "smssync_alerts_open", "Alerts raised and not resolved, by kind.", labels=["kind"]
+        )
+        for kind, count in found.alerts_open.items():
+            open_alerts.add_metric([kind], count)
+        yield open_alerts
 
 
 def exposition(found: Totals | None) -> bytes:

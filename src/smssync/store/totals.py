@@ -1,4 +1,5 @@
-"""Totals of the store, for the gauges of ``/metrics``: SMS in and out, phones, webhooks.
+"""Totals of the store, for the gauges of ``/metrics``: SMS in and out, phones, webhooks,
+open alerts.
 
 Read at scrape time from the database, so that whichever worker answers a scrape reports
 the same, right values. Each count walks an index, not the rows (``outbound`` by its
@@ -14,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from smssync.records import DeliveryState, OutboundStatus, Totals
+from smssync.store import alerts
 from smssync.store.engine import reads
 from smssync.store.liveness import online_clause
 from smssync.store.rows import to_us
@@ -22,7 +24,8 @@ from smssync.store.schema import devices, inbound, outbound, webhook_deliveries
 
 @reads
 def totals(conn: Connection, now: datetime) -> Totals:
-    """Count stored SMS in, SMS out by status, devices, devices online, pending webhooks."""
+    """Count stored SMS in, SMS out by status, devices, devices online, pending webhooks and
+    open alerts by kind."""
     by_status = {status: 0 for status in OutboundStatus}
     for status, count in conn.execute(
         select(outbound.c.status, func.count()).group_by(outbound.c.status)
@@ -39,4 +42,5 @@ def totals(conn: Connection, now: datetime) -> Totals:
         webhooks_pending=conn.execute(
             select(func.count()).select_from(webhook_deliveries).where(pending)
         ).scalar_one(),
+        alerts_open=alerts.count_open_alerts.run(conn),
     )
