@@ -5,8 +5,8 @@ carries its request id."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
