@@ -1,9 +1,11 @@
-"""Background work of a server process: sending webhooks, watching device liveness and
-alerting on messages stuck ``accepted`` (S-30).
+"""Background work of a server process: sending webhooks, watching device liveness,
+alerting on messages stuck ``accepted`` (S-30), and hearing other processes' changes.
 
-Every worker process runs all three. The store's atomic claims make that safe: a delivery
-is taken by one process at a time, and a liveness transition or a stuck message is recorded
-(and announced) by the one process whose conditional update lands.
+Every process of every server on one database runs them all, and each job's work is done
+once per fleet: a delivery is claimed by one process at a time (a lease, taken with ``FOR
+UPDATE SKIP LOCKED`` on PostgreSQL), the liveness check and the stuck sweep run once per
+time slot (``schedule.claim_run``), and a transition or a stuck message is recorded (and
+announced) by the one process whose conditional update lands.
 """
 
 from __future__ import annotations
@@ -156,8 +158,15 @@ async def watch_liveness(settings: Settings, store: Database, hooks: Hooks) -> N
         await asyncio.sleep(settings.liveness_check_s)
 
 
-async def sweep_stuck(settings: Settings, store: Database, now: datetime) -> list[StuckMessage]:
-    """Alert once on messages ``accepted`` longer than ``accepted_alert_h`` (S-30)."""
+async def sweep_stuck(
+    settings: Settings, store: Database, now: datetime, *, every_s: float = 0.0
+) -> list[StuckMessage]:
+    """Alert once on messages ``accepted`` longer than ``accepted_alert_h`` (S-30); with
+    ``every_s``, only if no other process swept in this slot of ``every_s`` seconds."""
+    # The conditional update already alerts once; the slot spares the fleet's other
+    # processes the scan.
+    if every_s and not await schedule.claim_run(store, "stuck", now, every_s):
+        return []
     found = await stuck.alert_stuck(store, now, settings.accepted_alert_h * 3600, STUCK_BATCH)
     if found:
         # Counts only: the uuids are in the device events and message.stuck webhooks.
@@ -172,16 +181,20 @@ async def sweep_stuck(settings: Settings, store: Database, now: datetime) -> lis
 
 async def watch_stuck(settings: Settings, store: Database, hooks: Hooks) -> None:
     """Sweep for stuck ``accepted`` messages until cancelled."""
+    backlog = False
     while True:
+        # The process that claimed the slot works off a backlog without claiming again.
+        every_s = 0.0 if backlog else STUCK_CHECK_S
         try:
-            stuck = await sweep_stuck(settings, store, datetime.now(UTC))
+            stuck = await sweep_stuck(settings, store, datetime.now(UTC), every_s=every_s)
         except SmssyncError as exc:
             alerts_log.warning("stuck-message check failed: %s", exc.message)
             stuck = []
         if stuck:
             hooks.wake.set()
         # A full batch means a backlog, whose next batch goes at once.
-        if len(stuck) < STUCK_BATCH:
+        backlog = len(stuck) >= STUCK_BATCH
+        if not backlog:
             await asyncio.sleep(STUCK_CHECK_S)
 
 
@@ -191,6 +204,7 @@ async def background(settings: Settings, store: Database, hooks: Hooks) -> Async
     tasks = [
         asyncio.create_task(Dispatcher(settings, store, hooks).run(), name="smssync-webhooks"),
         asyncio.create_task(watch_liveness(settings, store, hooks), name="smssync-liveness"),
+        asyncio.create_task(store.follow_changes(), name="smssync-changes"),
     ]
     if settings.accepted_alert_h > 0:
         tasks.append(asyncio.create_task(watch_stuck(settings, store, hooks), name="smssync-stuck"))

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from smssync.errors import SmssyncError, StoreError, StoreUnavailable
+from smssync.store import changes as announcements
 from smssync.store.batching import LINGER_S, GroupCommit
 
 P = ParamSpec("P")
@@ -94,17 +95,41 @@ class Database(abc.ABC):
         #: (``serverkey.use_server_key``); kept here because it belongs to this database.
         self.key: bytes | None = None
         self._listeners: dict[str, list[Callable[[], None]]] = {}
+        #: How many times each noun's caches were told to forget (``generation``).
+        self._generations: dict[str, int] = {}
 
     def on_change(self, noun: str, forget: Callable[[], None]) -> None:
-        """Call ``forget`` after every verb of this process that changes ``noun`` (a cache
-        of it goes stale: ``devices``, ``hooks``, ``apikeys``); other processes' caches
-        follow within their time to live."""
+        """Call ``forget`` whenever ``noun`` changed (a cache of it goes stale: ``devices``,
+        ``hooks``, ``apikeys``): at once after this process's verbs, and for other
+        processes' by ``fresh`` and ``follow_changes``."""
         self._listeners.setdefault(noun, []).append(forget)
 
     def changed(self, noun: str) -> None:
-        """Tell the caches of ``noun`` that a verb just changed it."""
+        """Tell the caches of ``noun`` that it changed."""
+        self._generations[noun] = self._generations.get(noun, 0) + 1
         for forget in self._listeners.get(noun, ()):
             forget()
+
+    def changed_all(self) -> None:
+        """Tell every cache to forget: changes may have been missed."""
+        for noun in list(self._listeners):
+            self.changed(noun)
+
+    def generation(self, noun: str) -> int:
+        """A number that moves whenever ``noun``'s caches are told to forget: a cache reads
+        it before a lookup and keeps the answer only if it has not moved meanwhile, so
+        that a read started before a change never lands in the cache after it."""
+        return self._generations.get(noun, 0)
+
+    @abc.abstractmethod
+    async def fresh(self) -> None:
+        """Make the caches forget whatever any process changed before this call (a cache
+        calls it before it trusts an entry)."""
+
+    @abc.abstractmethod
+    async def follow_changes(self) -> None:
+        """Hear other processes' changes until cancelled, where the engine needs a
+        connection of its own for that (PostgreSQL's LISTEN); return at once if not."""
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -150,7 +175,7 @@ class Verb(Generic[P, T]):
 
     def __init__(self, run: Job[P, T], *, writes: bool, changes: str | None = None) -> None:
         functools.update_wrapper(self, run)
-        self.run = run
+        self.run = run if changes is None else _announcing(run, changes)
         self.writes = writes
         #: The noun whose caches this verb makes stale (``Database.on_change``).
         self.changes = changes
@@ -164,6 +189,19 @@ class Verb(Generic[P, T]):
         return result
 
 
+def _announcing(body: Job[P, T], noun: str) -> Job[P, T]:
+    """``body``, then the announcement of its change in the same transaction: every process
+    hears of it when, and only when, it commits (``changes``)."""
+
+    @functools.wraps(body)
+    def run(conn: Connection, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        result = body(conn, *args, **kwargs)
+        announcements.announce(conn, noun)
+        return result
+
+    return run
+
+
 def reads(body: Job[P, T]) -> Verb[P, T]:
     """Make ``body`` a verb that runs in a read transaction."""
     return Verb(body, writes=False)
@@ -175,7 +213,8 @@ def writes(body: Job[P, T]) -> Verb[P, T]:
 
 
 def changes(noun: str) -> Callable[[Job[P, T]], Verb[P, T]]:
-    """Make a body a write verb after which this process's caches of ``noun`` are dropped."""
+    """Make a body a write verb that changes ``noun``: every process's caches of it are
+    dropped (this one's at once, the others' as ``Database.fresh`` says)."""
 
     def verb(body: Job[P, T]) -> Verb[P, T]:
         return Verb(body, writes=True, changes=noun)

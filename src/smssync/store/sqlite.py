@@ -11,7 +11,9 @@ ever sees what a power cut could take back. SQLite's automatic checkpoint runs i
 thread after a commit that leaves the WAL over 1000 pages.
 
 Several processes may open the same file (``serve --workers``): taking the write lock waits
-(busy_timeout), is retried, and finally raises StoreUnavailable.
+(busy_timeout), is retried, and finally raises StoreUnavailable. They hear of each other's
+changes to cached nouns through the change marks in ``meta`` (``changes``), which ``fresh``
+compares with what it saw last.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy import Engine as SaEngine
 
 from smssync.errors import StoreError, StoreUnavailable
-from smssync.store import migrate
+from smssync.store import changes, migrate
 from smssync.store.engine import Database, Job, P, T, retryable, translate, wrap_exceptions
 from smssync.store.files import private_database
 
@@ -110,6 +112,12 @@ class SqliteStore(Database):
         self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._read_pool: ThreadPoolExecutor | None = None
+        #: The change marks last seen, and the bookkeeping that lets waiting callers of
+        #: ``fresh`` share one read (see there).
+        self._marks: dict[str, bytes] = {}
+        self._fresh_lock: asyncio.Lock | None = None
+        self._checks_started = 0
+        self._checks_done = 0
 
     def _engine(self, begin: str, pool_size: int) -> SaEngine:
         engine = create_engine(
@@ -167,9 +175,37 @@ class SqliteStore(Database):
         self._writer.start()
         try:
             await self.write(migrate.upgrade)
+            self._marks = await self.read(changes.marks)
         except BaseException:
             await self.close()
             raise
+        self._fresh_lock = asyncio.Lock()
+
+    async def fresh(self) -> None:
+        """Compare the change marks with those seen last and tell the caches of each noun
+        another process (or connection) changed since.
+
+        One read per check, and callers that arrive while one runs share the next: a check
+        that began after a caller arrived and has finished answers for it too. Under load
+        that is about one read in flight, whatever the number of requests.
+        """
+        if self._fresh_lock is None:
+            return
+        arrived = self._checks_started
+        async with self._fresh_lock:
+            if self._checks_done > arrived:
+                return  # a check that began after this caller arrived has finished
+            self._checks_started += 1
+            mine = self._checks_started
+            seen = await self.read(changes.marks)
+            self._checks_done = mine
+            for noun, mark in seen.items():
+                if self._marks.get(noun) != mark:
+                    self._marks[noun] = mark
+                    self.changed(noun)
+
+    async def follow_changes(self) -> None:
+        """Nothing to follow: ``fresh`` reads the marks when a cache asks."""
 
     async def close(self) -> None:
         """Finish queued writes, then stop the threads and close every connection."""
