@@ -11,7 +11,7 @@ import click
 
 from smssync.cli.devices import print_setup
 from smssync.cli.options import serve_options, settings_from, store_options, with_store
-from smssync.errors import ConfigError
+from smssync.errors import ConfigError, Conflict
 from smssync.records import Device
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.settings import Settings
@@ -45,7 +45,10 @@ def serve(get_path: str | None, **params: Any) -> None:
     async def first_device(store: Database) -> tuple[Device, IssuedCredentials] | None:
         if await devices.all_devices(store):
             return None
-        return await create_device(store, "phone1", datetime.now(UTC), secret=generate_secret())
+        try:
+            return await create_device(store, "phone1", datetime.now(UTC), secret=generate_secret())
+        except Conflict:
+            return None  # another server starting on the same database made it first
 
     created = with_store(settings, first_device)
     click.echo(f"smssync serving {settings.sync_url} (store: {_safe_url(settings)})")
