@@ -27,6 +27,7 @@ from smssync.records import AckMode, DeviceSettings, Scope
 from smssync.server.apikeys import create_key, generate_signing_secret
 from smssync.server.credentials import create_device
 from smssync.store import open_store, serverkey, webhooks
+from tests.e2e.hosts import Network
 from tests.e2e.serverproc import Server, free_port
 from tests.e2e.test_gateway_e2e import GatewayProc, SimProc, gateway_toml, wait_for
 from tests.e2e.test_webhooks_delivery import Receiver
@@ -40,8 +41,6 @@ EVENTS = ("message.received", "message.sent", "message.delivered")
 FINAL = {"delivered", "undelivered", "failed", "expired", "cancelled"}
 FAST = {
     "SMSSYNC_SERVER_KEY": SERVER_KEY,
-    # The receiver listens on loopback, which webhooks may reach only when allowed.
-    "SMSSYNC_WEBHOOK_ALLOW": "127.0.0.1",
     "SMSSYNC_WEBHOOK_RETRY_MS": "200",
     "SMSSYNC_WEBHOOK_TIMEOUT_S": "1",
 }
@@ -65,6 +64,10 @@ class FleetOutcome:
     #: The receiver's copies by event id: the (event, subject) of each copy.
     copies: dict[str, list[tuple[str, str]]]
     seconds: float
+    #: True when each server ran in a network namespace of its own.
+    namespaces: bool = False
+    #: Seconds from the start to each milestone.
+    marks: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def inbound_lost(self) -> list[str]:
@@ -116,7 +119,9 @@ class FleetOutcome:
             f"inbound {len(self.inbound)} (stored {sum(self.stored.values())}), outbound "
             f"{len(self.recipients)} (sent {sum(self.sends.values())}, "
             f"{dict(collections.Counter(self.statuses.values()))}), events "
-            f"{len(self.deliveries)} ({copies} copies received), {self.seconds:.0f} s"
+            f"{len(self.deliveries)} ({copies} copies received), {self.seconds:.0f} s, "
+            + ("each server in a network namespace" if self.namespaces else "on loopback")
+            + f"; at {self.marks}"
         )
 
 
@@ -167,18 +172,26 @@ async def _setup(
 
 
 def fleet_run(
-    tmp: Path, database_url: str, inbound_per_phone: int, outbound: int, timeout_s: float = 120
+    tmp: Path,
+    net: Network,
+    database: str,
+    inbound_per_phone: int,
+    outbound: int,
+    timeout_s: float = 120,
 ) -> FleetOutcome:
-    """Run the fleet until everything is final (or ``timeout_s``) and return what it did."""
+    """Run the fleet on ``net``'s hosts, one server each, on PostgreSQL database
+    ``database``, until everything is final (or ``timeout_s``); return what it did."""
+    database_url = net.database_url(database)
     servers = []
-    for n in range(SERVERS):
+    for n, host in enumerate(net.hosts[:SERVERS]):
         (tmp / f"host{n}").mkdir(parents=True)
-        server = Server(tmp / f"host{n}", database_url)
-        server.env.update(FAST)
+        server = Server(tmp / f"host{n}", database_url, host=host.address, wrap=host.wrap)
+        # The receiver is on this machine, which webhooks may reach only when allowed.
+        server.env.update(FAST, SMSSYNC_WEBHOOK_ALLOW=net.here)
         servers.append(server)
     first = servers[0]
     secrets = [f"fleet phone secret {n}" for n in range(len(PHONES))]
-    receiver = Receiver(free_port())
+    receiver = Receiver(free_port(), "0.0.0.0" if net.namespaces else "127.0.0.1", net.here)
     receiver.start()
     # In this process, not with the CLI: fourteen CLI processes cost more CPU than the run.
     paths, key = asyncio.run(_setup(tmp, database_url, secrets, receiver.url + "/hook"))
@@ -191,12 +204,18 @@ def fleet_run(
     texts = [f"in {n} {i}" for i in range(inbound_per_phone) for n in range(len(PHONES))]
     recipients = [f"+2547331{i:05d}" for i in range(outbound)]
     started = time.monotonic()
+    marks: dict[str, float] = {}
+
+    def mark(what: str) -> None:
+        marks.setdefault(what, round(time.monotonic() - started, 1))
+
     db = psycopg.connect(database_url, autocommit=True)
     try:
         with ThreadPoolExecutor(SERVERS + 1) as starting:
             list(starting.map(lambda proc: proc.start(), [*servers, sim]))
         for gateway in gateways:
             gateway.start()
+        mark("up")
         reply = httpx.post(
             first.base + "/api/v1/messages",
             json={"to": recipients, "body": "fleet run"},
@@ -216,15 +235,21 @@ def fleet_run(
             return len({row["to"] for row in sim.outbox()})
 
         wait_for(lambda: sent() >= outbound // 3, timeout_s, "a third sent")
+        mark("a third sent")
         servers[0].kill()
         # Its phones keep what they receive meanwhile, and forward it once it is back.
         deliver(texts[half:])
         time.sleep(1.0)
         servers[0].start()
+        mark("restarted")
         wanted = (len(texts), outbound)
         deadline = started + timeout_s
         while time.monotonic() < deadline:
             stored, final, held, delivered = _progress(db)
+            if stored == len(texts):
+                mark("inbound stored")
+            if final == outbound:
+                mark("outbound final")
             if (stored, final) == wanted and held == delivered:
                 copies = sum(1 for _ in receiver.events("/hook"))
                 if copies >= held:
@@ -240,6 +265,8 @@ def fleet_run(
         sim.stop()
         receiver.stop()
     outcome.seconds = time.monotonic() - started
+    outcome.marks = marks
+    outcome.namespaces = net.namespaces
     return outcome
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from smssync.store import migrate
 from tests.e2e.fleet_run import SERVER_KEY, fleet_run
+from tests.e2e.hosts import network
 from tests.e2e.serverproc import Server, create_pg_database, drop_pg_database, pg_url
 from tests.pg import pg_conninfo
 
@@ -155,7 +156,8 @@ def test_a_fleet_with_a_server_killed_mid_run_loses_nothing_and_sends_nothing_tw
 ) -> None:
     name = create_pg_database()
     try:
-        outcome = fleet_run(tmp_path, pg_url(name), inbound_per_phone=4, outbound=24)
+        with network(3) as net:
+            outcome = fleet_run(tmp_path, net, name, inbound_per_phone=4, outbound=24)
     finally:
         drop_pg_database(name)
     print(outcome.summary())

@@ -14,9 +14,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from smssync.records import Credentials, DeviceSettings, OutboundStatus, SendOutcome
+from smssync.records import Credentials, Delivery, DeviceSettings, OutboundStatus, SendOutcome
 from smssync.server.auth import CachedDirectory
+from smssync.server.dispatcher import CLAIM_MARGIN_S, attempt, delivery_client
 from smssync.server.hooks import Hooks
+from smssync.settings import Settings
 from smssync.store import changes, devices, open_store, queue, results, webhooks
 from smssync.store.engine import Database
 from smssync.store.postgres import PostgresStore
@@ -171,3 +173,43 @@ async def test_two_processes_never_claim_one_delivery(store: Database, other: Da
     )
     claimed = [d.id for claim in claims for d in claim]
     assert len(claimed) == len(set(claimed)) == 20
+
+
+async def test_an_attempt_ends_by_its_deadline_inside_its_claim() -> None:
+    # A receiver that answers a byte every 0.3 s never trips a 1 s read timeout; the
+    # attempt's own deadline ends it, before its claim (deadline + margin) could expire.
+    handlers: set[asyncio.Task[Any]] = set()
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
+            for _ in range(100):
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(0.3)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = Settings(webhook_allow="127.0.0.1", webhook_timeout_s=1)
+    delivery = Delivery(1, f"http://127.0.0.1:{port}/", "s", "evt_1", "message.sent", "{}", 0, T0)
+    try:
+        async with delivery_client(settings) as client:
+            started = time.monotonic()
+            error = await attempt(client, delivery, settings.webhook_timeout_s)
+            took = time.monotonic() - started
+    finally:
+        server.close()
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+    assert error == "no answer within 1 s"
+    assert took < 1 + CLAIM_MARGIN_S / 2

@@ -36,6 +36,9 @@ alerts_log = logging.getLogger("smssync.alerts")
 BATCH = 50
 #: Longest wait between attempts.
 MAX_DELAY = timedelta(hours=1)
+#: How long a claim outlasts the deadline of its attempts: the time between taking a claim
+#: and starting to send.
+CLAIM_MARGIN_S = 10
 #: How often an idle dispatcher looks for due retries or other processes' events.
 IDLE_S = 1.0
 #: How often each process looks for messages stuck ``accepted``: the threshold is in hours.
@@ -58,8 +61,11 @@ def next_attempt(settings: Settings, delivery: Delivery, now: datetime) -> datet
     return retry_at
 
 
-async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
-    """POST one signed delivery; return None on 2xx, else the error."""
+async def attempt(
+    client: httpx.AsyncClient, delivery: Delivery, deadline_s: float | None = None
+) -> str | None:
+    """POST one signed delivery, giving up after ``deadline_s`` in all; return None on 2xx,
+    else the error."""
     body = delivery.body.encode()
     headers = {
         "content-type": "application/json",
@@ -69,7 +75,14 @@ async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
         **signing.sign(delivery.secret, body),
     }
     try:
-        response = await client.post(delivery.url, content=body, headers=headers)
+        # The client's timeout bounds each phase (connect, each read); this bounds the whole
+        # attempt, so that it always ends inside the claim (a receiver answering a byte at
+        # a time would otherwise outlast it, and another process would send it meanwhile).
+        response = await asyncio.wait_for(
+            client.post(delivery.url, content=body, headers=headers), deadline_s
+        )
+    except TimeoutError:
+        return f"no answer within {deadline_s} s"
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= response.status_code < 300:
@@ -117,12 +130,14 @@ class Dispatcher:
 
     async def once(self, client: httpx.AsyncClient) -> int:
         """Send one batch; return how many deliveries were attempted."""
-        # The claim lasts past the request timeout, so only a crashed process's expires.
-        hold_s = self.settings.webhook_timeout_s + 30
+        # The claim outlasts every attempt (each ends by its deadline), so only a crashed
+        # process's claim expires, and another process then sends its deliveries again.
+        deadline_s = self.settings.webhook_timeout_s
+        hold_s = deadline_s + CLAIM_MARGIN_S
         batch = await webhooks.claim_deliveries(self.store, datetime.now(UTC), BATCH, hold_s)
         if not batch:
             return 0
-        errors = await asyncio.gather(*(attempt(client, d) for d in batch))
+        errors = await asyncio.gather(*(attempt(client, d, deadline_s) for d in batch))
         now = datetime.now(UTC)
         outcomes = []
         for delivery, error in zip(batch, errors, strict=True):
