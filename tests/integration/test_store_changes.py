@@ -19,10 +19,9 @@ from smssync.server.auth import CachedDirectory
 from smssync.server.dispatcher import CLAIM_MARGIN_S, attempt, delivery_client
 from smssync.server.hooks import Hooks
 from smssync.settings import Settings
-from smssync.store import changes, devices, open_store, queue, results, webhooks
+from smssync.store import devices, open_store, queue, results, webhooks
 from smssync.store.engine import Database
 from smssync.store.postgres import PostgresStore
-from smssync.store.sqlite import SqliteStore
 from tests.integration.store_helpers import T0, at, device, queue_some
 from tests.pg import pg_conninfo
 
@@ -103,28 +102,6 @@ async def test_an_answer_read_while_a_change_lands_is_not_kept(store: Database) 
     assert await directory._cached("k", 1, fetch) == "stale"
     assert await directory._cached("k", 1, fetch) == "stale"
     assert reads == 2
-
-
-async def test_waiting_checks_share_one_read(tmp_path: Any) -> None:
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
-        reads = 0
-        read = store.read
-
-        async def counting(job: Any, *args: Any, **kwargs: Any) -> Any:
-            nonlocal reads
-            reads += job is changes.marks
-            return await read(job, *args, **kwargs)
-
-        store.read = counting  # type: ignore[method-assign]
-        await asyncio.gather(*(store.fresh() for _ in range(50)))
-        # The first check, and one more for all who arrived while it ran.
-        assert reads <= 2
-        await store.fresh()
-        assert reads <= 3
-    finally:
-        await store.close()
 
 
 @pytest.mark.parametrize(

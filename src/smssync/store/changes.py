@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, text
 
 from smssync.store import dialects
 from smssync.store.schema import meta
@@ -41,11 +41,11 @@ def announce(conn: Connection, noun: str) -> None:
     )
 
 
+#: The change marks: the rows of ``meta`` whose key starts with PREFIX (a range of its key,
+#: ``;`` being the character after ``:``), as SQL that a plain sqlite3 connection runs too.
+MARKS_SQL = "SELECT key, value FROM meta WHERE key >= 'changes:' AND key < 'changes;'"
+
+
 def marks(conn: Connection) -> dict[str, bytes]:
-    """Return SQLite's change mark of each noun ever announced (a range of ``meta``'s key)."""
-    rows = conn.execute(
-        select(meta.c.key, meta.c.value).where(
-            meta.c.key >= PREFIX, meta.c.key < PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)
-        )
-    )
-    return {row.key[len(PREFIX) :]: bytes(row.value) for row in rows}
+    """Return SQLite's change mark of each ``changes:<noun>`` key ever announced."""
+    return {row.key: bytes(row.value) for row in conn.execute(text(MARKS_SQL))}

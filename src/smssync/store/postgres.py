@@ -121,6 +121,9 @@ class PostgresStore(Database):
                     type(exc).__name__,
                     delay,
                 )
+            except Exception:
+                # Never a silent end: caches would stay bypassed for the life of the process.
+                log.exception("listening for other servers' changes failed; retrying")
             finally:
                 self._listening = False
             await asyncio.sleep(delay)
