@@ -75,6 +75,25 @@ async def test_a_device_removed_by_one_process_is_unknown_to_another_at_once(
     await at_once(other, unknown)
 
 
+async def test_credentials_rotated_by_one_process_apply_in_another_at_once(
+    store: Database, other: Database
+) -> None:
+    old = Credentials(secrets.token_bytes(16), secrets.token_bytes(16), None, None)
+    added = await devices.add_device(store, "p", old, DeviceSettings(), T0)
+    directory = CachedDirectory(other)
+    assert (await directory.device_by_token(old.token_hash)) is not None
+    assert (await directory.device_credentials(added.id)).secret_hash == old.secret_hash
+    new = Credentials(secrets.token_bytes(16), secrets.token_bytes(16), None, None)
+    await devices.update_device(store, "p", credentials=new)
+
+    async def rotated() -> bool:
+        stored = await directory.device_credentials(added.id)
+        gone = await directory.device_by_token(old.token_hash) is None
+        return gone and stored.secret_hash == new.secret_hash
+
+    await at_once(other, rotated)
+
+
 async def test_a_webhook_added_by_one_process_is_used_by_another_at_once(
     store: Database, other: Database
 ) -> None:
