@@ -1,7 +1,8 @@
 """Several servers on one database, as one (issue 17, item 8): real ``smssync serve``
 processes sharing a store; a change made through one is obeyed by the others at once, they
 migrate a fresh database once, and a fleet with a server killed mid-run loses nothing and
-sends nothing twice (``fleet_run``)."""
+sends nothing twice (``fleet_run``, each server in a network namespace of its own where the
+machine allows, see ``hosts``)."""
 
 from __future__ import annotations
 

@@ -94,8 +94,8 @@ class CachedDirectory:
     Every request authenticates, so without this each one costs two database reads. A change
     to a device (settings, credentials, removal) by any process applies at once: every
     lookup first asks the store whether some process changed a device (``Database.fresh``:
-    a notification on PostgreSQL, one shared read on SQLite). ``ttl_s`` is only a safety
-    net.
+    a notification heard on PostgreSQL, a read of the change marks on SQLite). ``ttl_s`` is
+    only a safety net.
     """
 
     def __init__(self, store: Database, ttl_s: float = CACHE_TTL_S) -> None:

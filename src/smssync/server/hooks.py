@@ -27,6 +27,7 @@ from smssync.records import (
 from smssync.store import rules
 from smssync.store.engine import Database
 
+#: Longest the configuration is trusted without a change heard: a safety net only.
 TTL_S = 30.0
 #: Auto-replies jump the queue, so that they fit in the phone's E1 reply.
 REPLY_PRIORITY = 100
