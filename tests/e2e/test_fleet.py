@@ -73,11 +73,13 @@ def test_a_change_through_one_server_applies_at_once_on_the_other(
             def poll(server: Server) -> int:
                 return http.get(server.base + path, params=params).status_code
 
-            def inbound(server: Server, message_id: str, text: str) -> None:
+            def inbound(server: Server, message_id: str, text: str) -> list[str]:
+                """Upload an incoming SMS; return the texts its E1 reply asks to send."""
                 form = {"secret": "fleet secret one", "from": "+254700000001"}
                 form |= {"message": text, "message_id": message_id}
                 reply = http.post(server.base + path, data=form)
                 assert reply.status_code == 200, reply.text
+                return [m["message"] for m in reply.json()["payload"].get("messages", [])]
 
             def listing(server: Server, key: str) -> int:
                 headers = {"authorization": f"Bearer {key}"}
@@ -107,19 +109,58 @@ def test_a_change_through_one_server_applies_at_once_on_the_other(
 
             at_once(tagged, database)
 
+            # A device's settings changed through the CLI apply on both servers.
+            a.cli("device", "set", "gw", "--reply-from-server", "--auto-reply", "Thanks")
+
+            def replying() -> bool:
+                return inbound(b, f"m-{next(count)}", "hello") == ["Thanks"]
+
+            at_once(replying, database)
+            assert inbound(a, f"m-{next(count)}", "hello") == ["Thanks"]
+
             # A key revoked through the CLI is refused by both servers.
             [key] = [k for k in a.cli_json("apikey", "list") if k["name"] == "reader"]
             a.cli("apikey", "revoke", str(key["id"]))
             at_once(lambda: listing(b, reader) == 401, database)
             assert listing(a, reader) == 401
 
-            # A device removed through the CLI is refused by both servers.
+            # A device removed through the CLI is refused by both servers (which a cached
+            # device alone would not show: its poll finds no such device in the store).
             a.cli("device", "remove", "gw")
             at_once(lambda: poll(b) == 403, database)
             assert poll(a) == 403
     finally:
         a.stop()
         b.stop()
+
+
+def test_every_worker_applies_a_device_change_made_through_the_cli_at_once(
+    tmp_path: Path,
+) -> None:
+    server = Server(tmp_path, workers=2)
+    device = server.add_device("gw", "--secret", "worker secret")
+    server.start()
+    url = server.base + httpx.URL(device["sync_url"]).path
+    count = iter(range(1000))
+
+    def replies() -> set[str]:
+        """The auto-reply each of 30 incoming SMS got in its E1 reply ("" for none), a
+        connection each, so that the kernel spreads them over both workers."""
+        found = set()
+        for _ in range(30):
+            form = {"secret": "worker secret", "from": "+254700000001", "message": "hi"}
+            form["message_id"] = f"w-{next(count)}"
+            with httpx.Client(timeout=30) as http:
+                payload = http.post(url, data=form).json()["payload"]
+            found |= {m["message"] for m in payload.get("messages", [])} or {""}
+        return found
+
+    try:
+        assert replies() == {""}  # both workers have the device's settings cached by now
+        server.cli("device", "set", "gw", "--reply-from-server", "--auto-reply", "Thanks")
+        assert replies() == {"Thanks"}
+    finally:
+        server.stop()
 
 
 @pytest.mark.postgres
