@@ -53,6 +53,15 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
 
+def _unused_subnet() -> int:
+    """A ``10.R.0.0/16`` no interface here has an address in (another run's namespaces)."""
+    listing = subprocess.run(
+        ["ip", "-4", "-o", "addr"], check=True, capture_output=True, text=True, timeout=10
+    ).stdout
+    taken = {int(word.split(".")[1]) for word in listing.split() if word.startswith("10.")}
+    return random.choice([r for r in range(100, 250) if r not in taken])
+
+
 def _can_use_namespaces() -> bool:
     return (
         os.geteuid() == 0
@@ -64,15 +73,17 @@ def _can_use_namespaces() -> bool:
 @contextlib.contextmanager
 def network(count: int) -> Iterator[Network]:
     """``count`` hosts in namespaces of their own, or on loopback where that cannot be."""
+    loopback = Network([Host("127.0.0.1") for _ in range(count)], "127.0.0.1", False)
     if not _can_use_namespaces():
-        yield Network([Host("127.0.0.1") for _ in range(count)], "127.0.0.1", False)
+        yield loopback
         return
     tag = secrets.token_hex(3)
-    subnet = random.randrange(100, 250)
     names: list[str] = []
     links: list[str] = []
+    hosts: list[Host] = []
+    subnet = 0
     try:
-        hosts = []
+        subnet = _unused_subnet()
         for n in range(count):
             name, outer, inner = f"smssync-{tag}-{n}", f"sf{tag}{n}o", f"sf{tag}{n}i"
             _ip("netns", "add", name)
@@ -91,7 +102,9 @@ def network(count: int) -> Iterator[Network]:
     except (subprocess.CalledProcessError, OSError):
         # Not allowed here after all (a container without CAP_SYS_ADMIN): loopback.
         _remove(names, links)
-        yield Network([Host("127.0.0.1") for _ in range(count)], "127.0.0.1", False)
+        hosts = []
+    if not hosts:
+        yield loopback
         return
     try:
         # Any of this host's addresses reaches it from every namespace (their default route).
