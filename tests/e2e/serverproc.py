@@ -25,16 +25,26 @@ SMSSYNC = [sys.executable, "-m", "smssync"]
 class Server:
     """One ``smssync serve`` subprocess and the environment its CLI shares."""
 
-    def __init__(self, tmp: Path, database_url: str = "", workers: int = 1) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        database_url: str = "",
+        workers: int = 1,
+        *,
+        host: str = "127.0.0.1",
+        wrap: tuple[str, ...] = (),
+    ) -> None:
         self.tmp = tmp
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
+        #: What runs ``serve`` elsewhere (``ip netns exec NAME``); the CLI runs here.
+        self.wrap = wrap
         self.env = {
             **os.environ,
             "SMSSYNC_DATA_DIR": str(tmp / "data"),
             "SMSSYNC_DATABASE_URL": database_url,
             "SMSSYNC_PORT": str(self.port),
-            "SMSSYNC_HOST": "127.0.0.1",
+            "SMSSYNC_HOST": host,
             "SMSSYNC_WORKERS": str(workers),
             "SMSSYNC_DEFAULT_REGION": "KE",
             # serve --workers N makes its metrics folder here: one a kill -9 leaves behind
@@ -66,7 +76,7 @@ class Server:
         """Start the server and wait until it answers."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [*SMSSYNC, "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT
+                [*self.wrap, *SMSSYNC, "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         # Generous: under pytest-xdist, a start competes with the other workers' tests. One
         # client for the polls: building one costs tens of ms of CPU (its TLS context).

@@ -28,9 +28,9 @@ FAST_RETRIES = {
 class Receiver:
     """A local HTTP receiver that records requests and fails on command."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, port: int, bind: str = "127.0.0.1", address: str = "127.0.0.1") -> None:
+        self.port, self.bind = port, bind
+        self.url = f"http://{address}:{port}"
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         #: Behaviour of the next requests, consumed in order; then "ok".
         self.script: list[str] = []
@@ -57,7 +57,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd = ThreadingHTTPServer((self.bind, self.port), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def stop(self) -> None:

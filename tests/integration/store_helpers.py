@@ -96,6 +96,12 @@ class FailingStore(Database):
     async def close(self) -> None:
         await self.inner.close()
 
+    async def fresh(self) -> None:
+        pass  # one process: its own verbs already tell its caches
+
+    async def follow_changes(self) -> None:
+        pass
+
     async def read(self, job: Any, *args: Any, **kwargs: Any) -> Any:
         return await self.inner.read(job, *args, **kwargs)
 

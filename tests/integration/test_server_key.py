@@ -22,10 +22,12 @@ def mode(path: Path) -> int:
 
 
 def meta_keys(store_url: str) -> list[str]:
+    """The keys of ``meta`` but SQLite's change marks (``store.changes``)."""
     engine = create_engine(engine_for(store_url))
     try:
         with engine.connect() as conn:
-            return sorted(k for (k,) in conn.execute(text("SELECT key FROM meta")))
+            keys = conn.execute(text("SELECT key FROM meta"))
+            return sorted(k for (k,) in keys if not k.startswith("changes:"))
     finally:
         engine.dispose()
 

@@ -86,7 +86,7 @@ def apikey_list(as_json: bool, **params: Any) -> None:
 @store_options
 @click.argument("key_id", type=int)
 def apikey_revoke(key_id: int, **params: Any) -> None:
-    """Revoke a key by id; running servers refuse it within two seconds."""
+    """Revoke a key by id; running servers refuse it at once."""
     settings = settings_from(params)
     with_store(settings, lambda store: apikeys.revoke_api_key(store, key_id, datetime.now(UTC)))
     click.echo(f"revoked {key_id}")
@@ -227,7 +227,7 @@ def rule_add(
     as_json: bool,
     **params: Any,
 ) -> None:
-    """Add a rule; running servers apply it within two seconds."""
+    """Add a rule; running servers apply it at once."""
     settings = settings_from(params)
     given = [(k, v) for k, v in (("keyword", keyword), ("regex", regex), ("sender", sender)) if v]
     if len(given) != 1:

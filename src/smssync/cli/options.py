@@ -28,7 +28,7 @@ from smssync.regions import DefaultRegion
 from smssync.settings import Flag, Settings, flag_of, variable
 from smssync.store import open_store, region, serverkey
 from smssync.store.engine import Database
-from smssync.store.files import CHANGES_FILE, private_dir
+from smssync.store.files import private_dir
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -122,7 +122,6 @@ def with_store(settings: Settings, action: Callable[[Database], Awaitable[T]]) -
         private_dir(settings.data_dir)
         store = open_store(settings.store_url)
         await store.open()
-        store.share_changes(settings.data_dir / CHANGES_FILE)
         try:
             await serverkey.use_server_key(store, settings.data_dir, settings.server_key)
             found = await region.default_region(store, settings.default_region, os.environ)

@@ -24,7 +24,7 @@ from smssync.cli.options import (
     with_store,
 )
 from smssync.cli.setup import print_setup
-from smssync.errors import ConfigError, SmssyncError
+from smssync.errors import ConfigError, Conflict, SmssyncError
 from smssync.records import Device
 from smssync.regions import DefaultRegion
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
@@ -77,7 +77,12 @@ def serve(get_path: str | None, **params: Any) -> None:
         found = await store_region(store, settings)
         if await devices.all_devices(store):
             return found, None
-        created = await create_device(store, "phone1", datetime.now(UTC), secret=generate_secret())
+        try:
+            created = await create_device(
+                store, "phone1", datetime.now(UTC), secret=generate_secret()
+            )
+        except Conflict:
+            return found, None  # another server starting on the same database made it first
         return found, created
 
     try:

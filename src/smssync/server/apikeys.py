@@ -14,8 +14,9 @@ from smssync.store.engine import Database
 KEY_PREFIX = "ssk_"
 #: Characters of a key shown in listings to tell keys apart.
 SHOWN = 12
-#: A revoked key stops working within this many seconds in every process.
-CACHE_TTL_S = 2.0
+#: Longest a cached lookup is trusted without a change heard: a safety net only (a revoked
+#: key stops working at once in every process, see ``KeyCache``).
+CACHE_TTL_S = 30.0
 CACHE_SIZE = 10_000
 
 
@@ -42,7 +43,8 @@ async def create_key(
 
 
 class KeyCache:
-    """Resolve presented keys without a database read per request."""
+    """Resolve presented keys without a database read per request; a revocation by any
+    process applies at once (``Database.fresh``)."""
 
     def __init__(self, store: Database, server_key: bytes) -> None:
         self.store = store
@@ -53,18 +55,20 @@ class KeyCache:
     async def resolve(self, presented: str) -> ApiKey | None:
         """Return the live key for a presented string, None when unknown or revoked."""
         digest = keyed_hash(self.server_key, "apikey", presented)
-        self.store.refresh()  # a revocation by another process: at once
+        await self.store.fresh()
         now = time.monotonic()
         hit = self._cache.get(digest)
         if hit is not None and hit[1] > now:
             return hit[0]
+        generation = self.store.generation("apikeys")
         found = await apikeys.list_api_keys(self.store, digest)
         key = found[0] if found and found[0].revoked_at is None else None
-        if len(self._cache) >= CACHE_SIZE:
-            self._cache.clear()
-        self._cache[digest] = (key, now + CACHE_TTL_S)
+        if self.store.generation("apikeys") == generation:  # else read across a change
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[digest] = (key, now + CACHE_TTL_S)
         return key
 
     def forget(self) -> None:
-        """Drop every cached lookup (after a revocation in this process)."""
+        """Drop every cached lookup (after a revocation in any process)."""
         self._cache.clear()

@@ -39,7 +39,6 @@ from smssync.settings import Settings, proxy_list
 from smssync.store import migrate, open_store, region, serverkey
 from smssync.store.devices import LastSeen
 from smssync.store.engine import Database
-from smssync.store.files import CHANGES_FILE
 
 log = logging.getLogger("smssync.server")
 
@@ -64,7 +63,6 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
             except BaseException:
                 await active.close()
                 raise
-            active.share_changes(settings.data_dir / CHANGES_FILE)
             # Which database, never its URL: a PostgreSQL URL may hold a password.
             log.info("store open: %s, migrated to %s", active.dialect, migrate.head())
         else:

@@ -20,6 +20,9 @@ from smssync.store.engine import Database
 
 T = TypeVar("T")
 
+#: Longest a cached lookup is trusted without a change heard: a safety net only.
+CACHE_TTL_S = 30.0
+
 
 class Directory(Protocol):
     """The device lookups authentication needs (an engine, or a cache in front of one)."""
@@ -86,28 +89,31 @@ async def with_secret(
 
 
 class CachedDirectory:
-    """Device lookups for authentication, remembered for a few seconds.
+    """Device lookups for authentication, remembered until a device changes.
 
     Every request authenticates, so without this each one costs two database reads. A change
-    to a device (settings, credentials, removal) by this process's verbs applies at once, as
-    does one by another process of the same data folder (``Database.share_changes``); one by
-    a server on another machine reaches this one within ``ttl_s``.
+    to a device (settings, credentials, removal) by any process applies at once: every
+    lookup first asks the store whether some process changed a device (``Database.fresh``:
+    a notification heard on PostgreSQL, a read of the change marks on SQLite). ``ttl_s`` is
+    only a safety net.
     """
 
-    def __init__(self, store: Database, ttl_s: float = 2.0) -> None:
+    def __init__(self, store: Database, ttl_s: float = CACHE_TTL_S) -> None:
         self.store = store
         self.ttl_s = ttl_s
         self._entries: dict[tuple[str, object], tuple[float, object]] = {}
         store.on_change("devices", self._entries.clear)
 
     async def _cached(self, kind: str, key: object, fetch: Callable[[], Awaitable[T]]) -> T:
-        self.store.refresh()  # another process's rotate-secret or remove: at once
+        await self.store.fresh()
         now = time.monotonic()
         hit = self._entries.get((kind, key))
         if hit is not None and now - hit[0] < self.ttl_s:
             return cast(T, hit[1])
+        generation = self.store.generation("devices")
         value = await fetch()
-        if value is not None:  # unknown credentials are not remembered
+        # Unknown credentials are not remembered, nor an answer read while a change landed.
+        if value is not None and self.store.generation("devices") == generation:
             if len(self._entries) > 10_000:
                 self._entries.clear()
             self._entries[(kind, key)] = (now, value)

@@ -1,9 +1,12 @@
 """Background work of a server process: sending webhooks, watching device liveness and
-alerts, marking messages stuck ``accepted`` (S-30) and purging old SMS text (``retention``).
+alerts, marking messages stuck ``accepted`` (S-30), purging old SMS text (``retention``),
+and hearing other processes' changes.
 
-Every worker process runs them all. The store's atomic claims make that safe: a delivery
-is taken by one process at a time, and a liveness transition, a stuck message or an alert is
-recorded (and announced) by the one process whose conditional update or insert lands.
+Every process of every server on one database runs them all, and each job's work is done
+once per fleet: a delivery is claimed by one process at a time (a lease, taken with ``FOR
+UPDATE SKIP LOCKED`` on PostgreSQL), the liveness check, the stuck sweep and the purge run
+once per time slot (``schedule.claim_run``), and a transition, a stuck message or an alert
+is recorded (and announced) by the one process whose conditional update or insert lands.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ alerts_log = logging.getLogger("smssync.alerts")
 BATCH = 50
 #: Longest wait between attempts.
 MAX_DELAY = timedelta(hours=1)
+#: How long a claim outlasts the deadline of its attempts: the time between taking a claim
+#: and starting to send.
+CLAIM_MARGIN_S = 10
 #: How often an idle dispatcher looks for due retries or other processes' events.
 IDLE_S = 1.0
 #: How often each process looks for messages stuck ``accepted``: the threshold is in hours.
@@ -59,8 +65,11 @@ def next_attempt(settings: Settings, delivery: Delivery, now: datetime) -> datet
     return retry_at
 
 
-async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
-    """POST one signed delivery; return None on 2xx, else the error."""
+async def attempt(
+    client: httpx.AsyncClient, delivery: Delivery, deadline_s: float | None = None
+) -> str | None:
+    """POST one signed delivery, giving up after ``deadline_s`` in all; return None on 2xx,
+    else the error."""
     body = delivery.body.encode()
     headers = {
         "content-type": "application/json",
@@ -70,7 +79,14 @@ async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
         **signing.sign(delivery.secret, body),
     }
     try:
-        response = await client.post(delivery.url, content=body, headers=headers)
+        # The client's timeout bounds each phase (connect, each read); this bounds the whole
+        # attempt, so that it always ends inside the claim (a receiver answering a byte at
+        # a time would otherwise outlast it, and another process would send it meanwhile).
+        response = await asyncio.wait_for(
+            client.post(delivery.url, content=body, headers=headers), deadline_s
+        )
+    except TimeoutError:
+        return f"no answer within {deadline_s} s"
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= response.status_code < 300:
@@ -129,12 +145,14 @@ class Dispatcher:
 
     async def once(self, client: httpx.AsyncClient) -> int:
         """Send one batch; return how many deliveries were attempted."""
-        # The claim lasts past the request timeout, so only a crashed process's expires.
-        hold_s = self.settings.webhook_timeout_s + 30
+        # The claim outlasts every attempt (each ends by its deadline), so only a crashed
+        # process's claim expires, and another process then sends its deliveries again.
+        deadline_s = self.settings.webhook_timeout_s
+        hold_s = deadline_s + CLAIM_MARGIN_S
         batch = await webhooks.claim_deliveries(self.store, datetime.now(UTC), BATCH, hold_s)
         if not batch:
             return 0
-        errors = await asyncio.gather(*(attempt(client, d) for d in batch))
+        errors = await asyncio.gather(*(attempt(client, d, deadline_s) for d in batch))
         now = datetime.now(UTC)
         outcomes = []
         for delivery, error in zip(batch, errors, strict=True):
@@ -197,8 +215,15 @@ async def watch_liveness(settings: Settings, store: Database, hooks: Hooks) -> N
         await asyncio.sleep(settings.liveness_check_s)
 
 
-async def sweep_stuck(settings: Settings, store: Database, now: datetime) -> list[StuckMessage]:
-    """Alert once on messages ``accepted`` longer than ``accepted_alert_h`` (S-30)."""
+async def sweep_stuck(
+    settings: Settings, store: Database, now: datetime, *, every_s: float = 0.0
+) -> list[StuckMessage]:
+    """Alert once on messages ``accepted`` longer than ``accepted_alert_h`` (S-30); with
+    ``every_s``, only if no other process swept in this slot of ``every_s`` seconds."""
+    # The conditional update already alerts once; the slot spares the fleet's other
+    # processes the scan.
+    if every_s and not await schedule.claim_run(store, "stuck", now, every_s):
+        return []
     found = await stuck.alert_stuck(store, now, settings.accepted_alert_h * 3600, STUCK_BATCH)
     if found:
         # Counts only: the uuids are in the device events and message.stuck webhooks.
@@ -213,16 +238,20 @@ async def sweep_stuck(settings: Settings, store: Database, now: datetime) -> lis
 
 async def watch_stuck(settings: Settings, store: Database, hooks: Hooks) -> None:
     """Sweep for stuck ``accepted`` messages until cancelled."""
+    backlog = False
     while True:
+        # The process that claimed the slot works off a backlog without claiming again.
+        every_s = 0.0 if backlog else STUCK_CHECK_S
         try:
-            stuck = await sweep_stuck(settings, store, datetime.now(UTC))
+            stuck = await sweep_stuck(settings, store, datetime.now(UTC), every_s=every_s)
         except SmssyncError as exc:
             alerts_log.warning("stuck-message check failed: %s", exc.message)
             stuck = []
         if stuck:
             hooks.wake.set()
         # A full batch means a backlog, whose next batch goes at once.
-        if len(stuck) < STUCK_BATCH:
+        backlog = len(stuck) >= STUCK_BATCH
+        if not backlog:
             await asyncio.sleep(STUCK_CHECK_S)
 
 
@@ -232,6 +261,7 @@ async def background(settings: Settings, store: Database, hooks: Hooks) -> Async
     tasks = [
         asyncio.create_task(Dispatcher(settings, store, hooks).run(), name="smssync-webhooks"),
         asyncio.create_task(watch_liveness(settings, store, hooks), name="smssync-liveness"),
+        asyncio.create_task(store.follow_changes(), name="smssync-changes"),
     ]
     if settings.accepted_alert_h > 0:
         tasks.append(asyncio.create_task(watch_stuck(settings, store, hooks), name="smssync-stuck"))

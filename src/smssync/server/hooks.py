@@ -1,8 +1,8 @@
 """Rules and webhook endpoints for incoming SMS, cached so the ingest path rarely reads them.
 
 The ingest path is the hot one: with nothing configured it must cost nothing beyond
-storing the SMS, so the cache remembers "nothing" too. Changes made by the CLI or another
-process apply within ``TTL_S``; changes made through this process's API apply at once.
+storing the SMS, so the cache remembers "nothing" too. Changes made by any process (the
+API, the CLI, another server) apply at once (``Database.fresh``); ``TTL_S`` is a safety net.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from smssync.records import (
 from smssync.store import rules
 from smssync.store.engine import Database
 
-TTL_S = 2.0
+#: Longest the configuration is trusted without a change heard: a safety net only.
+TTL_S = 30.0
 #: Auto-replies jump the queue, so that they fit in the phone's E1 reply.
 REPLY_PRIORITY = 100
 
@@ -55,24 +56,24 @@ class Hooks:
         store.on_change("hooks", self.invalidate)
 
     def invalidate(self) -> None:
-        """Forget the cache (after a verb of this process changed rules or webhooks)."""
+        """Forget the cache (rules or webhooks changed)."""
         self._expires = 0.0
 
     async def config(self) -> HookConfig:
-        """Return the configuration, read at most every ``TTL_S`` seconds, and again as soon
-        as another process of this data folder changed it."""
-        self.store.refresh()
+        """Return the configuration, read again after any process changed it."""
+        await self.store.fresh()
         now = time.monotonic()
-        if self._config is None or now >= self._expires:
-            config = await rules.hook_config(self.store)
-            self._patterns = {
-                rule.id: _compile(rule.pattern)
-                for rule in config.rules
-                if rule.kind is RuleKind.REGEX
-            }
-            self._config = config
-            self._expires = now + TTL_S
-        return self._config
+        if self._config is not None and now < self._expires:
+            return self._config
+        generation = self.store.generation("hooks")
+        config = await rules.hook_config(self.store)
+        self._patterns = {
+            rule.id: _compile(rule.pattern) for rule in config.rules if rule.kind is RuleKind.REGEX
+        }
+        self._config = config
+        # Read across a change: used this once, read again next time.
+        self._expires = now + TTL_S if self.store.generation("hooks") == generation else 0.0
+        return config
 
     async def plan(self, device: Device, record: NewInbound, now: datetime) -> InboundPlan | None:
         """Return what a new SMS needs besides being stored, or None for nothing."""

@@ -11,16 +11,15 @@ from __future__ import annotations
 import abc
 import contextlib
 import functools
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from smssync.errors import SmssyncError, StoreError, StoreUnavailable
+from smssync.store import changes as announcements
 from smssync.store.batching import LINGER_S, GroupCommit
 
 P = ParamSpec("P")
@@ -84,46 +83,6 @@ def retryable(error: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) in _PG_RETRYABLE
 
 
-class ChangeStamp:
-    """A file whose every change means "some cached noun changed": processes on one
-    machine (a server's workers, the CLI beside them) share their changes through it.
-
-    Each change appends a byte, so two changes within a clock tick still differ in size;
-    the file starts over past a few KiB, which changes its size too.
-    """
-
-    LIMIT = 4096
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._seen = self._look()
-
-    def _look(self) -> tuple[int, int, int] | None:
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-    def touch(self) -> None:
-        """Record a change (not durable: after a crash every cache is gone anyway)."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            if os.fstat(fd).st_size >= self.LIMIT:
-                os.ftruncate(fd, 0)
-            os.write(fd, b".")
-        finally:
-            os.close(fd)
-
-    def moved(self) -> bool:
-        """Tell whether anyone recorded a change since the last call."""
-        now = self._look()
-        if now == self._seen:
-            return False
-        self._seen = now
-        return True
-
-
 class Database(abc.ABC):
     """Runs verbs: ``read`` and ``write`` one transaction each, ``batch`` many calls in one."""
 
@@ -136,36 +95,41 @@ class Database(abc.ABC):
         #: (``serverkey.use_server_key``); kept here because it belongs to this database.
         self.key: bytes | None = None
         self._listeners: dict[str, list[Callable[[], None]]] = {}
-        self._stamp: ChangeStamp | None = None
+        #: How many times each noun's caches were told to forget (``generation``).
+        self._generations: dict[str, int] = {}
 
     def on_change(self, noun: str, forget: Callable[[], None]) -> None:
-        """Call ``forget`` after every verb of this process that changes ``noun`` (a cache
-        of it goes stale: ``devices``, ``hooks``, ``apikeys``), and, once ``share_changes``
-        is on, when ``refresh`` finds that another process changed anything; other
-        processes' caches follow within their time to live."""
+        """Call ``forget`` whenever ``noun`` changed (a cache of it goes stale: ``devices``,
+        ``hooks``, ``apikeys``): at once after this process's verbs, and for other
+        processes' by ``fresh`` and ``follow_changes``."""
         self._listeners.setdefault(noun, []).append(forget)
 
     def changed(self, noun: str) -> None:
-        """Tell the caches of ``noun`` that a verb just changed it, here and (``share_changes``)
-        in the other processes of this machine."""
+        """Tell the caches of ``noun`` that it changed."""
+        self._generations[noun] = self._generations.get(noun, 0) + 1
         for forget in self._listeners.get(noun, ()):
             forget()
-        if self._stamp is not None:
-            self._stamp.touch()
 
-    def share_changes(self, path: Path) -> None:
-        """Tell the other processes on this machine that use ``path`` of every change, and
-        learn of theirs: a CLI's ``device rotate-secret`` reaches a running server's caches
-        at its next request, not at the end of their time to live."""
-        self._stamp = ChangeStamp(path)
+    def changed_all(self) -> None:
+        """Tell every cache to forget: changes may have been missed."""
+        for noun in list(self._listeners):
+            self.changed(noun)
 
-    def refresh(self) -> None:
-        """Drop every cache of this process if another one changed something since the
-        last look: one ``stat`` when nothing changed, no database read."""
-        if self._stamp is not None and self._stamp.moved():
-            for forgets in self._listeners.values():
-                for forget in forgets:
-                    forget()
+    def generation(self, noun: str) -> int:
+        """A number that moves whenever ``noun``'s caches are told to forget: a cache reads
+        it before a lookup and keeps the answer only if it has not moved meanwhile, so
+        that a read started before a change never lands in the cache after it."""
+        return self._generations.get(noun, 0)
+
+    @abc.abstractmethod
+    async def fresh(self) -> None:
+        """Make the caches forget whatever any process changed before this call (a cache
+        calls it before it trusts an entry)."""
+
+    @abc.abstractmethod
+    async def follow_changes(self) -> None:
+        """Hear other processes' changes until cancelled, where the engine needs a
+        connection of its own for that (PostgreSQL's LISTEN); return at once if not."""
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -211,7 +175,7 @@ class Verb(Generic[P, T]):
 
     def __init__(self, run: Job[P, T], *, writes: bool, changes: str | None = None) -> None:
         functools.update_wrapper(self, run)
-        self.run = run
+        self.run = run if changes is None else _announcing(run, changes)
         self.writes = writes
         #: The noun whose caches this verb makes stale (``Database.on_change``).
         self.changes = changes
@@ -225,6 +189,19 @@ class Verb(Generic[P, T]):
         return result
 
 
+def _announcing(body: Job[P, T], noun: str) -> Job[P, T]:
+    """``body``, then the announcement of its change in the same transaction: every process
+    hears of it when, and only when, it commits (``changes``)."""
+
+    @functools.wraps(body)
+    def run(conn: Connection, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        result = body(conn, *args, **kwargs)
+        announcements.announce(conn, noun)
+        return result
+
+    return run
+
+
 def reads(body: Job[P, T]) -> Verb[P, T]:
     """Make ``body`` a verb that runs in a read transaction."""
     return Verb(body, writes=False)
@@ -236,7 +213,8 @@ def writes(body: Job[P, T]) -> Verb[P, T]:
 
 
 def changes(noun: str) -> Callable[[Job[P, T]], Verb[P, T]]:
-    """Make a body a write verb after which this process's caches of ``noun`` are dropped."""
+    """Make a body a write verb that changes ``noun``: every process's caches of it are
+    dropped (this one's at once, the others' as ``Database.fresh`` says)."""
 
     def verb(body: Job[P, T]) -> Verb[P, T]:
         return Verb(body, writes=True, changes=noun)

@@ -10,9 +10,6 @@ import os
 import stat
 from pathlib import Path
 
-#: The file through which the processes of one data folder tell each other of changes to
-#: what they cache (``Database.share_changes``).
-CHANGES_FILE = "changes.stamp"
 #: What SQLite keeps next to a database in WAL mode.
 SQLITE_SIDE_FILES = ("-wal", "-shm")
 

@@ -9,6 +9,10 @@ Claims lock their rows with ``FOR UPDATE SKIP LOCKED`` (see ``dialects``), so se
 processes share one queue and never hand out the same message twice. Every transaction
 commits with synchronous_commit on: durably, before ``write`` returns.
 
+Each server process also keeps one connection of its own that LISTENs for the changes other
+processes announce (``changes``), so a phone removed or re-keyed through one server is
+refused by every server at once; while that connection is down, caches are not trusted.
+
 psycopg is an extra (``smssync[postgres]``); ``open_store`` says so when it is missing.
 """
 
@@ -16,19 +20,29 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from smssync.errors import ConfigError, StoreError
-from smssync.store import migrate
+from smssync.store import changes, migrate
 from smssync.store.engine import Database, Job, P, T, retryable, wrap_exceptions
+
+log = logging.getLogger("smssync.store")
 
 #: Attempts at a transaction PostgreSQL chose as a serialization or deadlock victim.
 ATTEMPTS = 3
+#: The listener's first and longest wait before it connects again.
+LISTEN_RETRY_S = 0.5
+LISTEN_RETRY_MAX_S = 10.0
+#: How long the listener waits for a notification before it checks that its connection
+#: still works (a connection cut without a word would otherwise hear nothing, silently).
+LISTEN_CHECK_S = 15.0
 
 
 def engine_url(url: str) -> str:
@@ -52,6 +66,8 @@ class PostgresStore(Database):
         self.pool_size = pool_size
         self._engine: Engine | None = None
         self._pool: ThreadPoolExecutor | None = None
+        #: True while the LISTEN connection is up: only then are caches to be trusted.
+        self._listening = False
 
     async def open(self) -> None:
         """Connect and migrate, serialised with other processes by an advisory lock."""
@@ -81,6 +97,49 @@ class PostgresStore(Database):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+    async def fresh(self) -> None:
+        """Other processes' changes arrive as notifications (``follow_changes``); without
+        a listening connection nothing arrives, so no cache may be trusted."""
+        if not self._listening:
+            self.changed_all()
+
+    async def follow_changes(self) -> None:
+        """LISTEN for announced changes on a connection of its own, until cancelled;
+        connect again with a growing pause when it fails. A (re)connection forgets every
+        cache: what was announced while nobody listened was not heard."""
+        conninfo = make_url(self.url).set(drivername="postgresql")
+        delay = LISTEN_RETRY_S
+        while True:
+            try:
+                await self._listen(conninfo.render_as_string(hide_password=False))
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                if self._listening:  # it was up: a new outage, retried soon
+                    delay = LISTEN_RETRY_S
+                log.warning(
+                    "not hearing other servers' changes (%s); caches bypassed, retrying in %.1f s",
+                    type(exc).__name__,
+                    delay,
+                )
+            except Exception:
+                # Never a silent end: caches would stay bypassed for the life of the process.
+                log.exception("listening for other servers' changes failed; retrying")
+            finally:
+                self._listening = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LISTEN_RETRY_MAX_S)
+
+    async def _listen(self, conninfo: str) -> None:
+        async with await psycopg.AsyncConnection.connect(
+            conninfo, autocommit=True, connect_timeout=10
+        ) as conn:
+            await conn.execute(f"LISTEN {changes.CHANNEL}")
+            self._listening = True
+            self.changed_all()
+            while True:
+                async for notify in conn.notifies(timeout=LISTEN_CHECK_S):
+                    self.changed(notify.payload)
+                await asyncio.wait_for(conn.execute("SELECT 1"), LISTEN_CHECK_S)
 
     async def read(self, job: Job[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         result: T = await self._run(functools.partial(job, **kwargs), args)

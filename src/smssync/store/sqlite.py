@@ -11,7 +11,9 @@ ever sees what a power cut could take back. SQLite's automatic checkpoint runs i
 thread after a commit that leaves the WAL over 1000 pages.
 
 Several processes may open the same file (``serve --workers``): taking the write lock waits
-(busy_timeout), is retried, and finally raises StoreUnavailable.
+(busy_timeout), is retried, and finally raises StoreUnavailable. They hear of each other's
+changes to cached nouns through the change marks in ``meta`` (``changes``), which ``fresh``
+compares with what it saw last.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy import Engine as SaEngine
 
 from smssync.errors import StoreError, StoreUnavailable
-from smssync.store import migrate
+from smssync.store import changes, migrate
 from smssync.store.engine import Database, Job, P, T, retryable, translate, wrap_exceptions
 from smssync.store.files import private_database
 
@@ -43,6 +45,8 @@ GROUP_COMMIT = 256
 #: Attempts at a write transaction whose lock is taken, each waiting up to busy_timeout.
 WRITE_ATTEMPTS = 3
 BUSY_TIMEOUT_MS = 10_000
+#: Longest ``fresh`` waits on the event loop for a locked file before the threads take over.
+MARKS_WAIT_S = 0.05
 
 #: What a job ends with: its value, or the error its caller gets.
 _Outcome = tuple[Any, BaseException | None]
@@ -110,6 +114,10 @@ class SqliteStore(Database):
         self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._read_pool: ThreadPoolExecutor | None = None
+        #: The change marks last seen, by ``meta`` key.
+        self._marks: dict[str, bytes] = {}
+        #: A connection of ``fresh``'s own, read on the event loop (see there).
+        self._marks_db: sqlite3.Connection | None = None
 
     def _engine(self, begin: str, pool_size: int) -> SaEngine:
         engine = create_engine(
@@ -167,12 +175,43 @@ class SqliteStore(Database):
         self._writer.start()
         try:
             await self.write(migrate.upgrade)
+            self._marks = await self.read(changes.marks)
+            self._marks_db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=MARKS_WAIT_S
+            )
         except BaseException:
             await self.close()
             raise
 
+    async def fresh(self) -> None:
+        """Compare the change marks with those seen last and tell the caches of each noun
+        another process (or connection) changed since.
+
+        Every cache lookup asks, so the read is made on the event loop, on a connection of
+        its own: one indexed read of a few rows costs some 5 µs there, against some 300 µs
+        through the reader threads. A WAL reader waits for nobody, but for the rare moment
+        when the file is locked (a checkpoint that resets the WAL) the threads take over
+        rather than the loop waiting.
+        """
+        if self._marks_db is None:
+            return
+        try:
+            seen = dict(self._marks_db.execute(changes.MARKS_SQL).fetchall())
+        except sqlite3.OperationalError:
+            seen = await self.read(changes.marks)
+        for key, mark in seen.items():
+            if self._marks.get(key) != mark:
+                self._marks[key] = mark
+                self.changed(key.removeprefix(changes.PREFIX))
+
+    async def follow_changes(self) -> None:
+        """Nothing to follow: ``fresh`` reads the marks when a cache asks."""
+
     async def close(self) -> None:
         """Finish queued writes, then stop the threads and close every connection."""
+        if self._marks_db is not None:
+            self._marks_db.close()
+            self._marks_db = None
         if self._writer is not None:
             self._jobs.put(None)
             await asyncio.to_thread(self._writer.join)
