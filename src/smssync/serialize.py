@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from smssync.records import Delivery, Device, Inbound, Outbound, is_online
+from smssync.records import Delivery, Device, Inbound, Outbound, User, is_online
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -103,3 +103,23 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "created_at": iso(delivery.created_at),
         "body": json.loads(delivery.body),
     }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """Describe a dashboard user; never the password hash."""
+    return {
+        "name": user.name,
+        "role": user.role.value,
+        "created_at": iso(user.created_at),
+        "password_changed_at": iso(user.password_changed_at),
+    }
+
+
+def import_payload(title: str, url: str, secret: str | None) -> dict[str, str]:
+    """Describe a Sync URL as the SMSsync app imports it (what its QR code holds)."""
+    return {"title": title, "url": url, "secret": secret or ""}
+
+
+def import_text(payload: dict[str, str]) -> str:
+    """Return the import payload as the QR code's text: compact JSON."""
+    return json.dumps(payload, separators=(",", ":"))

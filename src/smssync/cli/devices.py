@@ -15,7 +15,7 @@ from rich.markup import escape
 from smssync.cli.options import print_json, settings_from, store_options, with_store
 from smssync.cli.tables import print_table
 from smssync.records import WIRE_KEY_FIELDS, AckMode, Device
-from smssync.serialize import device_json
+from smssync.serialize import device_json, import_payload, import_text
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.settings import Settings
 from smssync.store import devices as devices_store
@@ -38,11 +38,9 @@ def credentials_json(
         "shared_sync_url": settings.sync_url,
         "secret": issued.secret,
         "basic_user": issued.basic_user,
-        "import_payload": {
-            "title": device.name,
-            "url": settings.device_url(issued.token),
-            "secret": issued.secret or "",
-        },
+        "import_payload": import_payload(
+            device.name, settings.device_url(issued.token), issued.secret
+        ),
     }
 
 
@@ -57,7 +55,7 @@ def print_setup(settings: Settings, device: Device, issued: IssuedCredentials) -
     console.print(f"  Sync URL: [cyan]{escape(info['sync_url'])}[/cyan]")
     console.print(f"  Secret:   [cyan]{escape(info['secret'] or '(none)')}[/cyan]")
     console.print("  In the SMSsync app: Add Sync URL, or scan this code to import it.")
-    qr = segno.make(json.dumps(info["import_payload"], separators=(",", ":")), error="l")
+    qr = segno.make(import_text(info["import_payload"]), error="l")
     qr.terminal(out=sys.stdout, compact=True)
 
 

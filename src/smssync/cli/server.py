@@ -11,11 +11,12 @@ import click
 
 from smssync.cli.devices import print_setup
 from smssync.cli.options import serve_options, settings_from, store_options, with_store
+from smssync.dashboard.passwords import generate_password, hash_password
 from smssync.errors import ConfigError
-from smssync.records import Device
+from smssync.records import Device, Role
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.settings import Settings
-from smssync.store import devices
+from smssync.store import devices, users
 from smssync.store.engine import Database
 from smssync.store.files import private_dir
 
@@ -42,16 +43,21 @@ def serve(get_path: str | None, **params: Any) -> None:
         _serve_get(settings, get_path)
         return
 
-    async def first_device(store: Database) -> tuple[Device, IssuedCredentials] | None:
-        if await devices.all_devices(store):
-            return None
-        return await create_device(store, "phone1", datetime.now(UTC), secret=generate_secret())
+    async def first_start(
+        store: Database,
+    ) -> tuple[tuple[Device, IssuedCredentials] | None, str | None]:
+        return await _first_device(store), await _first_admin(store)
 
-    created = with_store(settings, first_device)
+    created, admin_password = with_store(settings, first_start)
     click.echo(f"smssync serving {settings.sync_url} (store: {_safe_url(settings)})")
     if created is not None:
         click.echo("No device was registered, so one was created:")
         print_setup(settings, *created)
+    click.echo(f"Dashboard: {settings.base_url}/dashboard")
+    if admin_password is not None:
+        # Shown this once: only its argon2 hash is kept.
+        click.echo(f"  No user existed, so one was created: admin, password {admin_password}")
+        click.echo("  (change it: smssync user set-password admin)")
     import uvicorn
 
     from smssync.server.app import SUPERVISOR_VARIABLE, claim_port, serve_options
@@ -68,6 +74,22 @@ def serve(get_path: str | None, **params: Any) -> None:
         workers=settings.workers,  # more than 1: uvicorn's own supervisor
         **serve_options(settings),
     )
+
+
+async def _first_device(store: Database) -> tuple[Device, IssuedCredentials] | None:
+    if await devices.all_devices(store):
+        return None
+    return await create_device(store, "phone1", datetime.now(UTC), secret=generate_secret())
+
+
+async def _first_admin(store: Database) -> str | None:
+    if await users.list_users(store):
+        return None
+    password = generate_password()
+    made = await users.add_first_user(
+        store, "admin", Role.ADMIN, hash_password(password), datetime.now(UTC)
+    )
+    return password if made is not None else None
 
 
 def _safe_url(settings: Settings) -> str:

@@ -21,6 +21,7 @@ from smssync.records.api import (
     Scope,
     WebhookEndpoint,
 )
+from smssync.records.conversations import Thread, ThreadCursor, ThreadPage
 from smssync.records.server import (
     Credentials,
     Device,
@@ -34,6 +35,7 @@ from smssync.records.server import (
     is_online,
     new_outbound,
 )
+from smssync.records.users import Role, User
 from smssync.records.values import (
     FINAL_STATUSES,
     WIRE_KEY_FIELDS,
@@ -73,12 +75,17 @@ __all__ = [
     "Outbound",
     "OutboundQuery",
     "OutboundStatus",
+    "Role",
     "Rule",
     "RuleKind",
     "Scope",
     "SendOutcome",
     "StuckMessage",
     "TaskMessage",
+    "Thread",
+    "ThreadCursor",
+    "ThreadPage",
+    "User",
     "WebhookEndpoint",
     "is_online",
     "new_outbound",

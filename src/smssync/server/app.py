@@ -21,12 +21,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from smssync.dashboard.app import create_dashboard
+from smssync.dashboard.app import home as dashboard_home
+from smssync.dashboard.render import PREFIX
 from smssync.errors import ConfigError, InternalError, NotFound
 from smssync.server import health
 from smssync.server.api.app import create_api
 from smssync.server.apikeys import KeyCache
 from smssync.server.auth import CachedDirectory
 from smssync.server.context import ServerContext
+from smssync.server.dashboard import dashboard_context
 from smssync.server.dispatcher import background
 from smssync.server.endpoint import SyncEndpoint
 from smssync.server.hooks import Hooks
@@ -79,6 +83,7 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
         )
         # A mounted app's own lifespan does not run: it shares this one's context.
         app.state.ctx = api.state.ctx = ctx
+        dashboard.state.ctx = dashboard_context(settings, active, key)
         try:
             async with background(settings, active, hooks):
                 yield
@@ -97,6 +102,7 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
         return for_path(request.url.path, InternalError()).response()
 
     api = create_api()
+    dashboard = create_dashboard()
     sync = SyncEndpoint()
     routes: list[BaseRoute] = [
         Route(settings.sync_path, sync),
@@ -104,6 +110,9 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
         Mount(API_PREFIX, api),
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
         Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
+        Route("/", dashboard_home, methods=["GET", "HEAD"]),
+        Route(PREFIX, dashboard_home, methods=["GET", "HEAD"]),
+        Mount(PREFIX, dashboard),
     ]
     app = Starlette(
         routes=routes,

@@ -81,6 +81,8 @@ inbound = Table(
     # Tags set by rules on incoming SMS (0002); JSON list, NULL when none.
     Column("tags", Text, nullable=True),
     UniqueConstraint("device_id", "dedupe_key"),
+    # The dashboard's conversations: one number's SMS, newest first (0006).
+    Index(None, "from_addr", "id"),
 )
 
 outbound = Table(
@@ -133,6 +135,8 @@ outbound = Table(
     Index(None, "status", "expires_at"),
     # Claim order is priority first: one range scan per source, as for the id order.
     Index(None, "device_id", "status", "claim_rank", "id"),
+    # The dashboard's conversations: one number's SMS, newest first (0006).
+    Index(None, "to_addr", "id"),
 )
 
 outbound_history = Table(
@@ -250,4 +254,17 @@ device_liveness = Table(
     Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
     Column("online", Boolean, nullable=False),
     Column("changed_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    # argon2id, in its own encoded form (parameters and salt included).
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    # A session made before this is void: a new password signs every browser out.
+    Column("password_changed_at", BigInteger, nullable=False),
 )
