@@ -29,14 +29,16 @@ def _next(target: object) -> str:
     return f"{PREFIX}/conversations"
 
 
-def _form(request: Request, session: Session, status: int = 200, error: str = "") -> Response:
+def _form(
+    request: Request, session: Session, target: object, status: int = 200, error: str = ""
+) -> Response:
     response = render(
         request,
         "signin.html",
         status=status,
         csrf=session.csrf,
         error=error,
-        next=_next(request.query_params.get("next")),
+        next=_next(target),
         visitor=None,
     )
     attach(response, request, context(request), session)
@@ -50,7 +52,7 @@ async def signin_page(request: Request) -> Response:
     session = read_session(request, context(request))
     if session is None or session.user_id is not None:
         session = Session.anonymous()
-    return _form(request, session)
+    return _form(request, session, request.query_params.get("next"))
 
 
 async def signin(request: Request) -> Response:
@@ -60,29 +62,31 @@ async def signin(request: Request) -> Response:
     form: FormData = await read_form(request)
     if session is None or not same_token(session, form.get("csrf")):
         return refused(request, "This form has expired: open the sign-in page again.")
-    name, password = form.get("name"), form.get("password")
+    name, password, target = form.get("name"), form.get("password"), form.get("next")
     if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
-        return _form(request, session, 400, "Enter a name and a password.")
+        return _form(request, session, target, 400, "Enter a name and a password.")
     address = request.client.host if request.client else None
     wait = ctx.limiter.blocked(address, CREDENTIAL) or ctx.limiter.target_blocked(name)
     if wait is not None:
-        return _throttled(request, session, wait)
+        return _throttled(request, session, target, wait)
     user = await users.user_by_name(ctx.store, name)
     if not await check_password(user.password_hash if user else None, password) or not user:
         # Never the name or the password in the log: either may be someone's secret.
         log.info("dashboard sign-in failed from %s", address)
         wait = ctx.limiter.failed(address, name, CREDENTIAL)
         if wait is not None:
-            return _throttled(request, session, wait)
-        return _form(request, session, 401, "Wrong name or password.")
-    response = RedirectResponse(_next(form.get("next")), status_code=303)
+            return _throttled(request, session, target, wait)
+        return _form(request, session, target, 401, "Wrong name or password.")
+    response = RedirectResponse(_next(target), status_code=303)
     attach(response, request, ctx, Session.signed_in(user))
     log.info("dashboard sign-in: %s", user.name)
     return response
 
 
-def _throttled(request: Request, session: Session, wait: int) -> Response:
-    response = _form(request, session, 429, f"Too many failed sign-ins: try again in {wait} s.")
+def _throttled(request: Request, session: Session, target: object, wait: int) -> Response:
+    response = _form(
+        request, session, target, 429, f"Too many failed sign-ins: try again in {wait} s."
+    )
     response.headers["retry-after"] = str(wait)
     return response
 
