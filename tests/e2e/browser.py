@@ -20,6 +20,8 @@ from playwright.sync_api import Page
 from tests.e2e.serverproc import SMSSYNC, Server
 
 CHROMIUM = "/usr/bin/chromium"
+#: What the phone's requests say they are, as the app's do.
+APP = {"user-agent": "SMSSync-Android/v3.1.1"}
 
 
 def admin_password(server: Server) -> str:
@@ -70,7 +72,7 @@ def incoming(phone: dict[str, Any], sender: str, text: str) -> None:
             "message_id": str(uuid.uuid4()),
             "sent_timestamp": str(int(time.time() * 1000)),
         },
-        headers={"user-agent": "SMSSync-Android/v3.1.1"},
+        headers=APP,
     )
     assert reply.json()["payload"]["success"] is True, reply.text
 
@@ -79,7 +81,9 @@ def take_tasks(phone: dict[str, Any], timeout_s: float = 10.0) -> list[dict[str,
     """Poll for outgoing SMS (E4) until some come, as the app's task check does."""
     deadline = time.monotonic() + timeout_s
     while True:
-        reply = httpx.get(phone["sync_url"], params={"task": "send", "secret": phone["secret"]})
+        reply = httpx.get(
+            phone["sync_url"], params={"task": "send", "secret": phone["secret"]}, headers=APP
+        )
         found: list[dict[str, Any]] = reply.json()["payload"].get("messages") or []
         if found or time.monotonic() > deadline:
             return found
@@ -91,7 +95,7 @@ def report_delivered(phone: dict[str, Any], wire_id: str) -> None:
     sent = httpx.post(
         phone["sync_url"] + "?task=sent",
         content=json.dumps({"queued_messages": [wire_id]}),
-        headers={"content-type": "application/json"},
+        headers={**APP, "content-type": "application/json"},
     )
     assert wire_id in sent.json()["message_uuids"], sent.text
     result = {
@@ -105,7 +109,7 @@ def report_delivered(phone: dict[str, Any], wire_id: str) -> None:
         phone["sync_url"],
         params={"task": "result", "secret": phone["secret"]},
         content=json.dumps({"message_result": [result]}),
-        headers={"content-type": "application/json"},
+        headers={**APP, "content-type": "application/json"},
     )
     assert reported.status_code == 200, reported.text
 

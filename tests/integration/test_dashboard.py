@@ -231,7 +231,9 @@ async def test_bad_input_is_a_clear_refusal_never_a_crash(client: Client, store:
     assert await messages.list_outbound(store) == []
 
 
-async def test_an_admin_adds_a_phone_and_sees_its_qr_code_and_warning(client: Client) -> None:
+async def test_an_admin_adds_a_phone_and_sees_its_qr_code_and_warning(
+    client: Client, store: Database
+) -> None:
     c = await client(Role.ADMIN)
     form = await c.get("/dashboard/phones/add")
     assert "this machine itself" in form.text  # the default URL is 127.0.0.1
@@ -246,6 +248,11 @@ async def test_an_admin_adds_a_phone_and_sees_its_qr_code_and_warning(client: Cl
     assert again.status_code == 409
     listing = await c.get("/dashboard/phones")
     assert "clinic-2" in listing.text
+    # A battery level is shown once the phone's alert told it (E8).
+    path = await phone(store, "p-battery")
+    form_alert = {"Task": "alert", "message": "Battery level is at 23%"}
+    assert (await c.post(path, data=form_alert)).status_code == 200
+    assert re.search(r"p-battery</th>.*?23 %", (await c.get("/dashboard/phones")).text, re.S)
     operator = await client(Role.OPERATOR)
     page = await operator.get("/dashboard/phones")
     refused = await operator.post(
