@@ -92,3 +92,47 @@ async def test_a_long_thread_pages_back_by_ids(
     older = await conversations.thread(store, A, before_inbound=newest.before_inbound, limit=3)
     assert [m.content for m in older.inbound] == ["sms 0", "sms 1"]
     assert older.before_inbound is None
+
+
+def test_0006_makes_a_conversation_of_every_number_already_stored(store_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from smssync.store.migrate import alembic_config
+    from tests.integration.test_store_migrations import engine_for
+
+    engine = create_engine(engine_for(store_url))
+    device = (
+        "INSERT INTO devices (id, name, token_hash, settings, effective_mode, created_at) "
+        "VALUES (1, 'p', :t, '{}', 'handoff', 0)"
+    )
+    sms = (
+        "INSERT INTO inbound (device_id, dedupe_key, from_raw, from_addr, to_addr, content, "
+        "sent_at, received_at, flags, status) "
+        "VALUES (1, :key, :addr, :addr, '', 'x', 0, :at, '[]', 'received')"
+    )
+    reply = (
+        "INSERT INTO outbound (uuid, pinned, to_addr, content, segments, status, created_at, "
+        "updated_at, result_listings, claim_rank) "
+        "VALUES (:uuid, false, :addr, 'x', 1, 'queued', :at, :at, 0, 0)"
+    )
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+            command.downgrade(alembic_config(conn), "0005")
+            conn.execute(text(device), {"t": b"token"})
+            conn.execute(text(sms), {"key": "1", "addr": A, "at": 10})
+            conn.execute(text(sms), {"key": "2", "addr": A, "at": 30})
+            conn.execute(text(sms), {"key": "3", "addr": "", "at": 40})
+            conn.execute(text(reply), {"uuid": "u1", "addr": A, "at": 20})
+            conn.execute(text(reply), {"uuid": "u2", "addr": B, "at": 50})
+            command.upgrade(alembic_config(conn), "head")
+            rows = conn.execute(
+                text(
+                    "SELECT number, last_at, last_inbound_id IS NOT NULL, "
+                    "last_outbound_id IS NOT NULL FROM threads ORDER BY number"
+                )
+            )
+            assert [tuple(row) for row in rows] == [(A, 30, True, True), (B, 50, False, True)]
+    finally:
+        engine.dispose()

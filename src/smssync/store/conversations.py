@@ -1,7 +1,8 @@
 """Conversations: SMS in both directions grouped by the other party's number.
 
-A thread is a number: the senders of inbound SMS and the recipients of outbound ones, read
-through the ``(from_addr, id)`` and ``(to_addr, id)`` indexes. Pages are keysets (the
+A thread is a number: the senders of inbound SMS and the recipients of outbound ones, listed
+from the ``threads`` table (``store/threads.py`` keeps it), read through the
+``(from_addr, id)`` and ``(to_addr, id)`` indexes. Pages are keysets (the
 newest first for the list, ids for a thread), never OFFSET; watching a thread for changes
 reads the store from a cursor, so any process of any server sees what any other wrote.
 """
@@ -10,13 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, literal, null, or_, select, tuple_, union_all
+from sqlalchemy import (
+    Connection,
+    Select,
+    Subquery,
+    and_,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 
 from smssync.records import Inbound, Outbound, Thread, ThreadCursor, ThreadPage
 from smssync.store.engine import reads
 from smssync.store.messages import outbound_by_ids
 from smssync.store.rows import from_us, inbound_of
 from smssync.store.schema import devices, inbound, outbound, outbound_history
+from smssync.store.schema import threads as threads_table
 
 
 def _inbound_by_ids(conn: Connection, ids: list[int]) -> dict[int, Inbound]:
@@ -30,25 +44,6 @@ def _inbound_by_ids(conn: Connection, ids: list[int]) -> dict[int, Inbound]:
     return {row.id: inbound_of(row._mapping) for row in rows}
 
 
-def _matching(search: str | None) -> tuple[list[Any], list[Any]]:
-    if not search:
-        return [], []
-    return (
-        [
-            or_(
-                inbound.c.content.icontains(search, autoescape=True),
-                inbound.c.from_addr.contains(search, autoescape=True),
-            )
-        ],
-        [
-            or_(
-                outbound.c.content.icontains(search, autoescape=True),
-                outbound.c.to_addr.contains(search, autoescape=True),
-            )
-        ],
-    )
-
-
 @reads
 def threads(
     conn: Connection,
@@ -59,43 +54,15 @@ def threads(
 ) -> tuple[list[Thread], ThreadCursor | None]:
     """Return threads, the most recently active first, and the cursor of the next page
     (None on the last); with ``search``, only threads with an SMS whose text or number
-    contains it."""
-    in_where, out_where = _matching(search)
-    # Outgoing SMS without a number (none should exist) and incoming ones from an empty
-    # sender belong to no conversation.
-    parts: list[Select[Any]] = [
-        select(
-            inbound.c.from_addr.label("number"),
-            func.max(inbound.c.received_at).label("last_at"),
-            func.max(inbound.c.id).label("last_in"),
-            null().label("last_out"),
-        )
-        .where(inbound.c.from_addr != "", *in_where)
-        .group_by(inbound.c.from_addr),
-        select(
-            outbound.c.to_addr.label("number"),
-            func.max(outbound.c.created_at).label("last_at"),
-            null().label("last_in"),
-            func.max(outbound.c.id).label("last_out"),
-        )
-        .where(*out_where)
-        .group_by(outbound.c.to_addr),
-    ]
-    both = union_all(*parts).subquery()
-    grouped = (
-        select(
-            both.c.number,
-            func.max(both.c.last_at).label("last_at"),
-            func.max(both.c.last_in).label("last_in"),
-            func.max(both.c.last_out).label("last_out"),
-        )
-        .group_by(both.c.number)
-        .subquery()
-    )
-    query = select(grouped).order_by(grouped.c.last_at.desc(), grouped.c.number.desc())
+    contains it (their newest match shown).
+
+    Without a search, one range of the ``threads`` index, however many SMS are stored; a
+    search scans the SMS (a substring has no index)."""
+    source = _searched(search) if search else _listed()
+    query = select(source).order_by(source.c.last_at.desc(), source.c.number.desc())
     if before is not None:
         query = query.where(
-            tuple_(grouped.c.last_at, grouped.c.number)
+            tuple_(source.c.last_at, source.c.number)
             < tuple_(literal(before.last_at_us), literal(before.number))
         )
     rows = list(conn.execute(query.limit(limit + 1)))
@@ -112,6 +79,51 @@ def threads(
             found.append(Thread(row.number, from_us(row.last_at), newest))
     cursor = ThreadCursor(rows[-1].last_at, rows[-1].number) if more and rows else None
     return found, cursor
+
+
+def _listed() -> Subquery:
+    return select(
+        threads_table.c.number,
+        threads_table.c.last_at,
+        threads_table.c.last_inbound_id.label("last_in"),
+        threads_table.c.last_outbound_id.label("last_out"),
+    ).subquery()
+
+
+def _searched(search: str) -> Subquery:
+    text_in = inbound.c.content.icontains(search, autoescape=True)
+    number_in = inbound.c.from_addr.contains(search, autoescape=True)
+    text_out = outbound.c.content.icontains(search, autoescape=True)
+    number_out = outbound.c.to_addr.contains(search, autoescape=True)
+    parts: list[Select[Any]] = [
+        select(
+            inbound.c.from_addr.label("number"),
+            func.max(inbound.c.received_at).label("last_at"),
+            func.max(inbound.c.id).label("last_in"),
+            null().label("last_out"),
+        )
+        .where(inbound.c.from_addr != "", or_(text_in, number_in))
+        .group_by(inbound.c.from_addr),
+        select(
+            outbound.c.to_addr.label("number"),
+            func.max(outbound.c.created_at).label("last_at"),
+            null().label("last_in"),
+            func.max(outbound.c.id).label("last_out"),
+        )
+        .where(or_(text_out, number_out))
+        .group_by(outbound.c.to_addr),
+    ]
+    both = union_all(*parts).subquery()
+    return (
+        select(
+            both.c.number,
+            func.max(both.c.last_at).label("last_at"),
+            func.max(both.c.last_in).label("last_in"),
+            func.max(both.c.last_out).label("last_out"),
+        )
+        .group_by(both.c.number)
+        .subquery()
+    )
 
 
 def _newer(a: Inbound | None, b: Outbound | None) -> Inbound | Outbound | None:

@@ -268,3 +268,16 @@ users = Table(
     # A session made before this is void: a new password signs every browser out.
     Column("password_changed_at", BigInteger, nullable=False),
 )
+
+threads = Table(
+    "threads",
+    metadata,
+    # One row per other party's number: a conversation of the dashboard (0006). Kept by the
+    # verbs that insert SMS (inbox, queue) in their own transactions, so the list of
+    # conversations is one index range, not a GROUP BY over every SMS.
+    Column("number", Text, primary_key=True),
+    Column("last_at", BigInteger, nullable=False),
+    Column("last_inbound_id", BigInteger, nullable=True),
+    Column("last_outbound_id", BigInteger, nullable=True),
+    Index(None, "last_at", "number"),
+)

@@ -1,4 +1,5 @@
-"""Dashboard users, and the indexes behind its conversations (issue 18).
+"""Dashboard users, and the conversations: one row per number, and each direction's SMS
+indexed by the other party's number (issue 18).
 
 Revision ID: 0006
 Revises: 0005
@@ -9,6 +10,20 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+#: Every number that already has SMS becomes a conversation.
+_BACKFILL = """
+INSERT INTO threads (number, last_at, last_inbound_id, last_outbound_id)
+SELECT number, MAX(last_at), MAX(last_in), MAX(last_out) FROM (
+    SELECT from_addr AS number, MAX(received_at) AS last_at, MAX(id) AS last_in,
+           CAST(NULL AS BIGINT) AS last_out
+    FROM inbound WHERE from_addr <> '' GROUP BY from_addr
+    UNION ALL
+    SELECT to_addr, MAX(created_at), CAST(NULL AS BIGINT), MAX(id)
+    FROM outbound GROUP BY to_addr
+) AS both_directions
+GROUP BY number
+"""
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -16,7 +31,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create ``users``; index each direction's SMS by the other party's number."""
+    """Create ``users`` and ``threads`` (filled from the SMS stored so far); index each
+    direction's SMS by the other party's number."""
     op.create_table(
         "users",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -30,10 +46,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_inbound_from_addr_id", "inbound", ["from_addr", "id"])
     op.create_index("ix_outbound_to_addr_id", "outbound", ["to_addr", "id"])
+    op.create_table(
+        "threads",
+        sa.Column("number", sa.Text, nullable=False),
+        sa.Column("last_at", sa.BigInteger, nullable=False),
+        sa.Column("last_inbound_id", sa.BigInteger, nullable=True),
+        sa.Column("last_outbound_id", sa.BigInteger, nullable=True),
+        sa.PrimaryKeyConstraint("number", name="pk_threads"),
+    )
+    op.create_index("ix_threads_last_at_number", "threads", ["last_at", "number"])
+    op.execute(_BACKFILL)
 
 
 def downgrade() -> None:
     """Drop what 0006 added."""
+    op.drop_index("ix_threads_last_at_number", "threads")
+    op.drop_table("threads")
     op.drop_index("ix_outbound_to_addr_id", "outbound")
     op.drop_index("ix_inbound_from_addr_id", "inbound")
     op.drop_table("users")
