@@ -136,3 +136,32 @@ def test_0006_makes_a_conversation_of_every_number_already_stored(store_url: str
             assert [tuple(row) for row in rows] == [(A, 30, True, True), (B, 50, False, True)]
     finally:
         engine.dispose()
+
+
+async def test_one_batch_with_a_number_twice_keeps_its_newest_sms(store: Database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from smssync.records import NewInbound
+    from smssync.server.credentials import create_device
+    from smssync.store import inbox
+
+    device, _ = await create_device(store, "p", datetime.now(UTC), secret=None)
+    now = datetime.now(UTC)
+
+    def sms(key: str, sender: str, text: str, at: datetime) -> dict[str, object]:
+        return inbox.row_of(
+            NewInbound(device.id, key, key, sender, sender, "", text, None, at, None, at, ())
+        )
+
+    rows = [
+        sms("1", A, "first", now),
+        sms("2", B, "other", now + timedelta(seconds=1)),
+        sms("3", A, "second", now + timedelta(seconds=2)),
+        sms("4", "", "no sender", now + timedelta(seconds=3)),
+    ]
+    await store.write(inbox.record_inbound_many, rows)
+    found, _ = await conversations.threads(store)
+    assert [(t.number, getattr(t.last, "content", "")) for t in found] == [
+        (A, "second"),
+        (B, "other"),
+    ]

@@ -79,7 +79,14 @@ def record_inbound_many(conn: Connection, rows: list[InboundRow]) -> list[tuple[
     )
     ids = dict(created)
     if created:
-        threads.touch_inbound(conn, list(created.values()))
+        threads.touch_inbound(
+            conn,
+            [
+                (str(row["from_addr"]), int(row["received_at"]), created[_key(row)])  # type: ignore[call-overload]
+                for row in unique
+                if _key(row) in created
+            ],
+        )
     missing = [key for key in first if key not in created]
     if missing:
         ids.update(_ids(conn.execute(select(*_RETURNED).where(_KEY.in_(missing)))))

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, case, func, literal, null, select
+from sqlalchemy import Connection, case, func, null, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from smssync.store import dialects
 from smssync.store.rows import chunks
-from smssync.store.schema import inbound, outbound, threads
+from smssync.store.schema import outbound, threads
 
 _COLUMNS = ["number", "last_at", "last_inbound_id", "last_outbound_id"]
 
 
 def _upsert(conn: Connection, rows: Any) -> None:
-    statement = dialects.insert(conn, threads).from_select(_COLUMNS, rows)
+    _on_conflict(conn, dialects.insert(conn, threads).from_select(_COLUMNS, rows))
+
+
+def _on_conflict(
+    conn: Connection, statement: Any, values: list[dict[str, Any]] | None = None
+) -> None:
     new = statement.excluded
     conn.execute(
         statement.on_conflict_do_update(
@@ -34,7 +39,8 @@ def _upsert(conn: Connection, rows: Any) -> None:
                 "last_inbound_id": func.coalesce(new.last_inbound_id, threads.c.last_inbound_id),
                 "last_outbound_id": func.coalesce(new.last_outbound_id, threads.c.last_outbound_id),
             },
-        )
+        ),
+        values,
     )
 
 
@@ -42,22 +48,27 @@ def _typed_null() -> ColumnElement[Any]:
     return null().cast(threads.c.last_inbound_id.type)
 
 
-def touch_inbound(conn: Connection, ids: list[int]) -> None:
-    """Make the incoming SMS with these row ids the newest of their senders' threads (an
-    empty sender belongs to no conversation)."""
-    for part in chunks(ids):
-        _upsert(
-            conn,
-            select(
-                inbound.c.from_addr,
-                func.max(inbound.c.received_at),
-                func.max(inbound.c.id),
-                _typed_null(),
+def touch_inbound(conn: Connection, stored: list[tuple[str, int, int]]) -> None:
+    """Make the incoming SMS just stored, ``(from_addr, received_at µs, row id)``, the
+    newest of their senders' threads (an empty sender belongs to no conversation).
+
+    From the values in hand, not a SELECT of the rows: this runs in every write of
+    incoming SMS, under SQLite's single writer."""
+    newest: dict[str, tuple[int, int]] = {}
+    for number, at_us, row_id in stored:
+        if number:
+            seen = newest.get(number)
+            newest[number] = (
+                (max(at_us, seen[0]), max(row_id, seen[1])) if seen else (at_us, row_id)
             )
-            .where(inbound.c.id.in_(part), inbound.c.from_addr != literal(""))
-            .group_by(inbound.c.from_addr)
-            .order_by(inbound.c.from_addr),
-        )
+    values = [
+        {"number": n, "last_at": at, "last_inbound_id": i, "last_outbound_id": None}
+        for n, (at, i) in sorted(newest.items())
+    ]
+    if values:
+        # One statement, executed for each row: compiled once and cached, unlike a VALUES
+        # list whose length changes with every batch.
+        _on_conflict(conn, dialects.insert(conn, threads), values)
 
 
 def touch_outbound(conn: Connection, uuids: list[str]) -> None:
