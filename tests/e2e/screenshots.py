@@ -102,10 +102,20 @@ given is this machine's loopback address, the page says so: start `serve` with
 
 ![Add a phone](dashboard/phone-add.png)
 
+## Scale
+
+The list of conversations reads the `threads` table (one row per number, kept by the verbs
+that store SMS, in the same transaction), a thread reads the `(from_addr, id)` and
+`(to_addr, id)` indexes, and the live feed reads from its cursors: each is a keyset page
+over an index, as fast with 1,000,000 SMS as with 1,000. `bench/dashboard_pages.py` measures
+it on both stores (see bench/README.md). A search by text is a substring match, which no
+index serves: it scans the SMS, and takes seconds at a million.
+
 ## Not here yet
 
 Bulk send (campaigns), the outbox, alerts, rules, webhooks, API keys and users as pages,
-activity charts, and the page benchmark at 1,000,000 SMS are the rest of issue 18.
+activity charts, unread counts, filters by phone and date, an indexed text search, and the
+list of conversations updating live are the rest of issue 18.
 """
 
 

@@ -1,9 +1,10 @@
 """The conversations' index: one row per other party's number with its newest SMS, kept by
 the verbs that store SMS, in their own transaction (``inbox``, ``queue``).
 
-Each upsert is one ``INSERT … SELECT … GROUP BY number ON CONFLICT DO UPDATE`` over the rows
-just inserted, in number order, so that two PostgreSQL transactions touching the same
-numbers lock them in the same order and never deadlock.
+Each write upserts (``INSERT … ON CONFLICT DO UPDATE``) one row per number it touched, in
+number order, so that two PostgreSQL transactions touching the same numbers lock them in
+the same order and never deadlock: incoming SMS from the values in hand, outgoing ones by
+an ``INSERT … SELECT … GROUP BY`` over the rows just queued (their ids are not returned).
 """
 
 from __future__ import annotations
