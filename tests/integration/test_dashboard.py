@@ -220,7 +220,13 @@ async def test_bad_input_is_a_clear_refusal_never_a_crash(client: Client, store:
     page = await c.get("/dashboard/conversations")
     token = csrf_of(page.text)
     empty = await c.post(f"/dashboard/conversations/{A}/reply", data={"text": " ", "csrf": token})
-    assert empty.status_code == 303 and "error=" in empty.headers["location"]
+    assert empty.status_code == 303 and empty.headers["location"].endswith("?error=empty")
+    assert "Type a reply." in (await c.get(empty.headers["location"])).text
+    # A made-up message in the link is never shown.
+    spoof = await c.get(f"/dashboard/conversations/{A}?error=Call+0700+now")
+    assert "Call 0700" not in spoof.text
+    bank = await c.get("/dashboard/conversations/MPESA")
+    assert bank.status_code == 200 and 'name="text"' not in bank.text
     bad = await c.post(
         "/dashboard/conversations/not-a-number/reply", data={"text": "x", "csrf": token}
     )

@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from smssync.addresses import normalize_recipient
+from smssync.addresses import looks_numeric, normalize_recipient
 from smssync.dashboard.guard import Visitor, action, context, feed, page, refused
 from smssync.dashboard.render import PREFIX, fragment, render
 from smssync.records import Inbound, Outbound, ThreadCursor, new_outbound
@@ -22,6 +22,17 @@ THREADS_PER_PAGE = 50
 MESSAGES_PER_PAGE = 50
 #: The longest reply (the API's bound on a body).
 MAX_REPLY = 5000
+#: What a redirect back to a page may say went wrong: a code in the URL, never its text,
+#: so that no link can make the page say something else.
+PROBLEMS = {
+    "number": "That is not a phone number.",
+    "empty": "Type a reply.",
+    "long": f"A reply has at most {MAX_REPLY} characters.",
+}
+
+
+def _problem(request: Request) -> str:
+    return PROBLEMS.get(request.query_params.get("error", ""), "")
 
 
 def _count(value: str | None) -> int | None:
@@ -87,7 +98,7 @@ async def threads_page(request: Request, who: Visitor) -> Response:
         threads=[{"thread": t, "url": thread_url(t.number), "last": item(t.last)} for t in found],
         search=search,
         older=older,
-        error=request.query_params.get("error", ""),
+        error=_problem(request),
     )
 
 
@@ -98,8 +109,7 @@ async def start(request: Request, who: Visitor) -> Response:
     try:
         number = normalize_recipient(raw, context(request).settings.default_region)
     except ValueError:
-        query = urlencode({"error": f"{raw[:40]!r} is not a phone number"})
-        return RedirectResponse(f"{PREFIX}/conversations?{query}", status_code=303)
+        return RedirectResponse(f"{PREFIX}/conversations?error=number", status_code=303)
     return RedirectResponse(thread_url(number), status_code=303)
 
 
@@ -133,9 +143,11 @@ async def thread_page(request: Request, who: Visitor) -> Response:
         older=older,
         # Only the newest page watches for more: an older page is history.
         live=before_in is None and before_out is None,
+        # An alphanumeric sender (a bank, an operator) cannot be answered by SMS.
+        can_reply=looks_numeric(number),
         after_in=found.after_inbound,
         after_hist=found.after_history,
-        error=request.query_params.get("error", ""),
+        error=_problem(request),
     )
 
 
@@ -171,9 +183,9 @@ async def reply(request: Request, who: Visitor, form: FormData) -> Response:
     text = form.get("text")
     back = thread_url(number)
     if not isinstance(text, str) or not text.strip():
-        return RedirectResponse(f"{back}?{urlencode({'error': 'Type a reply.'})}", 303)
+        return RedirectResponse(f"{back}?error=empty", 303)
     if len(text) > MAX_REPLY or "\x00" in text:
-        return RedirectResponse(f"{back}?{urlencode({'error': 'That reply is too long.'})}", 303)
+        return RedirectResponse(f"{back}?error=long", 303)
     try:
         to_addr = normalize_recipient(number, ctx.settings.default_region)
     except ValueError:
