@@ -68,8 +68,9 @@ viewer's POST, is refused with 403. A page without a session leads to the sign-i
 ## Conversations
 
 Every incoming and outgoing SMS, threaded by the other party's number, the most recently
-active first, paged by keyset (`Older conversations`), searchable by text or number. An
-operator opens a new conversation by typing a number (normalised in the default region).
+active first, paged by keyset (`Older conversations`), searchable by text or number. A
+conversation with new activity moves to the top without a reload. An operator opens a new
+conversation by typing a number (normalised in the default region).
 
 ![Conversations](dashboard/conversations.png)
 
@@ -114,8 +115,8 @@ index serves: it scans the SMS, and takes seconds at a million.
 ## Not here yet
 
 Bulk send (campaigns), the outbox, alerts, rules, webhooks, API keys and users as pages,
-activity charts, unread counts, filters by phone and date, an indexed text search, and the
-list of conversations updating live are the rest of issue 18.
+activity charts, unread counts, filters by phone and date, an indexed text search, and a
+phone going offline shown live are the rest of issue 18.
 """
 
 

@@ -153,3 +153,19 @@ def test_add_a_phone_shows_a_qr_code_that_decodes_to_the_import_payload(
     assert url.startswith(server.base + "/smssync/d/")
     page.goto(server.base + "/dashboard/phones")
     expect(page.get_by_role("rowheader", name="clinic-2")).to_be_visible()
+
+
+def test_a_new_conversation_appears_on_top_of_the_list_without_a_reload(
+    page: Page, server: Server, handset: dict[str, Any]
+) -> None:
+    incoming(handset, "+254700000104", "an older conversation")
+    sign_in(page, server, "admin", admin_password(server))
+    page.evaluate("window.notReloaded = true")
+    incoming(handset, "+254700000105", "a brand new conversation")
+    first = page.locator("#threads li").first
+    expect(first.locator(".number")).to_have_text("+254700000105", timeout=LIVE_MS)
+    expect(first.locator(".preview")).to_have_text("a brand new conversation")
+    incoming(handset, "+254700000104", "and the older one again")
+    expect(first.locator(".number")).to_have_text("+254700000104", timeout=LIVE_MS)
+    expect(page.locator("#threads li[data-number='+254700000104']")).to_have_count(1)
+    assert page.evaluate("window.notReloaded") is True

@@ -204,6 +204,16 @@ async def test_an_operator_replies_and_the_feed_shows_what_changed(
     keys = [item["key"] for item in body["items"]]
     assert keys[0] == f"out-{queued.message_id}" and keys[1].startswith("in-")
     assert "Thanks" in body["items"][1]["html"] and "queued" in body["items"][0]["html"]
+    listing = await c.get("/dashboard/conversations")
+    after = dict(re.findall(r'data-after-(at|number)="([^"]*)"', listing.text))
+    assert after["number"] == A
+    await incoming(api_client, url, "+254700000002", "a new one", "m3")
+    moved = await c.get(
+        "/dashboard/conversations/changes",
+        params={"after_at": after["at"], "after_number": after["number"]},
+    )
+    assert [i["key"] for i in moved.json()["items"]] == ["+254700000002"]
+    assert "a new one" in moved.json()["items"][0]["html"]
     later = await c.get(
         f"/dashboard/conversations/{A}/changes",
         params={"after_in": body["after_in"], "after_hist": body["after_hist"]},

@@ -165,3 +165,21 @@ async def test_one_batch_with_a_number_twice_keeps_its_newest_sms(store: Databas
         (A, "second"),
         (B, "other"),
     ]
+
+
+async def test_threads_since_a_cursor_are_the_ones_active_after_it(
+    store: Database, api_client: httpx.AsyncClient
+) -> None:
+    url = await phone(store)
+    await incoming(api_client, url, A, "one", "m1")
+    [shown], _ = await conversations.threads(store)
+    from smssync.store.rows import to_us
+
+    cursor = ThreadCursor(to_us(shown.last_at), shown.number)
+    assert await conversations.threads_since(store, cursor) == ([], cursor)
+    await incoming(api_client, url, B, "two", "m2")
+    await incoming(api_client, url, A, "three", "m3")
+    found, after = await conversations.threads_since(store, cursor)
+    assert [(t.number, getattr(t.last, "content", "")) for t in found] == [(B, "two"), (A, "three")]
+    assert after.number == A
+    assert await conversations.threads_since(store, after) == ([], after)

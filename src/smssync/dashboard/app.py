@@ -35,6 +35,7 @@ def create_dashboard() -> Starlette:
         Route("/signout", signin.signout, methods=["POST"]),
         Route("/conversations", conversations.threads_page, methods=["GET"]),
         Route("/conversations/new", conversations.start, methods=["GET"]),
+        Route("/conversations/changes", conversations.threads_changes, methods=["GET"]),
         Route("/conversations/{number}", conversations.thread_page, methods=["GET"]),
         Route("/conversations/{number}/changes", conversations.changes, methods=["GET"]),
         Route("/conversations/{number}/reply", conversations.reply, methods=["POST"]),

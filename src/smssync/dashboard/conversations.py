@@ -14,8 +14,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from smssync.addresses import looks_numeric, normalize_recipient
 from smssync.dashboard.guard import Visitor, action, context, feed, page, refused
 from smssync.dashboard.render import PREFIX, fragment, render
-from smssync.records import Inbound, Outbound, ThreadCursor, new_outbound
+from smssync.records import Inbound, Outbound, Thread, ThreadCursor, new_outbound
 from smssync.store import conversations, queue
+from smssync.store.rows import to_us
 
 #: Threads on a page, and SMS of each direction on a thread's page.
 THREADS_PER_PAGE = 50
@@ -91,14 +92,47 @@ async def threads_page(request: Request, who: Visitor) -> Response:
     if cursor is not None:
         query = {"q": search, "before_at": cursor.last_at_us, "before_number": cursor.number}
         older = f"{PREFIX}/conversations?{urlencode(query)}"
+    # Only the first page of the whole list watches for new activity; the cursor is the
+    # newest thread shown (or the start of time on an empty list).
+    newest = (
+        ThreadCursor(to_us(found[0].last_at), found[0].number) if found else ThreadCursor(0, "")
+    )
     return render(
         request,
         "conversations.html",
         visitor=who,
-        threads=[{"thread": t, "url": thread_url(t.number), "last": item(t.last)} for t in found],
+        threads=[row(t) for t in found],
         search=search,
         older=older,
+        live=before is None and not search,
+        after=newest,
         error=_problem(request),
+    )
+
+
+def row(thread: Thread) -> dict[str, Any]:
+    """Describe one thread of the list for its template."""
+    return {"thread": thread, "url": thread_url(thread.number), "last": item(thread.last)}
+
+
+@feed
+async def threads_changes(request: Request, who: Visitor) -> Response:
+    """Return the threads active since the cursor, as list rows to put on top."""
+    try:
+        at = _count(request.query_params.get("after_at")) or 0
+    except ValueError:
+        return JSONResponse({"ok": False, "error": "bad cursor", "status": 400}, 400)
+    after = ThreadCursor(at, request.query_params.get("after_number", "")[:100])
+    found, cursor = await conversations.threads_since(context(request).store, after)
+    return JSONResponse(
+        {
+            "after_at": cursor.last_at_us,
+            "after_number": cursor.number,
+            "items": [
+                {"key": t.number, "html": fragment("thread_row.html", t=row(t))} for t in found
+            ],
+        },
+        headers={"cache-control": "no-store"},
     )
 
 

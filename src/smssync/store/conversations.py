@@ -68,6 +68,34 @@ def threads(
     rows = list(conn.execute(query.limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
+    cursor = ThreadCursor(rows[-1].last_at, rows[-1].number) if more and rows else None
+    return _described(conn, rows), cursor
+
+
+@reads
+def threads_since(
+    conn: Connection, after: ThreadCursor, limit: int = 50
+) -> tuple[list[Thread], ThreadCursor]:
+    """Return threads active after the cursor, the oldest change first, and the cursor to
+    watch on from (one range of the ``threads`` index: a list's live feed)."""
+    source = _listed()
+    rows = list(
+        conn.execute(
+            select(source)
+            .where(
+                tuple_(source.c.last_at, source.c.number)
+                > tuple_(literal(after.last_at_us), literal(after.number))
+            )
+            .order_by(source.c.last_at, source.c.number)
+            .limit(limit)
+        )
+    )
+    found = _described(conn, rows)
+    cursor = ThreadCursor(rows[-1].last_at, rows[-1].number) if rows else after
+    return found, cursor
+
+
+def _described(conn: Connection, rows: list[Any]) -> list[Thread]:
     ins = _inbound_by_ids(conn, [r.last_in for r in rows if r.last_in is not None])
     outs = {m.seq: m for m in outbound_by_ids(conn, [r.last_out for r in rows if r.last_out])}
     found: list[Thread] = []
@@ -77,8 +105,7 @@ def threads(
         newest = _newer(last_in, last_out)
         if newest is not None:
             found.append(Thread(row.number, from_us(row.last_at), newest))
-    cursor = ThreadCursor(rows[-1].last_at, rows[-1].number) if more and rows else None
-    return found, cursor
+    return found
 
 
 def _listed() -> Subquery:

@@ -30,9 +30,7 @@
         afterIn = String(changes.after_in);
         afterHist = String(changes.after_hist);
         for (const change of changes.items) {
-          const template = document.createElement("template");
-          template.innerHTML = change.html.trim();
-          const fresh = template.content.firstElementChild;
+          const fresh = fragmentOf(change.html);
           const old = document.getElementById(change.key);
           if (old) {
             old.replaceWith(fresh);
@@ -45,6 +43,54 @@
         if (empty && changes.items.length) empty.remove();
       } catch (error) {
         // The server is away for a moment (a restart): the next poll tries again.
+      } finally {
+        busy = false;
+      }
+    }
+    window.setInterval(poll, POLL_MS);
+  }
+
+  function fragmentOf(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  }
+
+  // The list of conversations: a thread with new activity moves to the top.
+  function watchThreads(list) {
+    const url = list.dataset.threadsFeed;
+    let afterAt = list.dataset.afterAt;
+    let afterNumber = list.dataset.afterNumber;
+    let busy = false;
+
+    async function poll() {
+      if (busy || document.hidden) return;
+      busy = true;
+      try {
+        const query = new URLSearchParams({ after_at: afterAt, after_number: afterNumber });
+        const reply = await fetch(url + "?" + query, {
+          credentials: "same-origin",
+          headers: { accept: "application/json" },
+        });
+        if (reply.status === 401) {
+          window.location.reload();
+          return;
+        }
+        if (!reply.ok) return;
+        const changes = await reply.json();
+        afterAt = String(changes.after_at);
+        afterNumber = changes.after_number;
+        // Oldest change first: each goes on top, so the newest ends up first.
+        for (const change of changes.items) {
+          for (const old of list.querySelectorAll("li[data-number]")) {
+            if (old.dataset.number === change.key) old.remove();
+          }
+          list.prepend(fragmentOf(change.html));
+        }
+        const empty = document.querySelector(".empty");
+        if (empty && changes.items.length) empty.remove();
+      } catch (error) {
+        // The server is away for a moment: the next poll tries again.
       } finally {
         busy = false;
       }
@@ -91,6 +137,8 @@
   document.addEventListener("DOMContentLoaded", () => {
     const list = document.querySelector("[data-changes]");
     if (list) watch(list);
+    const threads = document.querySelector("[data-threads-feed]");
+    if (threads) watchThreads(threads);
     for (const area of document.querySelectorAll("[data-counter]")) count(area);
     const thread = document.getElementById("thread");
     if (thread && thread.lastElementChild) thread.lastElementChild.scrollIntoView({ block: "nearest" });
