@@ -92,7 +92,9 @@ On a phone's screen:
 ## Phones
 
 Online or offline (polled within its liveness window), when each phone was last seen, its
-battery as its last alert told it, how many SMS wait for it, and its app (User-Agent).
+battery as its last alert told it, how many SMS wait for it, and its app (User-Agent). The
+table refreshes from the store every 3 seconds: a phone going online or offline shows
+without a reload.
 
 ![Phones](dashboard/phones.png)
 
@@ -115,8 +117,8 @@ index serves: it scans the SMS, and takes seconds at a million.
 ## Not here yet
 
 Bulk send (campaigns), the outbox, alerts, rules, webhooks, API keys and users as pages,
-activity charts, unread counts, filters by phone and date, an indexed text search, and a
-phone going offline shown live are the rest of issue 18.
+activity charts, unread counts, filters by phone and date, an indexed text search, and
+rotating, disabling or removing a phone from its page are the rest of issue 18.
 """
 
 

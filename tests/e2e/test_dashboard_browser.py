@@ -169,3 +169,24 @@ def test_a_new_conversation_appears_on_top_of_the_list_without_a_reload(
     expect(first.locator(".number")).to_have_text("+254700000104", timeout=LIVE_MS)
     expect(page.locator("#threads li[data-number='+254700000104']")).to_have_count(1)
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_phone_coming_online_shows_on_the_phones_page_without_a_reload(
+    page: Page, server: Server
+) -> None:
+    sign_in(page, server, "admin", admin_password(server))
+    page.goto(server.base + "/dashboard/phones/add")
+    page.fill("#name", "clinic-live")
+    page.click("form[action$='/phones/add'] button")
+    phone = {
+        "sync_url": page.locator("#sync-url").inner_text(),
+        "secret": page.locator("#secret").inner_text(),
+    }
+    page.goto(server.base + "/dashboard/phones")
+    row = page.locator("tr[data-phone='clinic-live']")
+    expect(row.locator(".state")).to_have_text("offline")
+    page.evaluate("window.notReloaded = true")
+    take_tasks(phone, timeout_s=0)  # the app's task check: the phone is seen
+    expect(row.locator(".state")).to_have_text("online", timeout=LIVE_MS)
+    expect(row).to_contain_text("SMSSync-Android/v3.1.1")
+    assert page.evaluate("window.notReloaded") is True

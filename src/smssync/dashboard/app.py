@@ -40,6 +40,7 @@ def create_dashboard() -> Starlette:
         Route("/conversations/{number}/changes", conversations.changes, methods=["GET"]),
         Route("/conversations/{number}/reply", conversations.reply, methods=["POST"]),
         Route("/phones", phones.phones_page, methods=["GET"]),
+        Route("/phones/rows", phones.phones_rows, methods=["GET"]),
         Route("/phones/add", phones.add_page, methods=["GET"]),
         Route("/phones/add", phones.add, methods=["POST"]),
         # Served from the package: no CDN, no build step, works offline.

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import segno
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
-from smssync.dashboard.guard import Visitor, action, context, page
-from smssync.dashboard.render import render
+from smssync.dashboard.guard import Visitor, action, context, feed, page
+from smssync.dashboard.render import fragment, render
 from smssync.errors import Conflict
 from smssync.records import Role, is_online
 from smssync.settings import Settings
 from smssync.store import devices, messages
+from smssync.store.engine import Database
 
 
 def unreachable_reason(settings: Settings) -> str | None:
@@ -35,10 +37,7 @@ def unreachable_reason(settings: Settings) -> str | None:
     return None
 
 
-@page()
-async def phones_page(request: Request, who: Visitor) -> Response:
-    """List every phone: online or not, last seen, battery, app, queue depth."""
-    store = context(request).store
+async def _phones(store: Database) -> tuple[list[dict[str, Any]], int]:
     now = datetime.now(UTC)
     found = await devices.all_devices(store)
     depths = await messages.queue_depths(store)
@@ -52,7 +51,25 @@ async def phones_page(request: Request, who: Visitor) -> Response:
         }
         for d in found
     ]
-    return render(request, "phones.html", visitor=who, phones=rows, unassigned=depths.get(None, 0))
+    return rows, depths.get(None, 0)
+
+
+@page()
+async def phones_page(request: Request, who: Visitor) -> Response:
+    """List every phone: online or not, last seen, battery, app, queue depth."""
+    rows, unassigned = await _phones(context(request).store)
+    return render(request, "phones.html", visitor=who, phones=rows, unassigned=unassigned)
+
+
+@feed
+async def phones_rows(request: Request, who: Visitor) -> Response:
+    """Return the phones' table rows as they are now (the page refreshes them: a phone
+    going online or offline shows without a reload)."""
+    rows, unassigned = await _phones(context(request).store)
+    return JSONResponse(
+        {"html": fragment("phone_rows.html", phones=rows), "unassigned": unassigned},
+        headers={"cache-control": "no-store"},
+    )
 
 
 def _add_form(request: Request, who: Visitor, error: str = "", status: int = 200) -> Response:

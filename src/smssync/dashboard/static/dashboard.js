@@ -5,6 +5,7 @@
 
 (function () {
   const POLL_MS = 2000;
+  const PHONES_MS = 3000;
 
   function watch(list) {
     const url = list.dataset.changes;
@@ -98,6 +99,22 @@
     window.setInterval(poll, POLL_MS);
   }
 
+  // The phones' table: its rows as the store has them now, every few seconds.
+  function watchPhones(body) {
+    const url = body.dataset.rowsFeed;
+    window.setInterval(async () => {
+      if (document.hidden) return;
+      try {
+        const reply = await fetch(url, { credentials: "same-origin" });
+        if (reply.status === 401) window.location.reload();
+        if (!reply.ok) return;
+        body.innerHTML = (await reply.json()).html;
+      } catch (error) {
+        // Away for a moment: the next round tries again.
+      }
+    }, PHONES_MS);
+  }
+
   // GSM 03.38: the basic alphabet, and the extension table's characters (two septets each).
   const GSM_BASIC =
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
@@ -139,6 +156,8 @@
     if (list) watch(list);
     const threads = document.querySelector("[data-threads-feed]");
     if (threads) watchThreads(threads);
+    const phones = document.querySelector("[data-rows-feed]");
+    if (phones) watchPhones(phones);
     for (const area of document.querySelectorAll("[data-counter]")) count(area);
     const thread = document.getElementById("thread");
     if (thread && thread.lastElementChild) thread.lastElementChild.scrollIntoView({ block: "nearest" });
