@@ -19,6 +19,7 @@ from smssync.records import (
     ExportedSms,
     Inbound,
     Outbound,
+    User,
     is_online,
 )
 
@@ -195,3 +196,23 @@ def status_json(
         "open_alerts_by_kind": counts,
         "alerts": [alert_json(a) for a in open_alerts],
     }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """Describe a dashboard user; never the password hash."""
+    return {
+        "name": user.name,
+        "role": user.role.value,
+        "created_at": iso(user.created_at),
+        "password_changed_at": iso(user.password_changed_at),
+    }
+
+
+def import_payload(title: str, url: str, secret: str | None) -> dict[str, str]:
+    """Describe a Sync URL as the SMSsync app imports it (what its QR code holds)."""
+    return {"title": title, "url": url, "secret": secret or ""}
+
+
+def import_text(payload: dict[str, str]) -> str:
+    """Return the import payload as the QR code's text: compact JSON."""
+    return json.dumps(payload, separators=(",", ":"))

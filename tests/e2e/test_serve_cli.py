@@ -21,6 +21,9 @@ def test_first_start_creates_a_device_and_prints_how_to_set_up_the_phone(tmp_pat
         secret = re.search(r"Secret:\s+(\S+)", log)
         assert url and secret, log
         assert "\u2580" in log or "\u2584" in log or "\u2588" in log  # the QR code's blocks
+        # Beside it, where the dashboard is and its first user's one-time password.
+        assert f"Dashboard: {server.base}/dashboard" in log
+        assert re.search(r"one was created: admin, password \S{12,}", log), log
         body = (
             f"secret={secret[1]}&from=%2B254700000001&message=first&message_id={uuid.uuid4()}"
         ).encode()
@@ -41,10 +44,12 @@ def test_first_start_creates_a_device_and_prints_how_to_set_up_the_phone(tmp_pat
         assert re.search(stamp + r"INFO uvicorn\.error: Application startup complete", log, re.M)
     finally:
         server.stop()
-    # A second start finds the device and creates nothing.
+    # A second start finds the device and the user and creates nothing.
     server.start()
     server.stop()
     assert len(server.cli_json("device", "list")) == 1
+    assert [u["name"] for u in server.cli_json("user", "list")] == ["admin"]
+    assert server.log.read_text().count("admin, password") == 1
 
 
 def test_serve_get_answers_in_process(tmp_path: Path) -> None:

@@ -15,10 +15,21 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so that each family lives in its own module and registers itself.
-    from smssync.cli import alerts, api, backup, devices, gateway, messages, operator, server, sim
+    from smssync.cli import (
+        alerts,
+        api,
+        backup,
+        devices,
+        gateway,
+        messages,
+        operator,
+        server,
+        sim,
+        users,
+    )
     from smssync.cli.options import name_variables
 
-    for module in (server, devices, messages, operator, alerts, backup, gateway, sim, api):
+    for module in (server, devices, messages, operator, alerts, backup, gateway, sim, api, users):
         module.register(main)
     # Once every command is in place, so that no option is left without its variable.
     name_variables(main, "SMSSYNC")

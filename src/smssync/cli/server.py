@@ -24,13 +24,14 @@ from smssync.cli.options import (
     with_store,
 )
 from smssync.cli.setup import print_setup
+from smssync.dashboard.passwords import generate_password, hash_password
 from smssync.errors import ConfigError, Conflict, SmssyncError
-from smssync.records import Device
+from smssync.records import Device, Role
 from smssync.regions import DefaultRegion
 from smssync.server.credentials import IssuedCredentials, create_device, generate_secret
 from smssync.server.metrics import MULTIPROC_VARIABLE
 from smssync.settings import Settings
-from smssync.store import devices
+from smssync.store import devices, users
 from smssync.store.engine import Database
 from smssync.store.files import private_dir
 
@@ -73,20 +74,12 @@ def serve(get_path: str | None, **params: Any) -> None:
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
 
-    async def first_device(store: Database) -> tuple[DefaultRegion, Created | None]:
+    async def first_start(store: Database) -> tuple[DefaultRegion, Created | None, str | None]:
         found = await store_region(store, settings)
-        if await devices.all_devices(store):
-            return found, None
-        try:
-            created = await create_device(
-                store, "phone1", datetime.now(UTC), secret=generate_secret()
-            )
-        except Conflict:
-            return found, None  # another server starting on the same database made it first
-        return found, created
+        return found, await _first_device(store), await _first_admin(store)
 
     try:
-        found, created = with_store(settings, first_device)
+        found, created, admin_password = with_store(settings, first_start)
     except BaseException:
         sock.close()
         raise
@@ -97,6 +90,11 @@ def serve(get_path: str | None, **params: Any) -> None:
     if created is not None:
         click.echo("No device was registered, so one was created:")
         print_setup(settings, *created, found)
+    click.echo(f"Dashboard: {settings.base_url}/dashboard")
+    if admin_password is not None:
+        # Shown this once: only its argon2 hash is kept.
+        click.echo(f"  No user existed, so one was created: admin, password {admin_password}")
+        click.echo("  (change it: smssync user set-password admin)")
     sys.stdout.flush()  # before the workers' lines, in a log that holds both
 
     os.environ.update(settings.to_env())  # what each worker's factory reads
@@ -123,6 +121,28 @@ def worker_metrics(workers: int) -> Iterator[None]:
     finally:
         os.environ.pop(MULTIPROC_VARIABLE, None)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _first_device(store: Database) -> Created | None:
+    if await devices.all_devices(store):
+        return None
+    try:
+        return await create_device(store, "phone1", datetime.now(UTC), secret=generate_secret())
+    except Conflict:
+        return None  # another server starting on the same database made it first
+
+
+async def _first_admin(store: Database) -> str | None:
+    if await users.list_users(store):
+        return None
+    password = generate_password()
+    try:
+        made = await users.add_first_user(
+            store, "admin", Role.ADMIN, hash_password(password), datetime.now(UTC)
+        )
+    except Conflict:
+        return None  # another server starting on the same database made it first
+    return password if made is not None else None
 
 
 def _safe_url(settings: Settings) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -12,6 +11,7 @@ from rich.markup import escape
 
 from smssync.records import Device
 from smssync.regions import DefaultRegion
+from smssync.serialize import import_payload, import_text
 from smssync.server.credentials import IssuedCredentials
 from smssync.settings import Settings
 
@@ -34,7 +34,7 @@ def credentials_json(
         "basic_user": None if issued is None else issued.basic_user,
         "import_payload": None
         if url is None or issued is None
-        else {"title": device.name, "url": url, "secret": issued.secret or ""},
+        else import_payload(device.name, url, issued.secret),
         "default_region": (region.code or None) if region is not None else None,
     }
 
@@ -80,5 +80,5 @@ def print_setup(
         console.print(f"  Numbers without +country code: {escape(region.describe())}")
     if info["import_payload"] is not None:
         console.print("  In the SMSsync app: Add Sync URL, or scan this code to import it.")
-        payload = json.dumps(info["import_payload"], separators=(",", ":"))
+        payload = import_text(info["import_payload"])
         segno.make(payload, error="l").terminal(out=sys.stdout, compact=True)

@@ -22,6 +22,7 @@ from smssync.records.api import (
     Scope,
     WebhookEndpoint,
 )
+from smssync.records.conversations import Thread, ThreadCursor, ThreadPage
 from smssync.records.server import (
     LAST_SEEN_EVERY,
     ActivityBucket,
@@ -40,6 +41,7 @@ from smssync.records.server import (
     is_online,
     new_outbound,
 )
+from smssync.records.users import Role, User
 from smssync.records.values import (
     FINAL_STATUSES,
     WIRE_KEY_FIELDS,
@@ -86,13 +88,18 @@ __all__ = [
     "Outbound",
     "OutboundQuery",
     "OutboundStatus",
+    "Role",
     "Rule",
     "RuleKind",
     "Scope",
     "SendOutcome",
     "StuckMessage",
     "TaskMessage",
+    "Thread",
+    "ThreadCursor",
+    "ThreadPage",
     "Totals",
+    "User",
     "WebhookEndpoint",
     "is_online",
     "new_outbound",

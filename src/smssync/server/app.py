@@ -21,6 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from smssync.dashboard.app import create_dashboard
+from smssync.dashboard.app import home as dashboard_home
+from smssync.dashboard.render import PREFIX
 from smssync.errors import ConfigError, InternalError, NotFound, StoreError
 from smssync.regions import DefaultRegion
 from smssync.server import health, logs, metrics
@@ -28,6 +31,7 @@ from smssync.server.api.app import create_api
 from smssync.server.apikeys import KeyCache
 from smssync.server.auth import CachedDirectory
 from smssync.server.context import ServerContext
+from smssync.server.dashboard import dashboard_context
 from smssync.server.dispatcher import background
 from smssync.server.endpoint import SyncEndpoint
 from smssync.server.hooks import Hooks
@@ -84,6 +88,7 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
             )
             # A mounted app's own lifespan does not run: it shares this one's context.
             app.state.ctx = api.state.ctx = ctx
+            dashboard.state.ctx = dashboard_context(served, active, key)
             async with background(served, active, hooks):
                 yield
         finally:
@@ -112,6 +117,7 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
         return response
 
     api = create_api()
+    dashboard = create_dashboard()
     sync = SyncEndpoint()
     routes: list[BaseRoute] = [
         Route(settings.sync_path, sync),
@@ -120,6 +126,9 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
         Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),
+        Route("/", dashboard_home, methods=["GET", "HEAD"]),
+        Route(PREFIX, dashboard_home, methods=["GET", "HEAD"]),
+        Mount(PREFIX, dashboard),
     ]
     app = Starlette(
         routes=routes,

@@ -84,6 +84,18 @@ class Throttle:
         self.throttled[credential] += 1
         return self._wait_s(bucket)
 
+    def target_blocked(self, target: str) -> int | None:
+        """Return Retry-After seconds when this target may not be tried now, else None.
+
+        For targets whose right credential must not pass while they are under attack (a
+        person's password: a distributed guesser would otherwise learn the right one)."""
+        if not self.enabled:
+            return None
+        bucket = self._level("target", target, self.clock())
+        if bucket is None or bucket.tokens >= 1:
+            return None
+        return self._wait_s(bucket)
+
     def failed(self, address: str | None, target: str | None, credential: str) -> int | None:
         """Count a failed authentication; return Retry-After seconds when the address or
         the target has now run out, so the answer is 429 instead of 401 or 403."""

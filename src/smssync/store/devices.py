@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
@@ -282,3 +282,21 @@ class LastSeen:
             # Bounded at any fleet size; forgetting only costs one early write per device.
             self._touched.clear()
         self._touched[device_id] = (now, user_agent)
+
+
+@reads
+def battery_levels(conn: Connection) -> dict[int, tuple[int, datetime]]:
+    """Return each device's battery percent and when, from its newest alert (the app's E8
+    alerts carry it); a device whose newest alert did not tell it is absent."""
+    newest = (
+        select(func.max(events.c.id))
+        .where(events.c.kind == "alert")
+        .group_by(events.c.device_id)
+        .scalar_subquery()
+    )
+    found: dict[int, tuple[int, datetime]] = {}
+    for row in conn.execute(select(events).where(events.c.id.in_(newest))):
+        percent = json.loads(row.detail).get("battery_percent")
+        if isinstance(percent, int) and 0 <= percent <= 100:
+            found[row.device_id] = (percent, from_us(row.at))
+    return found

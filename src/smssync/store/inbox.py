@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, tuple_
 
 from smssync.errors import StoreError
 from smssync.records import Inbound, NewInbound
-from smssync.store import dialects
+from smssync.store import dialects, threads
 from smssync.store.engine import Database, reads
 from smssync.store.rows import inbound_of, to_us
 from smssync.store.schema import devices, inbound
@@ -64,8 +64,9 @@ def record_inbound_many(conn: Connection, rows: list[InboundRow]) -> list[tuple[
     """Insert each SMS (``row_of``) unless (device, dedupe_key) exists: (created, id) for
     each, in order.
 
-    Group commit hands this verb many SMS at once (``Engine.batch``): one INSERT for all, then
-    one SELECT for the ids of those that were already stored. Within one call, the first of
+    Group commit hands this verb many SMS at once (``Engine.batch``): one INSERT for all, one
+    upsert of their conversations (``threads``), then one SELECT for the ids of those that
+    were already stored. Within one call, the first of
     several SMS with the same key is the one created; the others are its duplicates.
     """
     if len(rows) > MAX_ROWS:
@@ -78,6 +79,15 @@ def record_inbound_many(conn: Connection, rows: list[InboundRow]) -> list[tuple[
         dialects.insert_rows(conn, inbound, unique, ("device_id", "dedupe_key"), _RETURNED)
     )
     ids = dict(created)
+    if created:
+        threads.touch_inbound(
+            conn,
+            [
+                (str(row["from_addr"]), int(row["received_at"]), created[_key(row)])  # type: ignore[call-overload]
+                for row in unique
+                if _key(row) in created
+            ],
+        )
     missing = [key for key in first if key not in created]
     if missing:
         ids.update(_ids(conn.execute(select(*_RETURNED).where(_KEY.in_(missing)))))

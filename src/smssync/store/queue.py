@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
 from smssync.records import AckMode, NewOutbound, OutboundStatus, TaskMessage
-from smssync.store import dialects
+from smssync.store import dialects, threads
 from smssync.store.engine import Database, writes
 from smssync.store.rows import add_history, chunks, is_silent, maybe_us, settings_of, to_us
 from smssync.store.schema import (
@@ -147,6 +147,7 @@ def enqueue(conn: Connection, messages: list[NewOutbound]) -> None:
                 ["outbound_id", "at", "status", "detail"], history.where(outbound.c.uuid.in_(part))
             )
         )
+    threads.touch_outbound(conn, [row["uuid"] for row in rows])
     if len(rows) >= BULK:
         dialects.refresh_statistics(conn, outbound)
 

@@ -88,6 +88,8 @@ inbound = Table(
     # Activity counts a range of receipt times (0006).
     Index(None, "received_at"),
     Index(None, "purged_at", "received_at"),
+    # The dashboard's conversations: one number's SMS, newest first (0010).
+    Index(None, "from_addr", "id"),
 )
 
 outbound = Table(
@@ -146,6 +148,8 @@ outbound = Table(
     # Activity counts a range of send and hand-out times (0006).
     Index(None, "sent_at"),
     Index(None, "dispatched_at"),
+    # The dashboard's conversations: one number's SMS, newest first (0010).
+    Index(None, "to_addr", "id"),
 )
 
 outbound_history = Table(
@@ -294,4 +298,30 @@ send_streaks = Table(
     Column("failures", Integer, nullable=False),
     Column("reasons", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    # argon2id, in its own encoded form (parameters and salt included).
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    # A session made before this is void: a new password signs every browser out.
+    Column("password_changed_at", BigInteger, nullable=False),
+)
+
+threads = Table(
+    "threads",
+    metadata,
+    # One row per other party's number: a conversation of the dashboard (0010). Kept by the
+    # verbs that insert SMS (inbox, queue) in their own transactions, so the list of
+    # conversations is one index range, not a GROUP BY over every SMS.
+    Column("number", Text, primary_key=True),
+    Column("last_at", BigInteger, nullable=False),
+    Column("last_inbound_id", BigInteger, nullable=True),
+    Column("last_outbound_id", BigInteger, nullable=True),
+    Index(None, "last_at", "number"),
 )

@@ -1,0 +1,49 @@
+"""The dashboard as one Starlette app, mounted by server/app.py at ``/dashboard``."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from smssync.dashboard import conversations, phones, signin
+from smssync.dashboard.render import PREFIX, render
+
+
+async def home(request: Request) -> Response:
+    """Send ``/`` and ``/dashboard`` to the conversations (or to sign-in first)."""
+    return RedirectResponse(f"{PREFIX}/conversations", status_code=303)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    message = {404: "No such page.", 405: "That is not how this page is used."}.get(
+        status, exc.detail if isinstance(exc, HTTPException) else "Something went wrong."
+    )
+    return render(request, "error.html", status=status, message=message, visitor=None)
+
+
+def create_dashboard() -> Starlette:
+    """Build the dashboard; its ``state.ctx`` (a DashboardContext) is set by the server."""
+    routes = [
+        Route("/", home),
+        Route("/signin", signin.signin_page, methods=["GET"]),
+        Route("/signin", signin.signin, methods=["POST"]),
+        Route("/signout", signin.signout, methods=["POST"]),
+        Route("/conversations", conversations.threads_page, methods=["GET"]),
+        Route("/conversations/new", conversations.start, methods=["GET"]),
+        Route("/conversations/changes", conversations.threads_changes, methods=["GET"]),
+        Route("/conversations/{number}", conversations.thread_page, methods=["GET"]),
+        Route("/conversations/{number}/changes", conversations.changes, methods=["GET"]),
+        Route("/conversations/{number}/reply", conversations.reply, methods=["POST"]),
+        Route("/phones", phones.phones_page, methods=["GET"]),
+        Route("/phones/rows", phones.phones_rows, methods=["GET"]),
+        Route("/phones/add", phones.add_page, methods=["GET"]),
+        Route("/phones/add", phones.add, methods=["POST"]),
+        # Served from the package: no CDN, no build step, works offline.
+        Mount("/static", StaticFiles(packages=[("smssync.dashboard", "static")]), name="static"),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})

@@ -1,0 +1,35 @@
+"""What the server hands the dashboard it mounts: the store, a session key, a brake on
+guessing passwords, and its own way of registering a phone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from smssync.dashboard.context import DashboardContext, PhoneSetup
+from smssync.dashboard.sessions import session_key
+from smssync.serialize import import_payload, import_text
+from smssync.server.credentials import create_device, generate_secret
+from smssync.server.throttle import Throttle
+from smssync.settings import Settings
+from smssync.store.engine import Database
+
+
+def dashboard_context(settings: Settings, store: Database, key: bytes) -> DashboardContext:
+    """Build the dashboard's context over the server's open store and key."""
+
+    async def add_phone(name: str) -> PhoneSetup:
+        device, issued = await create_device(
+            store, name, datetime.now(UTC), secret=generate_secret()
+        )
+        url = settings.device_url(issued.token)
+        payload = import_text(import_payload(device.name, url, issued.secret))
+        return PhoneSetup(device.name, url, issued.secret or "", payload)
+
+    return DashboardContext(
+        settings=settings,
+        store=store,
+        session_key=session_key(key),
+        # Its own buckets: a phone's failures never lock a person out, nor the reverse.
+        limiter=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),
+        add_phone=add_phone,
+    )
