@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select, tuple_
 
 from smssync.errors import StoreError
 from smssync.records import Inbound, NewInbound
-from smssync.store import dialects
+from smssync.store import conversations, dialects
 from smssync.store.engine import Database, reads
 from smssync.store.rows import inbound_of, to_us
 from smssync.store.schema import devices, inbound
@@ -86,6 +86,8 @@ def record_inbound_many(conn: Connection, rows: list[InboundRow]) -> list[tuple[
         if key not in ids:  # the insert skipped it, so it exists: say so rather than guess
             raise StoreError("incoming SMS neither inserted nor found")
         results.append((key in created and first[key] == index, ids[key]))
+    new = [row for row, (created_now, _) in zip(rows, results, strict=True) if created_now]
+    conversations.touch_inbound(conn, new)
     return results
 
 
@@ -120,3 +122,25 @@ async def record_inbound(db: Database, message: NewInbound) -> tuple[bool, int]:
     Concurrent calls share one statement and one commit (group commit, see ``batching``).
     """
     return await db.batch(record_inbound_many, row_of(message), limit=MAX_ROWS)
+
+
+@reads
+def inbound_newest(
+    conn: Connection, before_id: int | None = None, limit: int = 50, device: str | None = None
+) -> list[Inbound]:
+    """Return incoming SMS newest first, before the cursor (a row id): a range of the
+    primary key, or of (device_id, id) for one device."""
+    query = (
+        select(inbound, devices.c.name.label("device_name"))
+        .outerjoin(devices, devices.c.id == inbound.c.device_id)
+        .order_by(inbound.c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(inbound.c.id < before_id)
+    if device is not None:
+        device_id = conn.execute(select(devices.c.id).where(devices.c.name == device)).scalar()
+        if device_id is None:
+            return []
+        query = query.where(inbound.c.device_id == device_id)
+    return [inbound_of(row._mapping) for row in conn.execute(query)]

@@ -104,3 +104,18 @@ def outbound_page(conn: Connection, query: OutboundQuery) -> list[Outbound]:
         ).scalars()
     )
     return outbound_by_ids(conn, ids)
+
+
+@reads
+def outbound_newest(
+    conn: Connection, before_id: int | None = None, limit: int = 50, status: str | None = None
+) -> list[Outbound]:
+    """Return outgoing SMS newest first, before the cursor (a row id), with their history:
+    a range of the primary key, or of (status, id) for one status."""
+    query = select(outbound.c.id).order_by(outbound.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(outbound.c.id < before_id)
+    if status is not None:
+        query = query.where(outbound.c.status == status)
+    ids = list(conn.execute(query).scalars())
+    return sorted(outbound_by_ids(conn, ids), key=lambda m: m.seq, reverse=True)

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
 from smssync.records import AckMode, NewOutbound, OutboundStatus, TaskMessage
-from smssync.store import dialects
+from smssync.store import conversations, dialects
 from smssync.store.engine import Database, writes
 from smssync.store.rows import add_history, chunks, is_silent, maybe_us, settings_of, to_us
 from smssync.store.schema import (
@@ -131,6 +131,7 @@ def enqueue(conn: Connection, messages: list[NewOutbound]) -> None:
                 "send_at": maybe_us(m.send_at),
                 "callback_url": m.callback_url,
                 "api_key_id": m.api_key_id,
+                "campaign_id": m.campaign_id,
             }
         )
     try:
@@ -147,6 +148,7 @@ def enqueue(conn: Connection, messages: list[NewOutbound]) -> None:
                 ["outbound_id", "at", "status", "detail"], history.where(outbound.c.uuid.in_(part))
             )
         )
+    conversations.touch_outbound(conn, rows)
     if len(rows) >= BULK:
         dialects.refresh_statistics(conn, outbound)
 

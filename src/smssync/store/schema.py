@@ -81,6 +81,9 @@ inbound = Table(
     # Tags set by rules on incoming SMS (0002); JSON list, NULL when none.
     Column("tags", Text, nullable=True),
     UniqueConstraint("device_id", "dedupe_key"),
+    # The list pages (0006): one number's thread, one phone's SMS, newest first by id.
+    Index(None, "from_addr", "id"),
+    Index(None, "device_id", "id"),
 )
 
 outbound = Table(
@@ -133,6 +136,12 @@ outbound = Table(
     Index(None, "status", "expires_at"),
     # Claim order is priority first: one range scan per source, as for the id order.
     Index(None, "device_id", "status", "claim_rank", "id"),
+    # The campaign that queued the message (0006); no foreign key, as for api_key_id:
+    # campaigns are never deleted, and SQLite cannot add one to an existing table.
+    Column("campaign_id", Integer, nullable=True),
+    # A campaign's counts by status, and one number's thread newest first (0006).
+    Index(None, "campaign_id", "status"),
+    Index(None, "to_addr", "id"),
 )
 
 outbound_history = Table(
@@ -250,4 +259,80 @@ device_liveness = Table(
     Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
     Column("online", Boolean, nullable=False),
     Column("changed_at", BigInteger, nullable=False),
+)
+
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("template", Text, nullable=False),
+    # running, paused, cancelled, done (``CampaignStatus``).
+    Column("status", String(16), nullable=False),
+    # The region national numbers were read in, kept to show how they were read.
+    Column("region", String(8), nullable=False),
+    # Send through this device only (by name, as ``NewOutbound.device``).
+    Column("device", String(100), nullable=True),
+    # The daily window in minutes after local midnight; NULL: any time.
+    Column("window_start", Integer, nullable=True),
+    Column("window_end", Integer, nullable=True),
+    # The window's zone; NULL: each recipient's own, from their number.
+    Column("window_tz", String(64), nullable=True),
+    # JSON list of the recipients' zone keys, so the release loop never scans for them.
+    Column("zones", Text, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("api_key_id", Integer, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "status"),
+)
+
+campaign_recipients = Table(
+    "campaign_recipients",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("to_raw", Text, nullable=False),
+    # NULL when the number could not be normalised (``error`` says why).
+    Column("to_addr", Text, nullable=True),
+    Column("content", Text, nullable=True),
+    Column("segments", Integer, nullable=False),
+    # The zones the window is judged in ("A|B" for a number of several zones).
+    Column("zone", Text, nullable=True),
+    # pending, released, invalid, opted_out, cancelled (``RecipientState``).
+    Column("state", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    # The outgoing SMS's uuid once released into the queue.
+    Column("message_id", String(36), nullable=True),
+    # Release takes a campaign's pending recipients of the zones inside their window.
+    Index(None, "campaign_id", "state", "zone", "id"),
+    # The results export walks a campaign's recipients in order.
+    Index(None, "campaign_id", "id"),
+)
+
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    # The normalised number that asked for no more bulk SMS.
+    Column("address", Text, primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    # The other party's number: an incoming SMS's sender, an outgoing one's recipient.
+    Column("address", Text, primary_key=True),
+    Column("last_at", BigInteger, nullable=False),
+    # "in" or "out": the latest SMS's direction, its text and phone (no foreign key: a
+    # thread outlives its phone).
+    Column("last_direction", String(3), nullable=False),
+    Column("last_content", Text, nullable=False),
+    Column("last_device_id", Integer, nullable=True),
+    # Incoming SMS since someone last read the thread.
+    Column("unread", Integer, nullable=False),
+    # The conversations page: newest first, a keyset of (last_at, address).
+    Index(None, "last_at", "address"),
 )
