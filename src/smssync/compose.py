@@ -19,7 +19,7 @@ from phonenumbers import timezone as number_zones
 
 from smssync.addresses import normalize_recipient
 from smssync.gsm.segments import Encoding, encoding_for, split
-from smssync.records import NewRecipient, SendWindow
+from smssync.records import NewCampaign, NewRecipient, SendWindow
 
 #: Column names that hold the recipient's number, in order of preference (lower case).
 NUMBER_COLUMNS = ("to", "number", "phone", "mobile", "msisdn", "phone_number")
@@ -174,3 +174,42 @@ def window_open(window: SendWindow | None, zone: str | None, now: datetime, ahea
 def estimate_minutes(segments: int, phones: int, per_phone: int = PHONE_SMS_PER_MINUTE) -> int:
     """Minutes the fleet needs for ``segments`` at the phones' pacing (one phone at least)."""
     return math.ceil(segments / (max(phones, 1) * per_phone))
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A bulk send worked out before anything is stored: what a compose page previews."""
+
+    campaign: NewCampaign
+    #: The template's own counters.
+    stats: TextStats
+    #: The first rendered messages.
+    preview: tuple[NewRecipient, ...]
+    #: Recipients that will not be sent, with their position in the input.
+    invalid: tuple[tuple[int, NewRecipient], ...]
+    #: Segments of every message to send.
+    segments: int
+
+
+def plan(
+    name: str,
+    template: str,
+    rows: Sequence[Mapping[str, str]],
+    region: str,
+    *,
+    column: str | None = None,
+    device: str | None = None,
+    window: SendWindow | None = None,
+    api_key_id: int | None = None,
+    preview: int = 5,
+) -> Plan:
+    """Render and check a bulk send; ValueError for a bad template or number column."""
+    found = recipients(template, rows, region, column)
+    good = [r for r in found if r.content is not None and r.to_addr is not None]
+    return Plan(
+        campaign=NewCampaign(name, template, region, tuple(found), device, window, api_key_id),
+        stats=text_stats(template),
+        preview=tuple(good[:preview]),
+        invalid=tuple((i, r) for i, r in enumerate(found) if r.content is None),
+        segments=sum(r.segments for r in good),
+    )

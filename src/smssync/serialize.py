@@ -10,7 +10,19 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from smssync.records import Delivery, Device, Inbound, Outbound, is_online
+from smssync.compose import PHONE_SMS_PER_MINUTE, Plan, estimate_minutes
+from smssync.records import (
+    Campaign,
+    CampaignResult,
+    Conversation,
+    Delivery,
+    Device,
+    Inbound,
+    Outbound,
+    SendWindow,
+    ThreadMessage,
+    is_online,
+)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -102,4 +114,121 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "last_error": delivery.last_error,
         "created_at": iso(delivery.created_at),
         "body": json.loads(delivery.body),
+    }
+
+
+def window_json(window: SendWindow | None) -> dict[str, Any] | None:
+    """A daily send window: ``HH:MM`` start and end, and its zone (None: recipients')."""
+    if window is None:
+        return None
+    return {
+        "start": window.start.strftime("%H:%M"),
+        "end": window.end.strftime("%H:%M"),
+        "tz": window.tz,
+    }
+
+
+def campaign_json(campaign: Campaign) -> dict[str, Any]:
+    """A campaign with its recipients by state and its released messages by status."""
+    released = campaign.recipients.get("released", 0)
+    sendable = released + campaign.recipients.get("pending", 0)
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "template": campaign.template,
+        "status": campaign.status.value,
+        "region": campaign.region,
+        "device": campaign.device,
+        "window": window_json(campaign.window),
+        "total": campaign.total,
+        "segments": campaign.segments,
+        "recipients": dict(campaign.recipients),
+        "messages": dict(campaign.messages),
+        # Share of the sendable recipients already in the queue: the progress bar.
+        "released_ratio": round(released / sendable, 4) if sendable else 1.0,
+        "created_at": iso(campaign.created_at),
+        "updated_at": iso(campaign.updated_at),
+    }
+
+
+#: The results export's columns, in order.
+RESULT_COLUMNS = (
+    "to_raw",
+    "to",
+    "state",
+    "error",
+    "uuid",
+    "status",
+    "device",
+    "reason",
+    "sent_at",
+    "delivered_at",
+)
+
+
+def campaign_result_json(result: CampaignResult) -> dict[str, Any]:
+    """One recipient of a campaign with its message's fate (a results CSV row)."""
+    return {
+        "to_raw": result.to_raw,
+        "to": result.to_addr,
+        "state": result.state.value,
+        "error": result.error,
+        "uuid": result.message_id,
+        "status": result.status,
+        "device": result.device,
+        "reason": result.reason,
+        "sent_at": iso(result.sent_at),
+        "delivered_at": iso(result.delivered_at),
+    }
+
+
+def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    """A thread with one number: its latest SMS and its unread count."""
+    return {
+        "address": conversation.address,
+        "last_at": iso(conversation.last_at),
+        "last_direction": conversation.last_direction,
+        "last_body": conversation.last_content,
+        "last_device": conversation.last_device,
+        "unread": conversation.unread,
+    }
+
+
+def thread_message_json(message: ThreadMessage) -> dict[str, Any]:
+    """One SMS of a thread, either direction."""
+    return {
+        "direction": message.direction,
+        "id": message.id,
+        "at": iso(message.at),
+        "address": message.address,
+        "body": message.content,
+        "device": message.device,
+        "uuid": message.message_id,
+        "status": message.status,
+        "reason": message.reason,
+    }
+
+
+def plan_json(plan: Plan, online_phones: int) -> dict[str, Any]:
+    """What a bulk send will do: counters, a preview, the refused numbers, an estimate."""
+    return {
+        "characters": plan.stats.characters,
+        "encoding": plan.stats.encoding,
+        "segments_per_message": plan.stats.segments,
+        "recipients": len(plan.campaign.recipients),
+        "segments": plan.segments,
+        "region": plan.campaign.region,
+        "preview": [
+            {"to": r.to_addr, "body": r.content, "segments": r.segments} for r in plan.preview
+        ],
+        "invalid": [
+            {"index": index, "to": r.to_raw, "message": r.error or "not sendable"}
+            for index, r in plan.invalid
+        ],
+        # At the phones' pacing, not counting the hours outside a window.
+        "estimate": {
+            "online_phones": online_phones,
+            "sms_per_minute": max(online_phones, 1) * PHONE_SMS_PER_MINUTE,
+            "minutes": estimate_minutes(plan.segments, online_phones),
+        },
     }

@@ -1,7 +1,7 @@
-"""Background work of a server process: sending webhooks, watching device liveness and
-alerting on messages stuck ``accepted`` (S-30).
+"""Background work of a server process: sending webhooks, watching device liveness,
+alerting on messages stuck ``accepted`` (S-30) and releasing campaigns into the queue.
 
-Every worker process runs all three. The store's atomic claims make that safe: a delivery
+Every worker process runs all four. The store's atomic claims make that safe: a delivery
 is taken by one process at a time, and a liveness transition or a stuck message is recorded
 (and announced) by the one process whose conditional update lands.
 """
@@ -24,7 +24,7 @@ from smssync.errors import SmssyncError
 from smssync.records import Delivery, DeliveryOutcome, StuckMessage
 from smssync.server.hooks import Hooks
 from smssync.settings import Settings
-from smssync.store import liveness, schedule, stuck, webhooks
+from smssync.store import liveness, release, schedule, stuck, webhooks
 from smssync.store.engine import Database
 
 log = logging.getLogger("smssync.webhooks")
@@ -40,6 +40,8 @@ IDLE_S = 1.0
 STUCK_CHECK_S = 60.0
 #: Most stuck messages one sweep marks, so that its transaction stays short.
 STUCK_BATCH = 500
+#: How often campaigns' held recipients are released: well inside the release horizon.
+RELEASE_S = 5.0
 
 
 def next_attempt(settings: Settings, delivery: Delivery, now: datetime) -> datetime | None:
@@ -185,12 +187,33 @@ async def watch_stuck(settings: Settings, store: Database, hooks: Hooks) -> None
             await asyncio.sleep(STUCK_CHECK_S)
 
 
+async def release_campaigns(store: Database, now: datetime) -> int:
+    """Release campaigns' next recipients, once per slot across processes."""
+    if not await release.running(store):
+        return 0
+    if not await schedule.claim_run(store, "campaigns", now, RELEASE_S):
+        return 0
+    return await release.release_due(store, now)
+
+
+async def watch_campaigns(store: Database) -> None:
+    """Release campaigns' held recipients as the fleet and their windows allow, until
+    cancelled."""
+    while True:
+        try:
+            await release_campaigns(store, datetime.now(UTC))
+        except SmssyncError as exc:
+            log.warning("campaign release failed: %s", exc.message)
+        await asyncio.sleep(RELEASE_S)
+
+
 @contextlib.asynccontextmanager
 async def background(settings: Settings, store: Database, hooks: Hooks) -> AsyncIterator[None]:
     """Run the dispatcher and the watches for the life of the server."""
     tasks = [
         asyncio.create_task(Dispatcher(settings, store, hooks).run(), name="smssync-webhooks"),
         asyncio.create_task(watch_liveness(settings, store, hooks), name="smssync-liveness"),
+        asyncio.create_task(watch_campaigns(store), name="smssync-campaigns"),
     ]
     if settings.accepted_alert_h > 0:
         tasks.append(asyncio.create_task(watch_stuck(settings, store, hooks), name="smssync-stuck"))

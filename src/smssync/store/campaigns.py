@@ -339,3 +339,9 @@ def online_phones(conn: Connection) -> int:
 def new_message_id() -> str:
     """Return a fresh uuid for a released recipient's SMS (S-21)."""
     return str(uuid.uuid4())
+
+
+@reads
+def online_count(conn: Connection) -> int:
+    """Count the devices the liveness check last saw online (for estimates)."""
+    return online_phones(conn)

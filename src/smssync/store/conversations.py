@@ -9,7 +9,7 @@ merged by time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select, update
@@ -69,7 +69,7 @@ def touch(conn: Connection, direction: str, messages: Iterable[Mapping[str, Any]
         conn.execute(statement, list(part))
 
 
-def touch_inbound(conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+def touch_inbound(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
     """Count newly stored incoming SMS (rows as ``inbox.row_of`` builds them)."""
     touch(
         conn,
@@ -82,7 +82,7 @@ def touch_inbound(conn: Connection, rows: list[Mapping[str, Any]]) -> None:
     )
 
 
-def touch_outbound(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def touch_outbound(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Count newly queued outgoing SMS (rows as ``queue.enqueue`` inserts them)."""
     touch(
         conn,

@@ -112,9 +112,14 @@ def release(conn: Connection, campaign_id: int, now: datetime, horizon_s: int = 
     return len(taken)
 
 
+async def running(db: Database) -> bool:
+    """Tell whether any campaign is running: a read, so an idle loop writes nothing."""
+    return bool(await store.running_campaigns(db))
+
+
 async def release_due(db: Database, now: datetime, horizon_s: int = HORIZON_S) -> int:
     """Release every running campaign's next recipients, one transaction each; return how
-    many were queued. A read first: with no campaign running, this writes nothing."""
+    many were queued."""
     released = 0
     for campaign_id in await store.running_campaigns(db):
         released += await db.write(release, campaign_id, now, horizon_s)
