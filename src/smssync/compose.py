@@ -191,6 +191,10 @@ class Plan:
     segments: int
 
 
+#: The error of a recipient skipped for being on the opt-out list.
+OPTED_OUT = "on the opt-out list"
+
+
 def plan(
     name: str,
     template: str,
@@ -205,11 +209,32 @@ def plan(
 ) -> Plan:
     """Render and check a bulk send; ValueError for a bad template or number column."""
     found = recipients(template, rows, region, column)
+    campaign = NewCampaign(name, template, region, tuple(found), device, window, api_key_id)
+    return plan_of(campaign, preview)
+
+
+def plan_of(campaign: NewCampaign, preview: int = 5) -> Plan:
+    """Count and preview a campaign's recipients."""
+    found = campaign.recipients
     good = [r for r in found if r.content is not None and r.to_addr is not None]
     return Plan(
-        campaign=NewCampaign(name, template, region, tuple(found), device, window, api_key_id),
-        stats=text_stats(template),
+        campaign=campaign,
+        stats=text_stats(campaign.template),
         preview=tuple(good[:preview]),
         invalid=tuple((i, r) for i, r in enumerate(found) if r.content is None),
         segments=sum(r.segments for r in good),
     )
+
+
+def without(plan: Plan, opted_out: Iterable[str], preview: int = 5) -> Plan:
+    """Return the plan with the numbers on the opt-out list skipped (and listed as such)."""
+    blocked = set(opted_out)
+    if not blocked:
+        return plan
+    kept = tuple(
+        dataclasses.replace(r, content=None, segments=0, error=OPTED_OUT)
+        if r.to_addr in blocked and r.content is not None
+        else r
+        for r in plan.campaign.recipients
+    )
+    return plan_of(dataclasses.replace(plan.campaign, recipients=kept), preview)

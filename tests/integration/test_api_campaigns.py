@@ -37,7 +37,11 @@ async def test_create_from_csv_previews_counts_and_lists_bad_numbers(
         "body": "Hi Ann, clinic ✓ at 10",
         "segments": 1,
     }
-    assert body["invalid"] == [{"index": 2, "to": "abc", "message": "'abc' is not a phone number"}]
+    assert body["invalid"] == [
+        {"index": 2, "to": "abc", "message": "'abc' is not a phone number"},
+        {"index": 3, "to": "+254700000003", "message": "on the opt-out list"},
+    ]
+    assert body["segments"] == 2
     assert body["estimate"] == {"online_phones": 0, "sms_per_minute": 30, "minutes": 1}
     campaign = body["campaign"]
     assert campaign["status"] == "running"

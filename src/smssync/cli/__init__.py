@@ -15,10 +15,10 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so that each family lives in its own module and registers itself.
-    from smssync.cli import api, devices, gateway, messages, server, sim
+    from smssync.cli import api, campaigns, devices, gateway, messages, server, sim
     from smssync.cli.options import name_variables
 
-    for module in (server, devices, messages, gateway, sim, api):
+    for module in (server, devices, messages, campaigns, gateway, sim, api):
         module.register(main)
     # Once every command is in place, so that no option is left without its variable.
     name_variables(main, "SMSSYNC")

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, true, update
 
+from smssync.compose import OPTED_OUT
 from smssync.errors import Conflict, NotFound
 from smssync.records import (
     FINAL_CAMPAIGN_STATUSES,
@@ -59,10 +60,13 @@ def window_of(row: Any) -> SendWindow | None:
 
 
 def _state(recipient: NewRecipient, blocked: set[str], seen: set[str]) -> tuple[R, str | None]:
-    if recipient.to_addr is None or recipient.content is None:
+    if recipient.to_addr is None:
         return R.INVALID, recipient.error or "not a phone number"
+    # Before the text: a plan that knew of the opt-out already left its text out.
     if recipient.to_addr in blocked:
-        return R.OPTED_OUT, "on the opt-out list"
+        return R.OPTED_OUT, OPTED_OUT
+    if recipient.content is None:
+        return R.INVALID, recipient.error or "no text"
     if recipient.to_addr in seen:
         return R.INVALID, DUPLICATE
     seen.add(recipient.to_addr)

@@ -52,3 +52,9 @@ def opted_out(conn: Connection, addresses: Iterable[str]) -> set[str]:
         query = select(opt_outs.c.address).where(opt_outs.c.address.in_(part))
         found.update(conn.execute(query).scalars())
     return found
+
+
+@reads
+def opted_out_among(conn: Connection, addresses: list[str]) -> set[str]:
+    """Return which of the numbers are on the list."""
+    return opted_out(conn, addresses)

@@ -26,7 +26,7 @@ from smssync.server.api.campaign_models import (
 from smssync.server.api.deps import context, require, responses
 from smssync.server.context import ServerContext
 from smssync.store import campaigns as store
-from smssync.store import release
+from smssync.store import optouts, release
 
 router = APIRouter(tags=["campaigns"])
 
@@ -100,6 +100,9 @@ async def create(request: CampaignRequest, ctx: Ctx, key: Sender) -> JSONRespons
         )
     except ValueError as exc:
         raise BadRequest(str(exc), [{"field": "template", "message": str(exc)}]) from None
+    numbers = [r.to_addr for r in plan.campaign.recipients if r.to_addr]
+    blocked = await optouts.opted_out_among(ctx.store, numbers)
+    plan = compose.without(plan, blocked, request.preview)
     online = await store.online_count(ctx.store)
     answer = plan_json(plan, online)
     if not plan.segments:
