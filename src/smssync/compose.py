@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import math
 import re
@@ -155,6 +156,16 @@ def _inside(window: SendWindow, local: time) -> bool:
     return local >= window.start or local < window.end
 
 
+@functools.lru_cache(maxsize=512)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    # A zone that phonenumbers knows and this machine's tzdata does not is judged in UTC,
+    # rather than stopping every campaign's release.
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
 def window_open(window: SendWindow | None, zone: str | None, now: datetime, ahead_s: int) -> bool:
     """Tell whether the window is open now and still open ``ahead_s`` seconds later in
     every zone of the recipient (the campaign's zone when it has one; UTC when a number's
@@ -164,7 +175,7 @@ def window_open(window: SendWindow | None, zone: str | None, now: datetime, ahea
     zones = [window.tz] if window.tz else (zone.split("|") if zone else ["UTC"])
     later = now + timedelta(seconds=ahead_s)
     for name in zones:
-        tz = zoneinfo.ZoneInfo(name)
+        tz = _zone(name)
         for moment in (now, later):
             if not _inside(window, moment.astimezone(tz).time().replace(tzinfo=None)):
                 return False
