@@ -174,7 +174,8 @@ def reads(size: int, limit: int) -> dict[str, Read]:
         "search text (1 SMS in 5)": lambda db: conversations.search_messages(
             db, "clinic", None, limit
         ),
-        "search number (1 match)": lambda db: conversations.conversation_page(
+        "find a whole number": lambda db: conversations.conversation(db, number(people // 3)),
+        "search digits (a scan)": lambda db: conversations.conversation_page(
             db, None, limit, number(people // 3)[-8:]
         ),
     }

@@ -110,3 +110,10 @@ async def test_search_finds_text_in_both_directions_any_case(store: Database) ->
     found, _ = await conversations.search_messages(store, "0% o")
     assert [m.content for m in found] == ["100% off_"]
     assert (await conversations.search_messages(store, "_x"))[0] == []
+
+
+async def test_one_conversation_by_its_number(store: Database) -> None:
+    await queue.enqueue(store, [outgoing("+254700000009", "hi", created=1)])
+    found = await conversations.conversation(store, "+254700000009")
+    assert found is not None and (found.last_content, found.unread) == ("hi", 0)
+    assert await conversations.conversation(store, "+254700000008") is None
