@@ -3,6 +3,7 @@ window, paused, resumed, cancelled, counted and exported; the opt-out list."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, time
 
 import pytest
@@ -10,10 +11,10 @@ import pytest
 from smssync.compose import parse_window, read_csv, recipients
 from smssync.errors import Conflict, NotFound
 from smssync.records import Campaign, NewCampaign, SendWindow
-from smssync.store import campaigns, optouts, queue
+from smssync.store import campaigns, inbox, optouts, queue
 from smssync.store.engine import Database
 from smssync.store.release import release_due
-from tests.integration.store_helpers import T0, at, device, status_of
+from tests.integration.store_helpers import T0, at, device, incoming, status_of
 
 
 def numbers(count: int, start: int = 0) -> list[dict[str, str]]:
@@ -182,3 +183,23 @@ async def test_opt_out_list(store: Database) -> None:
     assert [a for a, _, _ in await optouts.list_opt_outs(store)] == ["+254700000009"]
     assert await optouts.remove_opt_out(store, "+254700000009")
     assert not await optouts.remove_opt_out(store, "+254700000009")
+
+
+async def test_a_stop_sms_opts_its_sender_out_and_start_back_in(store: Database) -> None:
+    phone = await device(store, "a")
+    sender = "+254700000001"  # the sender of ``incoming``
+
+    async def receive(key: str, text: str) -> None:
+        await inbox.record_inbound(
+            store, dataclasses.replace(incoming(phone.id, key), content=text)
+        )
+
+    await receive("k1", "please stop sending")  # not the word alone
+    assert await optouts.list_opt_outs(store) == []
+    await receive("k2", " Stop! ")
+    assert [(a, s) for a, s, _ in await optouts.list_opt_outs(store)] == [(sender, "stop")]
+    await receive("k2", "STOP")  # a duplicate changes nothing
+    made = await make(store, [{"to": "0700000001", "name": "Ann"}])
+    assert made.recipients["opted_out"] == 1
+    await receive("k3", "start")
+    assert await optouts.list_opt_outs(store) == []

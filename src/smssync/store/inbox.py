@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select, tuple_
 
 from smssync.errors import StoreError
 from smssync.records import Inbound, NewInbound
-from smssync.store import conversations, dialects
+from smssync.store import conversations, dialects, optouts
 from smssync.store.engine import Database, reads
 from smssync.store.rows import inbound_of, to_us
 from smssync.store.schema import devices, inbound
@@ -88,6 +88,7 @@ def record_inbound_many(conn: Connection, rows: list[InboundRow]) -> list[tuple[
         results.append((key in created and first[key] == index, ids[key]))
     new = [row for row, (created_now, _) in zip(rows, results, strict=True) if created_now]
     conversations.touch_inbound(conn, new)
+    optouts.honour_stops(conn, new)
     return results
 
 

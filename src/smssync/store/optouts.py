@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, select
@@ -11,6 +11,33 @@ from smssync.store import dialects
 from smssync.store.engine import reads, writes
 from smssync.store.rows import chunks, from_us, to_us
 from smssync.store.schema import opt_outs
+
+#: An incoming SMS that is one of these words alone (any case, a final "." or "!" aside)
+#: puts its sender on the list, or takes it off. Not CANCEL or END, which carriers also
+#: honour: a patient cancelling an appointment must not lose every later reminder.
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE"})
+START_WORDS = frozenset({"START", "UNSTOP"})
+
+
+def _word(text: object) -> str:
+    # Long texts are not one word: no need to strip and upper-case every SMS.
+    value = str(text)
+    return value.strip().rstrip(".!").upper() if len(value) <= 20 else ""
+
+
+def honour_stops(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
+    """Put the senders of newly stored STOP SMS on the list and take START senders off,
+    in the transaction that stores them (rows as ``inbox.row_of`` builds them)."""
+    for row in rows:
+        word = _word(row["content"])
+        if word in STOP_WORDS:
+            conn.execute(
+                dialects.insert(conn, opt_outs)
+                .values(address=row["from_addr"], source="stop", created_at=row["received_at"])
+                .on_conflict_do_nothing(index_elements=[opt_outs.c.address])
+            )
+        elif word in START_WORDS:
+            conn.execute(opt_outs.delete().where(opt_outs.c.address == row["from_addr"]))
 
 
 @writes
