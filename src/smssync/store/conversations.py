@@ -264,6 +264,7 @@ def search_messages(
     matches, so a rare word costs a longer walk than a common one.
     """
     needle = text.lower()
+    dialects.no_parallel_scan(conn)
     return _merge(
         conn,
         func.lower(inbound.c.content).contains(needle, autoescape=True),
