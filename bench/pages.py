@@ -4,8 +4,8 @@ Each store (SQLite, PostgreSQL) is filled by bulk insert (sqlite3 ``executemany`
 PostgreSQL ``COPY``) with half incoming and half outgoing SMS over ``size / 10`` numbers,
 one SMS a second, then each keyset read of the dashboard's list pages runs through the
 store's verbs (``Database.read``, as the server calls them), a first page and a deep page,
-``--runs`` times after a warm-up. A page that costs the same at 1M as at 1k has a ratio
-near 1.
+``--runs`` times after a warm-up, the sizes in turn (one run at 1k, one at 1M, …) so that
+a busy machine slows both alike. A page that costs the same at 1M as at 1k has a ratio near 1.
 
     .venv/bin/python bench/pages.py [--store sqlite|postgres|both] [--sizes 1000,1000000]
         [--runs 50] [--limit 50]
@@ -105,9 +105,9 @@ COLUMNS = {
 }
 
 
-def fill_sqlite(path: str, size: int, device_id: int) -> None:
+def fill_sqlite(url: str, size: int, device_id: int) -> None:
     """Insert the rows with sqlite3 in one transaction."""
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(url)
     conn.execute("PRAGMA synchronous=OFF")
     batches: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
 
@@ -181,10 +181,8 @@ def reads(size: int, limit: int) -> dict[str, Read]:
     }
 
 
-async def measure(
-    url: str, size: int, runs: int, limit: int, fill: Callable[..., None]
-) -> dict[str, float]:
-    """Fill a store of ``size`` SMS and return each read's p95 in ms."""
+async def filled(url: str, size: int, fill: Callable[..., None]) -> Database:
+    """Open a store at ``url``, fill it with ``size`` SMS and return it open."""
     store = open_store(url)
     await store.open()
     creds = Credentials(b"bench-token-" + str(size).encode(), None, None, None)
@@ -192,46 +190,59 @@ async def measure(
     started = time.perf_counter()
     await asyncio.to_thread(fill, url, size, device.id)
     log(f"filled {size:,} SMS in {time.perf_counter() - started:.1f} s")
-    found: dict[str, tuple[float, float]] = {}
-    try:
-        for name, read in reads(size, limit).items():
-            for _ in range(5):
-                await read(store)
-            times = []
-            for _ in range(runs):
-                began = time.perf_counter()
-                await read(store)
-                times.append((time.perf_counter() - began) * 1000)
-            found[name] = (percentile(times, 50), percentile(times, 95))
-    finally:
-        await store.close()
-    return found
+    return store
+
+
+async def timed(read: Read, store: Database) -> float:
+    """Run one read; return its time in ms."""
+    began = time.perf_counter()
+    await read(store)
+    return (time.perf_counter() - began) * 1000
 
 
 async def run_store(kind: str, sizes: list[int], runs: int, limit: int) -> list[list[object]]:
-    """Measure every size on one kind of store; return the table's rows."""
-    results: dict[int, dict[str, tuple[float, float]]] = {}
-    for size in sizes:
-        with contextlib.ExitStack() as stack:
-            if kind == "sqlite":
-                folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="pages-"))
-                url, fill = str(Path(folder) / "smssync.db"), fill_sqlite
-            else:
-                url, fill = stack.enter_context(pg_database("bench_pages")), fill_postgres
-            log(f"{kind}: {size:,} SMS")
-            results[size] = await measure(url, size, runs, limit, fill)
+    """Fill one store per size, then time each read on all of them in turn, run after run,
+    so that the load of a shared machine falls on every size alike; return the table."""
+    with contextlib.ExitStack() as stack:
+        stores: dict[int, Database] = {}
+        try:
+            for size in sizes:
+                if kind == "sqlite":
+                    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="pages-"))
+                    url, fill = str(Path(folder) / "smssync.db"), fill_sqlite
+                else:
+                    url, fill = stack.enter_context(pg_database("bench_pages")), fill_postgres
+                log(f"{kind}: {size:,} SMS")
+                stores[size] = await filled(url, size, fill)
+            names = list(reads(sizes[0], limit))
+            times: dict[tuple[int, str], list[float]] = {}
+            for name in names:
+                for size, store in stores.items():
+                    for _ in range(5):
+                        await reads(size, limit)[name](store)
+                for _ in range(runs):
+                    for size, store in stores.items():
+                        read = reads(size, limit)[name]
+                        times.setdefault((size, name), []).append(await timed(read, store))
+        finally:
+            for store in stores.values():
+                await store.close()
     small, large = min(sizes), max(sizes)
+
+    def p(size: int, name: str, q: float) -> float:
+        return percentile(times[size, name], q)
+
     return [
         [
             kind,
             name,
-            f"{results[small][name][0]:.2f}",
-            f"{results[large][name][0]:.2f}",
-            f"{results[small][name][1]:.2f}",
-            f"{results[large][name][1]:.2f}",
-            f"{results[large][name][1] / results[small][name][1]:.2f}×",
+            f"{p(small, name, 50):.2f}",
+            f"{p(large, name, 50):.2f}",
+            f"{p(small, name, 95):.2f}",
+            f"{p(large, name, 95):.2f}",
+            f"{p(large, name, 95) / p(small, name, 95):.2f}×",
         ]
-        for name in results[small]
+        for name in names
     ]
 
 
@@ -239,7 +250,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--sizes", default="1000,1000000")
-    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--limit", type=int, default=50)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
