@@ -9,10 +9,12 @@ merged by time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, tuple_, update
+from sqlalchemy import ARRAY, Connection, bindparam, case, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from smssync.records import Conversation, ThreadMessage
 from smssync.store import dialects
@@ -47,13 +49,40 @@ def touch(conn: Connection, direction: str, messages: Iterable[Mapping[str, Any]
         latest[message["address"]] = row | {"unread": unread}
     if not latest:
         return
-    insert = dialects.insert(conn, conversations)
+    # Sorted, so that two transactions upserting the same numbers lock them in one order.
+    rows = [latest[address] for address in sorted(latest)]
+    statement = _upsert(conn.dialect.name)
+    if conn.dialect.name == "postgresql":
+        # One statement of arrays (``unnest``), as for the incoming SMS themselves: a
+        # statement per row cost as much again as storing the SMS.
+        conn.execute(statement, {c: [row[c] for row in rows] for c in _COLUMNS})
+    else:
+        for part in chunks(rows):
+            conn.execute(statement, list(part))
+
+
+_COLUMNS = ("address", "last_at", "last_direction", "last_content", "last_device_id", "unread")
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """The upsert of conversations, built once per dialect."""
+    if dialect == "postgresql":
+        arrays = select(
+            *(
+                func.unnest(bindparam(c, type_=ARRAY(conversations.c[c].type))).label(c)
+                for c in _COLUMNS
+            )
+        )
+        insert: Any = postgresql.insert(conversations).from_select(list(_COLUMNS), arrays)
+    else:
+        insert = sqlite.insert(conversations)
     newer = insert.excluded.last_at >= conversations.c.last_at
 
     def pick(column: str) -> Any:
         return case((newer, insert.excluded[column]), else_=conversations.c[column])
 
-    statement = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=[conversations.c.address],
         set_={
             "last_at": pick("last_at"),
@@ -63,10 +92,6 @@ def touch(conn: Connection, direction: str, messages: Iterable[Mapping[str, Any]
             "unread": conversations.c.unread + insert.excluded.unread,
         },
     )
-    # Sorted, so that two transactions upserting the same numbers lock them in one order.
-    rows = [latest[address] for address in sorted(latest)]
-    for part in chunks(rows):
-        conn.execute(statement, list(part))
 
 
 def touch_inbound(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
