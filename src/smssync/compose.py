@@ -182,9 +182,9 @@ def window_open(window: SendWindow | None, zone: str | None, now: datetime, ahea
     return True
 
 
-def estimate_minutes(segments: int, phones: int, per_phone: int = PHONE_SMS_PER_MINUTE) -> int:
-    """Minutes the fleet needs for ``segments`` at the phones' pacing (one phone at least)."""
-    return math.ceil(segments / (max(phones, 1) * per_phone))
+def estimate_minutes(segments: int, per_minute: int) -> int:
+    """Minutes the fleet needs for ``segments`` at its pacing (segments a minute)."""
+    return math.ceil(segments / max(per_minute, 1))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from smssync.compose import PHONE_SMS_PER_MINUTE, Plan, estimate_minutes
+from smssync.compose import Plan, estimate_minutes
 from smssync.records import (
     Campaign,
     CampaignResult,
@@ -209,7 +209,7 @@ def thread_message_json(message: ThreadMessage) -> dict[str, Any]:
     }
 
 
-def plan_json(plan: Plan, online_phones: int) -> dict[str, Any]:
+def plan_json(plan: Plan, online_phones: int, per_minute: int) -> dict[str, Any]:
     """What a bulk send will do: counters, a preview, the refused numbers, an estimate."""
     return {
         "characters": plan.stats.characters,
@@ -228,7 +228,7 @@ def plan_json(plan: Plan, online_phones: int) -> dict[str, Any]:
         # At the phones' pacing, not counting the hours outside a window.
         "estimate": {
             "online_phones": online_phones,
-            "sms_per_minute": max(online_phones, 1) * PHONE_SMS_PER_MINUTE,
-            "minutes": estimate_minutes(plan.segments, online_phones),
+            "sms_per_minute": per_minute,
+            "minutes": estimate_minutes(plan.segments, per_minute),
         },
     }

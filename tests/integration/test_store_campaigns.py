@@ -11,7 +11,7 @@ import pytest
 from smssync.compose import parse_window, read_csv, recipients
 from smssync.errors import Conflict, NotFound
 from smssync.records import Campaign, NewCampaign, SendWindow
-from smssync.store import campaigns, inbox, optouts, queue
+from smssync.store import campaigns, inbox, liveness, optouts, queue
 from smssync.store.engine import Database
 from smssync.store.release import release_due
 from tests.integration.store_helpers import T0, at, device, incoming, status_of
@@ -203,3 +203,16 @@ async def test_a_stop_sms_opts_its_sender_out_and_start_back_in(store: Database)
     assert made.recipients["opted_out"] == 1
     await receive("k3", "start")
     assert await optouts.list_opt_outs(store) == []
+
+
+async def test_release_follows_the_online_phones_own_pacing(store: Database) -> None:
+    await device(store, "fast", segments_per_minute=600)
+    await device(store, "slow", segments_per_minute=30)
+    await device(store, "silent", seen=None, segments_per_minute=10_000)
+    await liveness.check_liveness(store, at(1))
+    assert await campaigns.fleet(store) == (2, 630)
+    assert await campaigns.fleet(store, "silent") == (1, 10_000)
+    made = await make(store, numbers(2000))
+    # Two minutes at 630 segments a minute.
+    assert await release_due(store, at(2)) == 1260
+    assert (await campaigns.campaign(store, made.id)).recipients["pending"] == 740

@@ -39,8 +39,9 @@ def test_counters_follow_the_gsm_alphabet() -> None:
     assert compose.text_stats("hello") == compose.TextStats(5, "gsm7", 1)
     assert compose.text_stats("x" * 161) == compose.TextStats(161, "gsm7", 2)
     assert compose.text_stats("Привет") == compose.TextStats(6, "ucs2", 1)
-    assert compose.estimate_minutes(61, 0) == 3
-    assert compose.estimate_minutes(61, 2) == 2
+    assert compose.estimate_minutes(61, 30) == 3
+    assert compose.estimate_minutes(61, 60) == 2
+    assert compose.estimate_minutes(1, 0) == 1
 
 
 def test_zones_of_numbers() -> None:

@@ -119,19 +119,19 @@ def campaign_create(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--template") from None
 
-    async def run(db: Database) -> tuple[compose.Plan, int, Campaign | None]:
+    async def run(db: Database) -> tuple[compose.Plan, tuple[int, int], Campaign | None]:
         numbers = [r.to_addr for r in plan.campaign.recipients if r.to_addr]
         checked = compose.without(plan, await optouts.opted_out_among(db, numbers))
-        online = await store.online_count(db)
+        rate = await store.fleet(db, device_name)
         if dry_run or not checked.segments:
-            return checked, online, None
+            return checked, rate, None
         now = datetime.now(UTC)
         made = await store.create_campaign(db, checked.campaign, now)
         await db.write(release.release, made.id, now)
-        return checked, online, await store.campaign(db, made.id)
+        return checked, rate, await store.campaign(db, made.id)
 
-    plan, online, made = with_store(settings, run)
-    answer = plan_json(plan, online) | {"campaign": None if made is None else campaign_json(made)}
+    plan, rate, made = with_store(settings, run)
+    answer = plan_json(plan, *rate) | {"campaign": None if made is None else campaign_json(made)}
     if as_json:
         print_json(answer)
     else:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, true, update
 
-from smssync.compose import OPTED_OUT
+from smssync.compose import OPTED_OUT, PHONE_SMS_PER_MINUTE
 from smssync.errors import Conflict, NotFound
 from smssync.records import (
     FINAL_CAMPAIGN_STATUSES,
@@ -334,18 +334,32 @@ def running_campaigns(conn: Connection) -> list[int]:
     return list(conn.execute(query.order_by(campaigns.c.id)).scalars())
 
 
-def online_phones(conn: Connection) -> int:
-    """Count the devices the liveness check last saw online."""
-    query = select(func.count()).select_from(device_liveness)
-    return int(conn.execute(query.where(device_liveness.c.online == true())).scalar_one())
+def fleet_rate(conn: Connection, device: str | None = None) -> tuple[int, int]:
+    """Return (phones, segments a minute) of the devices the liveness check last saw
+    online, or of the one ``device``: each at its own pacing (``segments_per_minute``).
+    With none, one phone at Android's default, so that an estimate is never infinite."""
+    rate = func.coalesce(
+        dialects.json_int(conn, devices.c.settings, "segments_per_minute"), PHONE_SMS_PER_MINUTE
+    )
+    query = select(func.count(), func.coalesce(func.sum(rate), 0)).select_from(devices)
+    if device is not None:
+        query = query.where(devices.c.name == device)
+    else:
+        query = query.join(device_liveness, device_liveness.c.device_id == devices.c.id).where(
+            device_liveness.c.online == true()
+        )
+    phones, total = conn.execute(query).one()
+    if not phones:
+        return 0, PHONE_SMS_PER_MINUTE
+    return int(phones), int(total)
+
+
+@reads
+def fleet(conn: Connection, device: str | None = None) -> tuple[int, int]:
+    """Return (phones, segments a minute) that a campaign would be sent at (``fleet_rate``)."""
+    return fleet_rate(conn, device)
 
 
 def new_message_id() -> str:
     """Return a fresh uuid for a released recipient's SMS (S-21)."""
     return str(uuid.uuid4())
-
-
-@reads
-def online_count(conn: Connection) -> int:
-    """Count the devices the liveness check last saw online (for estimates)."""
-    return online_phones(conn)

@@ -1,7 +1,8 @@
 """Releasing campaigns' held recipients into the outbound queue, a little at a time.
 
-Only what the fleet can send within the horizon is queued: online phones × their pacing ×
-the horizon, less what the campaign already has queued. So pausing takes back minutes of
+Only what the fleet can send within the horizon is queued: the online phones' pacing (each
+its ``segments_per_minute``; the campaign's own device when it has one) × the horizon, less
+what the campaign already has queued. So pausing takes back minutes of
 sending, not the whole campaign, and a message is queued only for a recipient whose window
 stays open for the horizon: once released it may be sent at any moment of it.
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
-from smssync.compose import PHONE_SMS_PER_MINUTE, window_open
+from smssync.compose import window_open
 from smssync.records import CampaignStatus, NewOutbound, OutboundStatus, RecipientState
 from smssync.store import campaigns as store
 from smssync.store import queue
@@ -61,8 +62,8 @@ def release(conn: Connection, campaign_id: int, now: datetime, horizon_s: int = 
     zones = [z for z in json.loads(row.zones) if window_open(window, z or None, now, horizon_s)]
     if not zones:
         return 0
-    phones = 1 if row.device is not None else max(store.online_phones(conn), 1)
-    budget = phones * PHONE_SMS_PER_MINUTE * horizon_s // 60
+    _, per_minute = store.fleet_rate(conn, row.device)
+    budget = per_minute * horizon_s // 60
     budget -= _queued_segments(conn, campaign_id)
     if budget <= 0:
         return 0

@@ -107,8 +107,8 @@ async def create(request: CampaignRequest, ctx: Ctx, key: Sender) -> JSONRespons
     numbers = [r.to_addr for r in plan.campaign.recipients if r.to_addr]
     blocked = await optouts.opted_out_among(ctx.store, numbers)
     plan = compose.without(plan, blocked, request.preview)
-    online = await store.online_count(ctx.store)
-    answer = plan_json(plan, online)
+    phones, per_minute = await store.fleet(ctx.store, request.device)
+    answer = plan_json(plan, phones, per_minute)
     if not plan.segments:
         errors = [{"index": i["index"], "message": i["message"]} for i in answer["invalid"]]
         raise BadRequest("no recipient can be sent", errors[:1000])
