@@ -2,7 +2,8 @@
 
 devices, liveness, inbox (inbound SMS), queue (enqueue and claim), results (E5 to E7, cancel),
 messages (outbound SMS as people read them), stuck, wire (wire ids), webhooks, rules, apikeys,
-schedule (periodic jobs), serverkey.
+schedule (periodic jobs), serverkey, campaigns (bulk sends) and release (into the queue),
+optouts, conversations (threads by number, the list pages).
 """
 
 from __future__ import annotations
