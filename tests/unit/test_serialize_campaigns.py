@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 from smssync import compose
-from smssync.records import Campaign, CampaignStatus, SendWindow
-from smssync.serialize import campaign_json, plan_json
+from smssync.records import Campaign, CampaignStatus, Conversation, SendWindow, ThreadMessage
+from smssync.serialize import campaign_json, conversation_json, plan_json, thread_message_json
 from smssync.server.api.campaign_models import CampaignOut, CampaignPlan
+from smssync.server.api.conversation_models import ConversationOut, ThreadMessageOut
 from tests.unit.test_serialize import check
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -37,3 +38,10 @@ def test_campaign_and_plan_shapes() -> None:
     body = {"ok": True, "campaign": data} | plan_json(plan, 2, 60)
     check(CampaignPlan, body)
     assert body["estimate"] == {"online_phones": 2, "sms_per_minute": 60, "minutes": 1}
+
+
+def test_conversation_and_thread_shapes() -> None:
+    conversation = Conversation("+254700000001", T0, "in", "hello", "p1", 3)
+    check(ConversationOut, conversation_json(conversation))
+    message = ThreadMessage("out", 7, T0, "+254700000001", "hi", None, "u-1", "queued", None)
+    check(ThreadMessageOut, thread_message_json(message))

@@ -32,7 +32,7 @@ from smssync.errors import (
     Throttled,
 )
 from smssync.protocol.body import body_charset
-from smssync.server.api import admin, campaigns, docs, messages
+from smssync.server.api import admin, campaigns, conversations, docs, messages
 from smssync.server.api.deps import responses
 from smssync.server.apikeys import SHOWN
 from smssync.server.shapes import API_PREFIX, for_api
@@ -208,10 +208,17 @@ def create_api() -> FastAPI:
     api.include_router(messages.router)
     api.include_router(admin.router)
     api.include_router(campaigns.router)
+    api.include_router(conversations.router)
     api.include_router(docs.router)
     api.state.route_methods = [
         (route.path_regex, route.methods)
-        for router in (messages.router, admin.router, campaigns.router, docs.router)
+        for router in (
+            messages.router,
+            admin.router,
+            campaigns.router,
+            conversations.router,
+            docs.router,
+        )
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
