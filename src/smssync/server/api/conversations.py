@@ -89,6 +89,7 @@ async def list_conversations(
     "/conversations/{address}/messages",
     response_model=ThreadPage,
     summary="Read one conversation",
+    responses=responses(404),
 )
 async def thread(
     address: Address, ctx: Ctx, _: Reader, cursor: ThreadCursorQ = None, limit: Limit = 50
@@ -156,7 +157,10 @@ async def add_opt_out(request: OptOutRequest, ctx: Ctx, _: Sender) -> OptOutRepl
 
 
 @router.delete(
-    "/opt-outs/{address}", response_model=OptOutReply, summary="Take a number off the list"
+    "/opt-outs/{address}",
+    response_model=OptOutReply,
+    summary="Take a number off the list",
+    responses=responses(404),
 )
 async def remove_opt_out(address: Address, ctx: Ctx, _: Sender) -> OptOutReply:
     """Campaigns created from now on may send to it again."""
