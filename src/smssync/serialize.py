@@ -10,15 +10,19 @@ import json
 from datetime import UTC, datetime
 from typing import Any, overload
 
+from smssync.compose import Plan, estimate_minutes
 from smssync.records import (
     ActivityBucket,
     Alert,
+    Campaign,
+    CampaignResult,
     Delivery,
     Device,
     DeviceActivity,
     ExportedSms,
     Inbound,
     Outbound,
+    SendWindow,
     User,
     is_online,
 )
@@ -216,3 +220,93 @@ def import_payload(title: str, url: str, secret: str | None) -> dict[str, str]:
 def import_text(payload: dict[str, str]) -> str:
     """Return the import payload as the QR code's text: compact JSON."""
     return json.dumps(payload, separators=(",", ":"))
+
+
+def window_json(window: SendWindow | None) -> dict[str, Any] | None:
+    """A daily send window: ``HH:MM`` start and end, and its zone (None: recipients')."""
+    if window is None:
+        return None
+    return {
+        "start": window.start.strftime("%H:%M"),
+        "end": window.end.strftime("%H:%M"),
+        "tz": window.tz,
+    }
+
+
+def campaign_json(campaign: Campaign) -> dict[str, Any]:
+    """A campaign with its recipients by state and its released messages by status."""
+    released = campaign.recipients.get("released", 0)
+    sendable = released + campaign.recipients.get("pending", 0)
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "template": campaign.template,
+        "status": campaign.status.value,
+        "region": campaign.region,
+        "device": campaign.device,
+        "window": window_json(campaign.window),
+        "total": campaign.total,
+        "segments": campaign.segments,
+        "recipients": dict(campaign.recipients),
+        "messages": dict(campaign.messages),
+        # Share of the sendable recipients already in the queue: the progress bar.
+        "released_ratio": round(released / sendable, 4) if sendable else 1.0,
+        "created_at": iso(campaign.created_at),
+        "updated_at": iso(campaign.updated_at),
+    }
+
+
+#: The results export's columns, in order.
+RESULT_COLUMNS = (
+    "to_raw",
+    "to",
+    "state",
+    "error",
+    "uuid",
+    "status",
+    "device",
+    "reason",
+    "sent_at",
+    "delivered_at",
+)
+
+
+def campaign_result_json(result: CampaignResult) -> dict[str, Any]:
+    """One recipient of a campaign with its message's fate (a results CSV row)."""
+    return {
+        "to_raw": result.to_raw,
+        "to": result.to_addr,
+        "state": result.state.value,
+        "error": result.error,
+        "uuid": result.message_id,
+        "status": result.status,
+        "device": result.device,
+        "reason": result.reason,
+        "sent_at": iso(result.sent_at),
+        "delivered_at": iso(result.delivered_at),
+    }
+
+
+def plan_json(plan: Plan, online_phones: int, per_minute: int) -> dict[str, Any]:
+    """What a bulk send will do: counters, a preview, the refused numbers, an estimate."""
+    return {
+        "characters": plan.stats.characters,
+        "encoding": plan.stats.encoding,
+        "segments_per_message": plan.stats.segments,
+        "recipients": len(plan.campaign.recipients),
+        "segments": plan.segments,
+        "region": plan.campaign.region,
+        "preview": [
+            {"to": r.to_addr, "body": r.content, "segments": r.segments} for r in plan.preview
+        ],
+        "invalid": [
+            {"index": index, "to": r.to_raw, "message": r.error or "not sendable"}
+            for index, r in plan.invalid
+        ],
+        # At the phones' pacing, not counting the hours outside a window.
+        "estimate": {
+            "online_phones": online_phones,
+            "sms_per_minute": per_minute,
+            "minutes": estimate_minutes(plan.segments, per_minute),
+        },
+    }

@@ -35,7 +35,9 @@ def csrf_of(html: str) -> str:
 
 @pytest.fixture
 async def app(store: Database, request: pytest.FixtureRequest) -> AsyncIterator[Starlette]:
-    settings = getattr(request, "param", None) or Settings(auth_failures_burst=3, default_region="KE")
+    settings = getattr(request, "param", None) or Settings(
+        auth_failures_burst=3, default_region="KE"
+    )
     made = create_app(settings, store)
     async with made.router.lifespan_context(made):
         yield made

@@ -19,6 +19,7 @@ def _register() -> None:
         alerts,
         api,
         backup,
+        campaigns,
         devices,
         gateway,
         messages,
@@ -29,7 +30,19 @@ def _register() -> None:
     )
     from smssync.cli.options import name_variables
 
-    for module in (server, devices, messages, operator, alerts, backup, gateway, sim, api, users):
+    for module in (
+        server,
+        devices,
+        messages,
+        operator,
+        alerts,
+        campaigns,
+        backup,
+        gateway,
+        sim,
+        api,
+        users,
+    ):
         module.register(main)
     # Once every command is in place, so that no option is left without its variable.
     name_variables(main, "SMSSYNC")

@@ -22,6 +22,16 @@ from smssync.records.api import (
     Scope,
     WebhookEndpoint,
 )
+from smssync.records.campaigns import (
+    FINAL_CAMPAIGN_STATUSES,
+    Campaign,
+    CampaignResult,
+    CampaignStatus,
+    NewCampaign,
+    NewRecipient,
+    RecipientState,
+    SendWindow,
+)
 from smssync.records.conversations import Thread, ThreadCursor, ThreadPage
 from smssync.records.server import (
     LAST_SEEN_EVERY,
@@ -56,6 +66,7 @@ from smssync.records.values import (
 )
 
 __all__ = [
+    "FINAL_CAMPAIGN_STATUSES",
     "FINAL_STATUSES",
     "LAST_SEEN_EVERY",
     "WIRE_KEY_FIELDS",
@@ -66,6 +77,9 @@ __all__ = [
     "AlertState",
     "ApiKey",
     "BodyFormat",
+    "Campaign",
+    "CampaignResult",
+    "CampaignStatus",
     "Credentials",
     "Delivery",
     "DeliveryOutcome",
@@ -82,17 +96,21 @@ __all__ = [
     "InboundPlan",
     "KeyMap",
     "MessageResult",
+    "NewCampaign",
     "NewInbound",
     "NewOutbound",
+    "NewRecipient",
     "NewRule",
     "Outbound",
     "OutboundQuery",
     "OutboundStatus",
+    "RecipientState",
     "Role",
     "Rule",
     "RuleKind",
     "Scope",
     "SendOutcome",
+    "SendWindow",
     "StuckMessage",
     "TaskMessage",
     "Thread",

@@ -194,6 +194,8 @@ class NewOutbound:
     #: Where this message's status events go, signed with its API key's secret.
     callback_url: str | None = None
     api_key_id: int | None = None
+    #: The campaign that queued it (bulk send).
+    campaign_id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Background work of a server process: sending webhooks, watching device liveness and
 alerts, marking messages stuck ``accepted`` (S-30), purging old SMS text (``retention``),
-and hearing other processes' changes.
+releasing campaigns into the queue and hearing other processes' changes.
 
 Every process of every server on one database runs them all, and each job's work is done
 once per fleet: a delivery is claimed by one process at a time (a lease, taken with ``FOR
@@ -30,7 +30,7 @@ from smssync.server import metrics
 from smssync.server.hooks import Hooks
 from smssync.server.retention import watch_retention
 from smssync.settings import Settings
-from smssync.store import alert_sweep, alerts, liveness, schedule, stuck, webhooks
+from smssync.store import alert_sweep, alerts, liveness, release, schedule, stuck, webhooks
 from smssync.store.engine import Database
 
 log = logging.getLogger("smssync.webhooks")
@@ -49,6 +49,8 @@ IDLE_S = 1.0
 STUCK_CHECK_S = 60.0
 #: Most stuck messages one sweep marks, so that its transaction stays short.
 STUCK_BATCH = 500
+#: How often campaigns' held recipients are released: well inside the release horizon.
+RELEASE_S = 5.0
 
 
 def next_attempt(settings: Settings, delivery: Delivery, now: datetime) -> datetime | None:
@@ -255,6 +257,26 @@ async def watch_stuck(settings: Settings, store: Database, hooks: Hooks) -> None
             await asyncio.sleep(STUCK_CHECK_S)
 
 
+async def release_campaigns(store: Database, now: datetime) -> int:
+    """Release campaigns' next recipients, once per slot across processes."""
+    if not await release.running(store):
+        return 0
+    if not await schedule.claim_run(store, "campaigns", now, RELEASE_S):
+        return 0
+    return await release.release_due(store, now)
+
+
+async def watch_campaigns(store: Database) -> None:
+    """Release campaigns' held recipients as the fleet and their windows allow, until
+    cancelled."""
+    while True:
+        try:
+            await release_campaigns(store, datetime.now(UTC))
+        except SmssyncError as exc:
+            log.warning("campaign release failed: %s", exc.message)
+        await asyncio.sleep(RELEASE_S)
+
+
 @contextlib.asynccontextmanager
 async def background(settings: Settings, store: Database, hooks: Hooks) -> AsyncIterator[None]:
     """Run the dispatcher and the watches for the life of the server."""
@@ -262,6 +284,7 @@ async def background(settings: Settings, store: Database, hooks: Hooks) -> Async
         asyncio.create_task(Dispatcher(settings, store, hooks).run(), name="smssync-webhooks"),
         asyncio.create_task(watch_liveness(settings, store, hooks), name="smssync-liveness"),
         asyncio.create_task(store.follow_changes(), name="smssync-changes"),
+        asyncio.create_task(watch_campaigns(store), name="smssync-campaigns"),
     ]
     if settings.accepted_alert_h > 0:
         tasks.append(asyncio.create_task(watch_stuck(settings, store, hooks), name="smssync-stuck"))

@@ -3,7 +3,8 @@
 devices, liveness, inbox (inbound SMS), queue (enqueue and claim), results (E5 to E7, cancel),
 messages (outbound SMS as people read them), stuck, wire (wire ids), webhooks, rules, apikeys,
 schedule (periodic jobs), serverkey, retention (purging old SMS text), export (SMS for
-``smssync export``); backup (SQLite files, not verbs).
+``smssync export``), campaigns (bulk sends) and release (into the queue), optouts,
+users, threads and conversations (the dashboard's); backup (SQLite files, not verbs).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, tuple_
 
 from smssync.errors import StoreError
 from smssync.records import Inbound, NewInbound
-from smssync.store import dialects, threads
+from smssync.store import dialects, optouts, threads
 from smssync.store.engine import Database, reads
 from smssync.store.rows import inbound_of, to_us
 from smssync.store.schema import devices, inbound
@@ -97,6 +97,8 @@ def record_inbound_many(conn: Connection, rows: list[InboundRow]) -> list[tuple[
         if key not in ids:  # the insert skipped it, so it exists: say so rather than guess
             raise StoreError("incoming SMS neither inserted nor found")
         results.append((key in created and first[key] == index, ids[key]))
+    new = [row for row, (created_now, _) in zip(rows, results, strict=True) if created_now]
+    optouts.honour_stops(conn, new)
     return results
 
 
@@ -125,16 +127,25 @@ def list_inbound(
     return [inbound_of(row._mapping) for row in conn.execute(query)]
 
 
+async def record_inbound(db: Database, message: NewInbound) -> tuple[bool, int]:
+    """Store an inbound SMS unless (device, dedupe_key) exists: (created, id) (S-10).
+
+    Concurrent calls share one statement and one commit (group commit, see ``batching``).
+    """
+    return await db.batch(record_inbound_many, row_of(message), limit=MAX_ROWS)
+
+
 @reads
 def inbound_newest(
     conn: Connection,
-    device: str | None = None,
+    before_id: int | None = None,
     limit: int = 50,
-    before_id: int = 0,
+    device: str | None = None,
     since: datetime | None = None,
 ) -> list[Inbound]:
-    """Return stored inbound SMS newest first: before the cursor ``before_id`` when given,
-    received at or after ``since`` when given (keyset paging on the row id)."""
+    """Return incoming SMS newest first, before the cursor (a row id) when given, received at
+    or after ``since`` when given: a range of the primary key, or of (device_id, id) for one
+    device."""
     query = (
         select(inbound, devices.c.name.label("device_name"))
         .outerjoin(devices, devices.c.id == inbound.c.device_id)
@@ -146,13 +157,8 @@ def inbound_newest(
     if since is not None:
         query = query.where(inbound.c.received_at >= to_us(since))
     if device is not None:
-        query = query.where(devices.c.name == device)
+        device_id = conn.execute(select(devices.c.id).where(devices.c.name == device)).scalar()
+        if device_id is None:
+            return []
+        query = query.where(inbound.c.device_id == device_id)
     return [inbound_of(row._mapping) for row in conn.execute(query)]
-
-
-async def record_inbound(db: Database, message: NewInbound) -> tuple[bool, int]:
-    """Store an inbound SMS unless (device, dedupe_key) exists: (created, id) (S-10).
-
-    Concurrent calls share one statement and one commit (group commit, see ``batching``).
-    """
-    return await db.batch(record_inbound_many, row_of(message), limit=MAX_ROWS)

@@ -39,23 +39,6 @@ def list_outbound(
 
 
 @reads
-def outbound_newest(
-    conn: Connection, device: str | None = None, limit: int = 50, before_id: int = 0
-) -> list[Outbound]:
-    """Return outbound SMS with their history, newest first, before the cursor ``before_id``
-    (a message's ``seq``) when given."""
-    query = select(outbound.c.id).order_by(outbound.c.id.desc()).limit(limit)
-    if before_id:
-        query = query.where(outbound.c.id < before_id)
-    if device is not None:
-        query = query.join(devices, devices.c.id == outbound.c.device_id).where(
-            devices.c.name == device
-        )
-    ids = list(conn.execute(query).scalars())
-    return sorted(outbound_by_ids(conn, ids), key=lambda m: -m.seq)
-
-
-@reads
 def last_sent(conn: Connection) -> Outbound | None:
     """Return the outgoing SMS a phone most recently reported sent, if any."""
     # Newest rows first: the last sent is near the end, and no index on sent_at is needed.
@@ -134,3 +117,27 @@ def outbound_page(conn: Connection, query: OutboundQuery) -> list[Outbound]:
         ).scalars()
     )
     return outbound_by_ids(conn, ids)
+
+
+@reads
+def outbound_newest(
+    conn: Connection,
+    before_id: int | None = None,
+    limit: int = 50,
+    status: str | None = None,
+    device: str | None = None,
+) -> list[Outbound]:
+    """Return outgoing SMS newest first, before the cursor (a row id, a message's ``seq``)
+    when given, with their history: a range of the primary key, or of (status, id) for one
+    status."""
+    query = select(outbound.c.id).order_by(outbound.c.id.desc()).limit(limit)
+    if before_id:
+        query = query.where(outbound.c.id < before_id)
+    if status is not None:
+        query = query.where(outbound.c.status == status)
+    if device is not None:
+        query = query.join(devices, devices.c.id == outbound.c.device_id).where(
+            devices.c.name == device
+        )
+    ids = list(conn.execute(query).scalars())
+    return sorted(outbound_by_ids(conn, ids), key=lambda m: m.seq, reverse=True)

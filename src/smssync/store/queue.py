@@ -131,6 +131,7 @@ def enqueue(conn: Connection, messages: list[NewOutbound]) -> None:
                 "send_at": maybe_us(m.send_at),
                 "callback_url": m.callback_url,
                 "api_key_id": m.api_key_id,
+                "campaign_id": m.campaign_id,
             }
         )
     try:

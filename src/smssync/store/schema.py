@@ -90,6 +90,8 @@ inbound = Table(
     Index(None, "purged_at", "received_at"),
     # The dashboard's conversations: one number's SMS, newest first (0010).
     Index(None, "from_addr", "id"),
+    # The list pages (0011): one phone's SMS, newest first by id.
+    Index(None, "device_id", "id"),
 )
 
 outbound = Table(
@@ -145,6 +147,11 @@ outbound = Table(
     Index(None, "status", "expires_at"),
     # Claim order is priority first: one range scan per source, as for the id order.
     Index(None, "device_id", "status", "claim_rank", "id"),
+    # The campaign that queued the message (0011); no foreign key, as for api_key_id:
+    # campaigns are never deleted, and SQLite cannot add one to an existing table.
+    Column("campaign_id", Integer, nullable=True),
+    # A campaign's counts by status (0011).
+    Index(None, "campaign_id", "status"),
     # Activity counts a range of send and hand-out times (0006).
     Index(None, "sent_at"),
     Index(None, "dispatched_at"),
@@ -324,4 +331,62 @@ threads = Table(
     Column("last_inbound_id", BigInteger, nullable=True),
     Column("last_outbound_id", BigInteger, nullable=True),
     Index(None, "last_at", "number"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("template", Text, nullable=False),
+    # running, paused, cancelled, done (``CampaignStatus``).
+    Column("status", String(16), nullable=False),
+    # The region national numbers were read in, kept to show how they were read.
+    Column("region", String(8), nullable=False),
+    # Send through this device only (by name, as ``NewOutbound.device``).
+    Column("device", String(100), nullable=True),
+    # The daily window in minutes after local midnight; NULL: any time.
+    Column("window_start", Integer, nullable=True),
+    Column("window_end", Integer, nullable=True),
+    # The window's zone; NULL: each recipient's own, from their number.
+    Column("window_tz", String(64), nullable=True),
+    # JSON list of the recipients' zone keys, so the release loop never scans for them.
+    Column("zones", Text, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("api_key_id", Integer, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "status"),
+)
+
+campaign_recipients = Table(
+    "campaign_recipients",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("to_raw", Text, nullable=False),
+    # NULL when the number could not be normalised (``error`` says why).
+    Column("to_addr", Text, nullable=True),
+    Column("content", Text, nullable=True),
+    Column("segments", Integer, nullable=False),
+    # The zones the window is judged in ("A|B" for a number of several zones).
+    Column("zone", Text, nullable=True),
+    # pending, released, invalid, opted_out, cancelled (``RecipientState``).
+    Column("state", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    # The outgoing SMS's uuid once released into the queue.
+    Column("message_id", String(36), nullable=True),
+    # Release takes a campaign's pending recipients of the zones inside their window.
+    Index(None, "campaign_id", "state", "zone", "id"),
+    # The results export walks a campaign's recipients in order.
+    Index(None, "campaign_id", "id"),
+)
+
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    # The normalised number that asked for no more bulk SMS.
+    Column("address", Text, primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )

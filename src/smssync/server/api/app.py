@@ -32,7 +32,7 @@ from smssync.errors import (
     Throttled,
 )
 from smssync.protocol.body import body_charset
-from smssync.server.api import activity, admin, alerts, docs, messages
+from smssync.server.api import activity, admin, alerts, campaigns, docs, messages, optouts
 from smssync.server.api.deps import responses
 from smssync.server.apikeys import SHOWN
 from smssync.server.shapes import API_PREFIX, for_api
@@ -209,10 +209,20 @@ def create_api() -> FastAPI:
     api.include_router(admin.router)
     api.include_router(activity.router)
     api.include_router(alerts.router)
+    api.include_router(campaigns.router)
+    api.include_router(optouts.router)
     api.include_router(docs.router)
     api.state.route_methods = [
         (route.path_regex, route.methods)
-        for router in (messages.router, admin.router, alerts.router, docs.router)
+        for router in (
+            messages.router,
+            admin.router,
+            activity.router,
+            alerts.router,
+            campaigns.router,
+            optouts.router,
+            docs.router,
+        )
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
