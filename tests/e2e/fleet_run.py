@@ -37,7 +37,9 @@ SERVER_KEY = "5a" * 32
 PHONES = tuple(f"+2547001002{n:02d}" for n in range(6))
 SERVERS = 3
 SENDER = "+254711000009"
-EVENTS = ("message.received", "message.sent", "message.delivered")
+EVENTS = ("message.received", "message.sent", "message.delivered", "device.alert")
+#: What the phone of gw0 tells every server at once: one condition, so one alert (E8).
+BATTERY = "Battery level is at 9"
 FINAL = {"delivered", "undelivered", "failed", "expired", "cancelled"}
 FAST = {
     "SMSSYNC_SERVER_KEY": SERVER_KEY,
@@ -63,6 +65,8 @@ class FleetOutcome:
     deliveries: list[tuple[str, str, str, str]]
     #: The receiver's copies by event id: the (event, subject) of each copy.
     copies: dict[str, list[tuple[str, str]]]
+    #: The alerts the database holds: (kind, device name).
+    alerts: list[tuple[str, str]]
     seconds: float
     #: True when each server ran in a network namespace of its own.
     namespaces: bool = False
@@ -109,7 +113,8 @@ class FleetOutcome:
         incoming SMS, message.sent and message.delivered per outgoing one."""
         got = {seen[0] for seen in self.copies.values()}
         wanted = {("message.received", text) for text in self.inbound}
-        wanted |= {(e, to) for to in self.recipients for e in EVENTS[1:]}
+        wanted |= {(e, to) for to in self.recipients for e in EVENTS[1:3]}
+        wanted.add(("device.alert", "device.battery_low:gw0"))
         return sorted(f"{e}:{s}" for e, s in wanted - got)
 
     def summary(self) -> str:
@@ -128,6 +133,8 @@ class FleetOutcome:
 def _subject(event: dict[str, Any]) -> tuple[str, str]:
     """What an event is about: the text of an incoming SMS, the recipient of an outgoing."""
     data = event["data"]
+    if event["type"] == "device.alert":
+        return event["type"], f"{data['kind']}:{data['device']}"
     subject = data["body"] if event["type"] == "message.received" else data["to"]
     return event["type"], str(subject)
 
@@ -242,6 +249,14 @@ def fleet_run(
         time.sleep(1.0)
         servers[0].start()
         mark("restarted")
+
+        def battery(server: Server) -> int:
+            form = {"Task": "alert", "message": BATTERY, "secret": secrets[0]}
+            return httpx.post(server.base + paths[0], data=form, timeout=30).status_code
+
+        # The same condition through every server at once: raised once for the fleet.
+        with ThreadPoolExecutor(SERVERS) as telling:
+            assert list(telling.map(battery, servers)) == [200] * SERVERS
         wanted = (len(texts), outbound)
         deadline = started + timeout_s
         while time.monotonic() < deadline:
@@ -301,6 +316,12 @@ def _outcome(
             if path == "/hook":
                 event = json.loads(body)
                 copies[event["id"]].append(_subject(event))
+    alerts = [
+        (kind, name)
+        for kind, name in db.execute(
+            "SELECT a.kind, d.name FROM alerts a JOIN devices d ON d.id = a.device_id"
+        )
+    ]
     return FleetOutcome(
         inbound=texts,
         stored=stored,
@@ -310,5 +331,6 @@ def _outcome(
         accepted=accepted,
         deliveries=deliveries,
         copies=dict(copies),
+        alerts=alerts,
         seconds=0.0,
     )

@@ -208,3 +208,6 @@ def test_a_fleet_with_a_server_killed_mid_run_loses_nothing_and_sends_nothing_tw
     assert outcome.accepted_twice == []
     assert outcome.undelivered_events == [] and outcome.unstable_ids == []
     assert outcome.missing_events == []
+    # The phone's battery alert, told to all three servers at once: one alert, one event.
+    assert outcome.alerts.count(("device.battery_low", "gw0")) == 1
+    assert [d[1] for d in outcome.deliveries].count("device.alert") == 1
