@@ -60,6 +60,11 @@ def pip_install(venv: Path, requirement: str) -> None:
         return
     WHEELHOUSE.mkdir(parents=True, exist_ok=True)
     ok(run(pip, "wheel", "-q", "--wheel-dir", WHEELHOUSE, "--find-links", WHEELHOUSE, requirement))
+    # pip copies smssync's own wheel there too; a later build of the same version must not
+    # be read from it (pip takes the file of that name it already has, and its old
+    # dependencies with it).
+    for own in WHEELHOUSE.glob("smssync-*.whl"):
+        own.unlink()
     ok(run(*offline))
 
 

@@ -93,9 +93,9 @@ def test_two_workers_add_up_and_their_folder_goes_with_the_server(
 
 
 def log_lines(server: Server) -> list[str]:
-    # The log holds serve's stdout too: its banner (what it serves, the default region) is
-    # not a log line.
-    banner = ("smssync serving", "default region:")
+    # The log holds serve's stdout too: its banner (what it serves, the default region, the
+    # dashboard and its first user, indented) is not a log line.
+    banner = ("smssync serving", "default region:", "Dashboard:", " ")
     return [
         line
         for line in server.log.read_text().splitlines()

@@ -48,7 +48,7 @@ async def list_alerts(
     "/alerts/{alert_id}/ack",
     response_model=AlertReply,
     summary="Acknowledge an alert",
-    responses=responses(404),
+    responses=responses(404, 413),
 )
 async def acknowledge(alert_id: Id, ctx: Ctx, key: Admin) -> AlertReply:
     """Say a person saw it; it stays listed until its condition clears. Acknowledging

@@ -157,7 +157,7 @@ async def read(campaign_id: CampaignId, ctx: Ctx, _: Reader) -> CampaignReply:
     "/campaigns/{campaign_id}/pause",
     response_model=CampaignReply,
     summary="Pause a campaign",
-    responses=responses(404, 409),
+    responses=responses(404, 409, 413),
 )
 async def pause(campaign_id: CampaignId, ctx: Ctx, _: Sender) -> CampaignReply:
     """Release nothing more; queued messages no phone has taken go back to pending."""
@@ -169,7 +169,7 @@ async def pause(campaign_id: CampaignId, ctx: Ctx, _: Sender) -> CampaignReply:
     "/campaigns/{campaign_id}/resume",
     response_model=CampaignReply,
     summary="Resume a paused campaign",
-    responses=responses(404, 409),
+    responses=responses(404, 409, 413),
 )
 async def resume(campaign_id: CampaignId, ctx: Ctx, _: Sender) -> CampaignReply:
     """Release the pending recipients again."""
@@ -181,7 +181,7 @@ async def resume(campaign_id: CampaignId, ctx: Ctx, _: Sender) -> CampaignReply:
     "/campaigns/{campaign_id}/cancel",
     response_model=CampaignReply,
     summary="Cancel a campaign",
-    responses=responses(404, 409),
+    responses=responses(404, 409, 413),
 )
 async def cancel(campaign_id: CampaignId, ctx: Ctx, _: Sender) -> CampaignReply:
     """Cancel pending recipients and queued messages; what a phone took goes on."""

@@ -79,7 +79,12 @@ def _number(raw: str, region: str) -> str:
         raise BadRequest(str(exc), [{"field": "number", "message": str(exc)}]) from None
 
 
-@router.post("/opt-outs", response_model=OptOutReply, summary="Put a number on the opt-out list")
+@router.post(
+    "/opt-outs",
+    response_model=OptOutReply,
+    summary="Put a number on the opt-out list",
+    responses=responses(413),
+)
 async def add_opt_out(request: OptOutRequest, ctx: Ctx, _: Sender) -> OptOutReply:
     """Every campaign created from now on skips it."""
     number = _number(request.number, ctx.settings.default_region)
