@@ -15,7 +15,7 @@ from smssync.dashboard.passwords import hash_password
 from smssync.records import Role
 from smssync.server.app import create_app
 from smssync.settings import Settings
-from smssync.store import messages, users
+from smssync.store import alerts, devices, messages, users
 from smssync.store.engine import Database
 from tests.integration.api_helpers import incoming, phone
 
@@ -280,3 +280,41 @@ async def test_an_admin_adds_a_phone_and_sees_its_qr_code_and_warning(
         "/dashboard/phones/add", data={"name": "x", "csrf": csrf_of(page.text)}
     )
     assert refused.status_code == 403
+
+
+async def test_alerts_are_listed_counted_and_acknowledged_by_an_operator(
+    client: Client, store: Database
+) -> None:
+    url = await phone(store, "p1")
+    assert url
+    found = await devices.device_by_name(store, "p1")
+    assert found is not None
+    battery = {"message": "Battery level is at 12", "error_code": None, "battery_percent": 12}
+    alert_id = await alerts.record_phone_alert(store, found.id, battery, datetime.now(UTC))
+    assert alert_id is not None
+    viewer = await client(Role.VIEWER)
+    page = await viewer.get("/dashboard/alerts")
+    assert page.status_code == 200
+    assert "Battery low" in page.text and "12 %" in page.text and "p1" in page.text
+    assert 'aria-label="1 open"' in page.text  # the header's count, on every page
+    assert 'aria-label="1 open"' in (await viewer.get("/dashboard/phones")).text
+    assert "Acknowledge" not in page.text  # a viewer reads only
+    token = csrf_of(page.text)
+    refused = await viewer.post(f"/dashboard/alerts/{alert_id}/ack", data={"csrf": token})
+    assert refused.status_code == 403
+    operator = await client(Role.OPERATOR)
+    page = await operator.get("/dashboard/alerts")
+    assert "Acknowledge" in page.text
+    forged = await operator.post(f"/dashboard/alerts/{alert_id}/ack", data={})
+    assert forged.status_code == 403
+    done = await operator.post(
+        f"/dashboard/alerts/{alert_id}/ack", data={"csrf": csrf_of(page.text)}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/dashboard/alerts"
+    [seen] = await alerts.list_alerts(store)
+    assert seen.acknowledged_by == "dashboard:operator"
+    assert "seen by dashboard:operator" in (await operator.get("/dashboard/alerts")).text
+    missing = await operator.post("/dashboard/alerts/999999/ack", data={"csrf": csrf_of(page.text)})
+    assert missing.status_code == 404
+    bad = await operator.post("/dashboard/alerts/x/ack", data={"csrf": csrf_of(page.text)})
+    assert bad.status_code == 404

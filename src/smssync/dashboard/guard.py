@@ -17,6 +17,7 @@ from smssync.dashboard.context import DashboardContext
 from smssync.dashboard.render import PREFIX, render
 from smssync.dashboard.sessions import Session, read_session, same_token, session_user
 from smssync.records import Role, User
+from smssync.store import alerts
 
 #: Most fields and bytes of one form: a reply or a phone's name, never a file.
 MAX_FIELDS = 20
@@ -82,6 +83,9 @@ def page(role: Role = Role.VIEWER) -> Callable[[Page], Endpoint]:
                 return _to_signin(request)
             if not who.user.role.allows(role):
                 return refused(request, f"This page needs the {role.value} role.")
+            # The header's count of open alerts, on every page (one indexed count).
+            counts = await alerts.count_open_alerts(context(request).store)
+            request.state.alerts_open = sum(counts.values())
             return await handler(request, who)
 
         return endpoint
