@@ -18,6 +18,7 @@ from smssync.settings import Settings
 from smssync.store import alerts, devices, messages, users
 from smssync.store.engine import Database
 from tests.integration.api_helpers import incoming, phone
+from tests.integration.store_helpers import queue_some
 
 A = "+254700000001"
 PASSWORD = "correct horse"
@@ -318,3 +319,37 @@ async def test_alerts_are_listed_counted_and_acknowledged_by_an_operator(
     assert missing.status_code == 404
     bad = await operator.post("/dashboard/alerts/x/ack", data={"csrf": csrf_of(page.text)})
     assert bad.status_code == 404
+
+
+async def test_the_outbox_lists_newest_first_by_pages_and_an_operator_cancels(
+    client: Client, store: Database
+) -> None:
+    ids = await queue_some(store, 3)
+    viewer = await client(Role.VIEWER)
+    page = await viewer.get("/dashboard/outbox")
+    assert page.status_code == 200
+    assert page.text.index(ids[2]) < page.text.index(ids[1]) < page.text.index(ids[0])
+    assert ">Cancel<" not in page.text  # a viewer reads only
+    token = csrf_of(page.text)
+    assert (
+        await viewer.post(f"/dashboard/outbox/{ids[0]}/cancel", data={"csrf": token})
+    ).status_code == 403
+    operator = await client(Role.OPERATOR)
+    page = await operator.get("/dashboard/outbox")
+    token = csrf_of(page.text)
+    assert (await operator.post(f"/dashboard/outbox/{ids[0]}/cancel", data={})).status_code == 403
+    done = await operator.post(f"/dashboard/outbox/{ids[0]}/cancel", data={"csrf": token})
+    assert done.status_code == 303 and done.headers["location"] == "/dashboard/outbox"
+    [cancelled] = await messages.list_outbound(store, message_id=ids[0])
+    assert cancelled.status.value == "cancelled"
+    again = await operator.post(f"/dashboard/outbox/{ids[0]}/cancel", data={"csrf": token})
+    assert again.headers["location"].endswith("?error=cancel")
+    assert "can no longer be cancelled" in (await operator.get(again.headers["location"])).text
+    only = await operator.get("/dashboard/outbox?status=cancelled")
+    assert ids[0] in only.text and ids[1] not in only.text
+    older = await operator.get("/dashboard/outbox?before=2")
+    assert ids[0] in older.text and ids[2] not in older.text  # before row id 2: the first only
+    assert (await operator.get("/dashboard/outbox?before=x")).status_code == 400
+    assert (await operator.get("/dashboard/outbox?status=nope")).status_code == 400
+    missing = await operator.post("/dashboard/outbox/no-such/cancel", data={"csrf": token})
+    assert missing.status_code == 404

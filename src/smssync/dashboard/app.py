@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from smssync.dashboard import alerts, conversations, phones, signin
+from smssync.dashboard import alerts, conversations, outbox, phones, signin
 from smssync.dashboard.render import PREFIX, render
 
 
@@ -43,6 +43,8 @@ def create_dashboard() -> Starlette:
         Route("/phones/rows", phones.phones_rows, methods=["GET"]),
         Route("/phones/add", phones.add_page, methods=["GET"]),
         Route("/phones/add", phones.add, methods=["POST"]),
+        Route("/outbox", outbox.outbox_page, methods=["GET"]),
+        Route("/outbox/{message_id}/cancel", outbox.cancel, methods=["POST"]),
         Route("/alerts", alerts.alerts_page, methods=["GET"]),
         Route("/alerts/{alert_id}/ack", alerts.acknowledge, methods=["POST"]),
         # Served from the package: no CDN, no build step, works offline.
