@@ -184,8 +184,11 @@ def test_servers_starting_at_once_on_a_fresh_database_migrate_it_once(tmp_path: 
         assert versions == [(migrate.head(),)]
         # The first start's device, made by one of them only.
         assert devices == [("phone1",)]
-        made = [s for s in servers if "one was created" in s.log.read_text()]
+        made = [s for s in servers if "No device was registered" in s.log.read_text()]
         assert len(made) == 1
+        # And the dashboard's first user: one admin, its password printed by one server.
+        admins = [s for s in servers if "No user existed" in s.log.read_text()]
+        assert len(admins) == 1
     finally:
         for server in servers:
             server.stop()
