@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from smssync.gsm.segments import count_segments
+from smssync.serialize import iso
 
 #: Where server/app.py mounts the dashboard; links and redirects start with it.
 PREFIX = "/dashboard"
@@ -25,7 +26,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def _iso(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return iso(moment) if moment is not None else ""
 
 
 def _environment() -> Environment:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Table, delete, select, update
 
 from smssync.records import FINAL_STATUSES, DeliveryState
 from smssync.store.engine import writes
@@ -51,49 +51,36 @@ def purge(conn: Connection, cutoff: datetime, now: datetime, limit: int = 1000) 
     """Empty the text of SMS older than ``cutoff`` and delete finished deliveries and
     idempotent answers older than it: at most ``limit`` rows of each kind."""
     cutoff_us, now_us = to_us(cutoff), to_us(now)
-    # Ids first, then the update by id: the (purged_at, time) index finds exactly what is
-    # left, and both engines bound an UPDATE by a plain IN list.
-    inbound_ids = list(
-        conn.execute(
-            select(inbound.c.id)
-            .where(inbound.c.purged_at.is_(None), inbound.c.received_at < cutoff_us)
-            .limit(limit)
-        ).scalars()
+    texts = {"content": "", "purged_at": now_us}
+    inbound_ids = _ids(
+        conn, inbound, limit, inbound.c.purged_at.is_(None), inbound.c.received_at < cutoff_us
     )
     if inbound_ids:
-        conn.execute(
-            update(inbound)
-            .where(inbound.c.id.in_(inbound_ids))
-            .values(content="", purged_at=now_us)
-        )
-    outbound_ids = list(
-        conn.execute(
-            select(outbound.c.id)
-            .where(
-                outbound.c.purged_at.is_(None),
-                outbound.c.updated_at < cutoff_us,
-                outbound.c.status.in_(_FINAL),
-            )
-            .limit(limit)
-        ).scalars()
+        conn.execute(update(inbound).where(inbound.c.id.in_(inbound_ids)).values(**texts))
+    outbound_ids = _ids(
+        conn,
+        outbound,
+        limit,
+        outbound.c.purged_at.is_(None),
+        outbound.c.updated_at < cutoff_us,
+        outbound.c.status.in_(_FINAL),
     )
     if outbound_ids:
-        conn.execute(
-            update(outbound)
-            .where(outbound.c.id.in_(outbound_ids))
-            .values(content="", purged_at=now_us)
-        )
-    delivery_ids = list(
-        conn.execute(
-            select(webhook_deliveries.c.id)
-            .where(
-                webhook_deliveries.c.state.in_(_FINISHED),
-                webhook_deliveries.c.finished_at < cutoff_us,
-            )
-            .limit(limit)
-        ).scalars()
+        conn.execute(update(outbound).where(outbound.c.id.in_(outbound_ids)).values(**texts))
+    delivery_ids = _ids(
+        conn,
+        webhook_deliveries,
+        limit,
+        webhook_deliveries.c.state.in_(_FINISHED),
+        webhook_deliveries.c.finished_at < cutoff_us,
     )
     if delivery_ids:
         conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.id.in_(delivery_ids)))
     answers = conn.execute(delete(idempotency).where(idempotency.c.created_at < cutoff_us)).rowcount
     return Purged(len(inbound_ids), len(outbound_ids), len(delivery_ids), answers or 0)
+
+
+def _ids(conn: Connection, table: Table, limit: int, *where: ColumnElement[bool]) -> list[int]:
+    # Ids first, then the change by id: the (purged_at, time) index finds exactly what is
+    # left, and both engines bound an UPDATE or DELETE by a plain IN list.
+    return list(conn.execute(select(table.c.id).where(*where).limit(limit)).scalars())

@@ -80,8 +80,8 @@ async def read_activity(
 ) -> ActivityReply:
     """Buckets start at whole hours or at midnight ``utc_offset_minutes`` from UTC; at most
     a year of hours in one request."""
-    start = _aware(since)
-    end = _aware(until) if until is not None else datetime.now(UTC)
+    start = since
+    end = until if until is not None else datetime.now(UTC)
     offset = timedelta(minutes=utc_offset_minutes)
     try:
         found = await activity.activity(ctx.store, start, end, BUCKETS[bucket], offset)
@@ -95,7 +95,3 @@ async def read_activity(
         buckets=[ActivityOut.model_validate(activity_json(b)) for b in found],
         devices=[DeviceActivityOut.model_validate(device_activity_json(d)) for d in phones],
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -175,8 +175,8 @@ async def list_messages(
         status=None if status is None else status.value,
         device=device,
         to_addr=number,
-        since=_aware(since),
-        until=_aware(until),
+        since=since,
+        until=until,
         after_id=int(cursor or 0),
         limit=limit,
     )
@@ -186,12 +186,6 @@ async def list_messages(
         messages=[message_out(m) for m in found],
         next_cursor=str(found[-1].seq) if found and more else None,
     )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @router.get(

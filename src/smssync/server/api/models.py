@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -36,8 +37,12 @@ def _iso_only(value: object) -> object:
     raise ValueError("expected an ISO 8601 date and time, e.g. 2026-01-31T12:00:00Z")
 
 
+def _utc_when_naive(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 #: A date and time in ISO 8601 only; a time zone is UTC when absent (query filters).
-IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc_when_naive)]
 #: A date and time in ISO 8601 only, with its offset (times in bodies).
 IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
 
