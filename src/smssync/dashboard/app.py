@@ -9,7 +9,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from smssync.dashboard import alerts, conversations, outbox, phones, signin
+from smssync.dashboard import (
+    alerts,
+    conversations,
+    keys,
+    outbox,
+    phones,
+    rules,
+    signin,
+    users,
+    webhooks,
+)
 from smssync.dashboard.render import PREFIX, render
 
 
@@ -47,6 +57,22 @@ def create_dashboard() -> Starlette:
         Route("/outbox/{message_id}/cancel", outbox.cancel, methods=["POST"]),
         Route("/alerts", alerts.alerts_page, methods=["GET"]),
         Route("/alerts/{alert_id}/ack", alerts.acknowledge, methods=["POST"]),
+        # Management, for admins: rules, webhooks, API keys, users.
+        Route("/rules", rules.rules_page, methods=["GET"]),
+        Route("/rules", rules.add, methods=["POST"]),
+        Route("/rules/{rule_id}/remove", rules.remove, methods=["POST"]),
+        Route("/webhooks", webhooks.webhooks_page, methods=["GET"]),
+        Route("/webhooks", webhooks.add, methods=["POST"]),
+        Route("/webhooks/{endpoint_id}", webhooks.endpoint_page, methods=["GET"]),
+        Route("/webhooks/{endpoint_id}/remove", webhooks.remove, methods=["POST"]),
+        Route("/webhooks/deliveries/{delivery_id}/redeliver", webhooks.redeliver, methods=["POST"]),
+        Route("/keys", keys.keys_page, methods=["GET"]),
+        Route("/keys", keys.create, methods=["POST"]),
+        Route("/keys/{key_id}/revoke", keys.revoke, methods=["POST"]),
+        Route("/users", users.users_page, methods=["GET"]),
+        Route("/users", users.add, methods=["POST"]),
+        Route("/users/password", users.set_password, methods=["POST"]),
+        Route("/users/remove", users.remove, methods=["POST"]),
         # Served from the package: no CDN, no build step, works offline.
         Mount("/static", StaticFiles(packages=[("smssync.dashboard", "static")]), name="static"),
     ]

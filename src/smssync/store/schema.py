@@ -249,6 +249,9 @@ webhook_deliveries = Table(
     Column("last_error", Text, nullable=True),
     Index(None, "state", "next_attempt_at"),
     Index(None, "lane", "id"),
+    # The dashboard's pages: an endpoint's deliveries and the dead letters, newest first.
+    Index(None, "endpoint_id", "id"),
+    Index(None, "state", "id"),
 )
 
 rules = Table(
