@@ -36,6 +36,9 @@ class PhoneSetup:
 
 #: Registers a phone by name and returns its setup (the server's ``create_device``).
 AddPhone = Callable[[str], Awaitable[PhoneSetup]]
+#: Gives a phone a new secret (and a new Sync URL when asked) and returns its new setup
+#: (the server's ``rotate_secret``, as ``smssync device rotate-secret``); NotFound.
+RotatePhone = Callable[[str, bool], Awaitable[PhoneSetup]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,3 +52,4 @@ class DashboardContext:
     session_key: bytes
     limiter: Limiter
     add_phone: AddPhone
+    rotate_phone: RotatePhone

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from smssync.dashboard.context import DashboardContext, PhoneSetup
 from smssync.dashboard.sessions import session_key
 from smssync.serialize import import_payload, import_text
-from smssync.server.credentials import create_device, generate_secret
+from smssync.server.credentials import create_device, generate_secret, rotate_secret
 from smssync.server.throttle import Throttle
 from smssync.settings import Settings
 from smssync.store.engine import Database
@@ -25,6 +25,12 @@ def dashboard_context(settings: Settings, store: Database, key: bytes) -> Dashbo
         payload = import_text(import_payload(device.name, url, issued.secret))
         return PhoneSetup(device.name, url, issued.secret or "", payload)
 
+    async def rotate_phone(name: str, new_url: bool) -> PhoneSetup:
+        device, issued = await rotate_secret(store, name, secret=generate_secret(), new_url=new_url)
+        url = settings.device_url(issued.token)
+        payload = import_text(import_payload(device.name, url, issued.secret))
+        return PhoneSetup(device.name, url, issued.secret or "", payload)
+
     return DashboardContext(
         settings=settings,
         store=store,
@@ -32,4 +38,5 @@ def dashboard_context(settings: Settings, store: Database, key: bytes) -> Dashbo
         # Its own buckets: a phone's failures never lock a person out, nor the reverse.
         limiter=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),
         add_phone=add_phone,
+        rotate_phone=rotate_phone,
     )
