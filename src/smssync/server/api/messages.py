@@ -219,7 +219,7 @@ async def cancel_message(uuid: MessageId, ctx: Ctx, _: Sender) -> MessageReply:
     "/messages/{uuid}/retry",
     response_model=MessageReply,
     summary="Send a failed or expired SMS again",
-    responses=responses(404, 409),
+    responses=responses(404, 409, 413),
 )
 async def retry_message(uuid: MessageId, ctx: Ctx, _: Sender) -> MessageReply:
     """Queue a failed or expired message again as a new attempt (same uuid, new wire id);
