@@ -5,15 +5,19 @@ are real requests to the Sync URL through the same app."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import Connection, select, update
 from starlette.applications import Starlette
 
+from smssync.cli import main
 from smssync.dashboard.passwords import hash_password
 from smssync.records import Role
 from smssync.server.app import create_app
@@ -298,3 +302,20 @@ async def test_the_activity_page_counts_a_known_set_of_sms(client: Client, store
         "from=1900-01-01&to=2026-01-01",
     ):
         assert (await c.get(f"/dashboard/activity?{bad}")).status_code == 400, bad
+
+
+def test_the_cli_disables_and_enables_with_the_same_verb(tmp_path: Path) -> None:
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path)])
+
+    assert run("device", "add", "p1", "--json").exit_code == 0
+    done = run("device", "disable", "p1")
+    assert done.exit_code == 0 and "disabled p1" in done.output
+    with sqlite3.connect(tmp_path / "smssync.db") as db:
+        [when] = db.execute("SELECT disabled_at FROM devices WHERE name = 'p1'").fetchone()
+    assert when is not None
+    assert "enabled p1" in run("device", "enable", "p1").output
+    with sqlite3.connect(tmp_path / "smssync.db") as db:
+        assert db.execute("SELECT disabled_at FROM devices").fetchone() == (None,)
+    missing = run("device", "disable", "nobody")
+    assert missing.exit_code == 1 and "no device named 'nobody'" in missing.output
