@@ -150,6 +150,8 @@ async def test_a_disabled_phone_is_refused_until_enabled_and_its_queue_moves_on(
     assert refused.status_code == 403
     assert refused.json()["payload"]["error"] == "this phone is disabled"
     assert (await admin.post(url, data={"from": A, "message": "hi"})).status_code == 403
+    off_now = await devices.device_by_name(store, "p1")
+    assert off_now is not None and off_now.disabled_at is not None
     page = await admin.get("/dashboard/phones/p1")
     assert "disabled" in page.text and ">Enable</button>" in page.text
     assert "disabled" in (await admin.get("/dashboard/phones")).text

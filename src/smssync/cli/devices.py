@@ -156,7 +156,7 @@ def device_list(as_json: bool, **params: Any) -> None:
         (
             [
                 row["name"],
-                row["health"],
+                "disabled" if row["disabled_at"] else row["health"],
                 row["last_seen"] or "-",
                 str(row["queue_depth"]),
                 row["effective_mode"],
