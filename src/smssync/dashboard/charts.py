@@ -85,7 +85,8 @@ def grouped_bars(
         if index % every == 0:
             labels.append(Label(left, height - 6, label))
     grid = []
-    for fraction in (0, 0.5, 1):
+    # Counts are whole: the middle line only where it falls on a whole number.
+    for fraction in (0, 0.5, 1) if top % 2 == 0 else (0, 1):
         y = TOP + plot_h * (1 - fraction)
         grid.append(y)
         labels.append(Label(4, y + 4, f"{top * fraction:g}"))
