@@ -175,6 +175,15 @@ def _assign(conn: Connection, message_id: str, name: str) -> None:
     conn.execute(update(outbound).where(outbound.c.uuid == message_id).values(device_id=device_id))
 
 
+def _purge(conn: Connection, message_id: str) -> None:
+    # What retention leaves of a failed SMS past its days.
+    conn.execute(
+        update(outbound)
+        .where(outbound.c.uuid == message_id)
+        .values(status="failed", content="", purged_at=1)
+    )
+
+
 async def test_removing_a_phone_takes_a_confirmation_step(client: Client, store: Database) -> None:
     url = await phone(store, "p1")
     admin = await client(Role.ADMIN)
@@ -246,7 +255,7 @@ async def test_the_api_retries_failed_and_expired_sms_only(
     store: Database, api_client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     url = await phone(store, "p1")
-    [failed] = await queue_to(store, 1)
+    [failed] = await queue_to(store, 1, device="p1")  # pinned: it waits for p1 again
     [wire] = await poll(api_client, url)
     await report(api_client, url, wire, 1, 0)
     expiring = replace(outgoing(A, "late"), expires_at=datetime.now(UTC) - timedelta(seconds=9))
@@ -259,10 +268,17 @@ async def test_the_api_retries_failed_and_expired_sms_only(
         done = await api_client.post(f"/api/v1/messages/{message_id}/retry", headers=send)
         assert done.status_code == 200, done.text
         assert done.json()["message"]["status"] == "queued"
+    [pinned] = await messages.list_outbound(store, message_id=failed)
+    assert pinned.device == "p1"
     again = await api_client.post(f"/api/v1/messages/{failed}/retry", headers=send)
     assert again.status_code == 409 and again.json()["ok"] is False
     missing = await api_client.post("/api/v1/messages/nope/retry", headers=send)
     assert missing.status_code == 404
+    # Nor one whose text retention emptied: it would go out empty.
+    [emptied] = await queue_to(store, 1)
+    await store.write(_purge, emptied)
+    purged = await api_client.post(f"/api/v1/messages/{emptied}/retry", headers=send)
+    assert purged.status_code == 409 and "retention" in purged.json()["error"]
     # The expired one no longer runs out: a phone takes both.
     assert len(await poll(api_client, url)) == 2
 

@@ -331,9 +331,11 @@ def retry(conn: Connection, message_id: str, now: datetime) -> Outbound:
     if row is None:
         raise NotFound(f"no message {message_id!r}")
     # Conditional on the status, as cancel: two people retrying at once queue it once.
+    # Nor a text retention emptied: that would send an empty SMS.
     changed = conn.execute(
         update(outbound)
         .where(outbound.c.id == row.id, outbound.c.status.in_(RETRYABLE))
+        .where(outbound.c.purged_at.is_(None))
         .values(
             status=S.QUEUED.value,
             wire_id=str(uuid4()),
@@ -358,8 +360,12 @@ def retry(conn: Connection, message_id: str, now: datetime) -> Outbound:
     ).first()
     if changed is None:
         current = conn.execute(
-            select(outbound.c.status).where(outbound.c.id == row.id)
-        ).scalar_one()
-        raise Conflict(f"message {message_id} is {current}: only failed or expired SMS are retried")
+            select(outbound.c.status, outbound.c.purged_at).where(outbound.c.id == row.id)
+        ).one()
+        if current.purged_at is not None:
+            raise Conflict(f"message {message_id} has had its text emptied by retention")
+        raise Conflict(
+            f"message {message_id} is {current.status}: only failed or expired SMS are retried"
+        )
     add_history(conn, [row.id], now_us, S.QUEUED, "retry")
     return messages.list_outbound.run(conn, message_id)[0]
