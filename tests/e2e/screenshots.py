@@ -208,6 +208,12 @@ def main(docs: Path) -> None:
                 page.fill("#name", "clinic-2")
                 page.click("form[action$='/phones/add'] button")
                 page.screenshot(path=str(shots / "phone-add.png"), full_page=True)
+                page.goto(server.base + "/dashboard/phones/phone1")
+                page.screenshot(path=str(shots / "phone.png"), full_page=True)
+                page.goto(server.base + "/dashboard/outbox")
+                page.screenshot(path=str(shots / "outbox.png"), full_page=True)
+                page.goto(server.base + "/dashboard/activity")
+                page.screenshot(path=str(shots / "activity.png"), full_page=True)
                 browser.close()
         finally:
             server.stop()

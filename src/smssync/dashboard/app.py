@@ -10,10 +10,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from smssync.dashboard import (
+    activity,
     alerts,
     conversations,
     keys,
     outbox,
+    phone,
     phones,
     rules,
     signin,
@@ -53,8 +55,15 @@ def create_dashboard() -> Starlette:
         Route("/phones/rows", phones.phones_rows, methods=["GET"]),
         Route("/phones/add", phones.add_page, methods=["GET"]),
         Route("/phones/add", phones.add, methods=["POST"]),
+        Route("/phones/{name}", phone.phone_page, methods=["GET"]),
+        Route("/phones/{name}/rotate", phone.rotate, methods=["POST"]),
+        Route("/phones/{name}/disable", phone.disable, methods=["POST"]),
+        Route("/phones/{name}/enable", phone.enable, methods=["POST"]),
+        Route("/phones/{name}/remove", phone.remove, methods=["POST"]),
         Route("/outbox", outbox.outbox_page, methods=["GET"]),
         Route("/outbox/{message_id}/cancel", outbox.cancel, methods=["POST"]),
+        Route("/outbox/{message_id}/retry", outbox.retry, methods=["POST"]),
+        Route("/activity", activity.activity_page, methods=["GET"]),
         Route("/alerts", alerts.alerts_page, methods=["GET"]),
         Route("/alerts/{alert_id}/ack", alerts.acknowledge, methods=["POST"]),
         # Management, for admins: rules, webhooks, API keys, users.

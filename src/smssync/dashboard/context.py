@@ -41,6 +41,9 @@ AddPhone = Callable[[str], Awaitable[PhoneSetup]]
 #: Stores an API key (name, scopes, now) and returns it with the key in clear, shown once
 #: (the server's ``create_key``, which hashes it under the server key).
 CreateKey = Callable[[str, list[Scope], datetime], Awaitable[tuple[ApiKey, str]]]
+#: Gives a phone a new secret (and a new Sync URL when asked) and returns its new setup
+#: (the server's ``rotate_secret``, as ``smssync device rotate-secret``); NotFound.
+RotatePhone = Callable[[str, bool], Awaitable[PhoneSetup]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,3 +62,4 @@ class DashboardContext:
     signing_secret: Callable[[], str]
     #: Rings this process's webhook dispatcher: deliveries are due now (a redelivery).
     wake_hooks: Callable[[], None]
+    rotate_phone: RotatePhone

@@ -11,7 +11,7 @@ from smssync.dashboard.context import DashboardContext, PhoneSetup
 from smssync.dashboard.sessions import session_key
 from smssync.serialize import import_payload, import_text
 from smssync.server.apikeys import create_key, generate_signing_secret
-from smssync.server.credentials import create_device, generate_secret
+from smssync.server.credentials import create_device, generate_secret, rotate_secret
 from smssync.server.throttle import Throttle
 from smssync.settings import Settings
 from smssync.store.engine import Database
@@ -31,6 +31,12 @@ def dashboard_context(
         payload = import_text(import_payload(device.name, url, issued.secret))
         return PhoneSetup(device.name, url, issued.secret or "", payload)
 
+    async def rotate_phone(name: str, new_url: bool) -> PhoneSetup:
+        device, issued = await rotate_secret(store, name, secret=generate_secret(), new_url=new_url)
+        url = settings.device_url(issued.token)
+        payload = import_text(import_payload(device.name, url, issued.secret))
+        return PhoneSetup(device.name, url, issued.secret or "", payload)
+
     return DashboardContext(
         settings=settings,
         store=store,
@@ -41,4 +47,5 @@ def dashboard_context(
         create_key=lambda name, scopes, now: create_key(store, name, scopes, now),
         signing_secret=generate_signing_secret,
         wake_hooks=wake_hooks,
+        rotate_phone=rotate_phone,
     )
