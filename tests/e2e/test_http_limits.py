@@ -8,8 +8,10 @@ application carry one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,8 +125,7 @@ def test_too_many_headers_are_refused_with_431(server: Server) -> None:
 
 
 def test_an_idle_keep_alive_connection_is_closed(server: Server) -> None:
-    # uvicorn's timeout_keep_alive (5 s). A head that never completes is not bounded in time
-    # by uvicorn (docs/security.md, Limits): a reverse proxy's header timeout covers it.
+    # uvicorn's timeout_keep_alive (5 s).
     with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
         sock.sendall(b"GET /smssync HTTP/1.1\r\nHost: x\r\n\r\n")
         received = b""
@@ -132,6 +133,60 @@ def test_an_idle_keep_alive_connection_is_closed(server: Server) -> None:
             received += chunk
     assert received.startswith(b"HTTP/1.1 200 OK")
     still_answers(server)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET /smssync HTTP/1.1\r\nHost: x\r\n", b"GET /smss"],
+    ids=["nothing", "a head without its end", "half a request line"],
+)
+def test_a_head_that_never_completes_gets_408_at_the_deadline(server: Server, sent: bytes) -> None:
+    # Held open, such connections would exhaust the server's file descriptors (finding 7).
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(sent)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 408 "), received
+    assert 0.9 < time.monotonic() - started < 10
+    still_answers(server)
+
+
+def test_a_head_sent_a_byte_at_a_time_is_cut_at_the_deadline(server: Server) -> None:
+    request = b"GET /smssync HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        with contextlib.suppress(OSError):  # closed by the server while still sending
+            for byte in request:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += chunk
+    # 10 s of bytes, cut after 1 s: the deadline counts from the head's first byte.
+    assert time.monotonic() - started < 5
+    assert not received.startswith(b"HTTP/1.1 200")
+    still_answers(server)
+
+
+def test_a_busy_keep_alive_connection_outlives_the_head_deadline(server: Server) -> None:
+    # Requests one after another on one connection for 3 s (the deadline is 1 s): each head
+    # arrives in time, so none is cut.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        started, answers = time.monotonic(), 0
+        while time.monotonic() - started < 3:
+            sock.sendall(b"GET /smssync HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while not received.endswith(b"}}"):
+                chunk = sock.recv(65536)
+                assert chunk, "closed by the server"
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200 OK")
+            answers += 1
+            time.sleep(0.4)
+    assert answers >= 6
 
 
 def test_half_a_body_is_closed_at_the_deadline_and_nothing_is_stored(server: Server) -> None:

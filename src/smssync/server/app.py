@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -34,6 +35,7 @@ from smssync.server.context import ServerContext
 from smssync.server.dashboard import dashboard_context
 from smssync.server.dispatcher import background
 from smssync.server.endpoint import SyncEndpoint
+from smssync.server.headtime import HeadDeadline
 from smssync.server.hooks import Hooks
 from smssync.server.limits import RequestLimits
 from smssync.server.observe import HEADER, Observe
@@ -173,7 +175,8 @@ def serve_options(settings: Settings) -> dict[str, Any]:
         "port": settings.port,
         # h11: the implementation whose bound on a head still arriving is a public option;
         # up to twice the limit, RequestLimits refuses the head in the endpoint's shape (431).
-        "http": "h11",
+        # Wrapped, for a deadline on each head (server/headtime.py).
+        "http": functools.partial(HeadDeadline, timeout_s=float(settings.request_timeout_s)),
         "h11_max_incomplete_event_size": 2 * settings.max_header_bytes,
         # The access log would print task queries, which carry secrets.
         "access_log": False,
