@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from smssync.dashboard import alerts, conversations, outbox, phones, signin
+from smssync.dashboard import alerts, campaigns, compose, conversations, outbox, phones, signin
 from smssync.dashboard.render import PREFIX, render
 
 
@@ -47,6 +47,16 @@ def create_dashboard() -> Starlette:
         Route("/outbox/{message_id}/cancel", outbox.cancel, methods=["POST"]),
         Route("/alerts", alerts.alerts_page, methods=["GET"]),
         Route("/alerts/{alert_id}/ack", alerts.acknowledge, methods=["POST"]),
+        Route("/compose", compose.compose_page, methods=["GET"]),
+        Route("/compose", compose.submit, methods=["POST"]),
+        Route("/compose/count", compose.count, methods=["POST"]),
+        Route("/campaigns", campaigns.campaigns_page, methods=["GET"]),
+        Route("/campaigns/{campaign_id}", campaigns.campaign_page, methods=["GET"]),
+        Route("/campaigns/{campaign_id}/counts", campaigns.campaign_counts, methods=["GET"]),
+        Route("/campaigns/{campaign_id}/results.csv", campaigns.results_csv, methods=["GET"]),
+        Route("/campaigns/{campaign_id}/pause", campaigns.pause, methods=["POST"]),
+        Route("/campaigns/{campaign_id}/resume", campaigns.resume, methods=["POST"]),
+        Route("/campaigns/{campaign_id}/cancel", campaigns.cancel, methods=["POST"]),
         # Served from the package: no CDN, no build step, works offline.
         Mount("/static", StaticFiles(packages=[("smssync.dashboard", "static")]), name="static"),
     ]
