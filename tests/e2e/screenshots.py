@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import FilePayload, Page, sync_playwright
 
 from tests.e2e.browser import (
     APP,
@@ -105,6 +105,53 @@ given is this machine's loopback address, the page says so: start `serve` with
 
 ![Add a phone](dashboard/phone-add.png)
 
+## Compose and campaigns
+
+*Compose* (operators and admins) sends one text to:
+
+- **one number**: one SMS, through the usual routing, exactly like a reply; the page
+  opens its conversation;
+- **a pasted list** (one number per line, or separated by commas or semicolons), or
+- **a CSV file** with a header line: the number in a column named `to`, `number`, `phone`,
+  `mobile`, `msisdn` or `phone_number`; every other column fills a `{placeholder}` of the
+  text (`Dear {first}, …`). An upload is at most **2 MB and 10,000 rows**: a larger one is
+  refused with 413 (the size) or 400 (the rows), saying so; bigger lists go through the API
+  or `smssync campaign create` ([campaigns](campaigns.md)).
+
+Under the text a counter shows its characters, encoding (GSM-7 or UCS-2) and SMS parts as
+`smssync.gsm` counts them (the page asks the server, `POST /dashboard/compose/count`, as
+you type), and which `{placeholders}` it fills. *Preview* shows, before anything is
+stored: how many recipients will be sent, the first five SMS as rendered, the SMS parts in
+all, every number that will **not** be sent and why (not a phone number, a row missing
+its placeholder's value, on the opt-out list), listed by CSV line, never dropped
+silently, and an estimate of how long the online phones need at their pacing (30 SMS a
+minute each by default; one phone when none is online). The uploaded CSV travels back
+with the preview, so *Send* needs no second upload.
+
+National numbers are read in the **default region**, shown under the field and
+changeable for this send only. Numbers on the **opt-out list** (a `STOP` from them) are
+skipped and counted. An optional **daily send window** (from, to, and a time zone, or
+each recipient's own zone from their number) keeps the phones from sending at night.
+
+A list or a CSV (and one number with a window) becomes one **campaign**: the page goes to
+the campaign's page. *Campaigns* lists them newest first, 50 to a page (keyset on the id),
+with their status and delivered and failed counts. A campaign's page shows its text,
+window and region; a bar of the recipients **released** to the phones' queue (a campaign
+is released a few minutes of sending at a time, see [campaigns](campaigns.md)) and one of
+those delivered or failed; and the counts of held, queued, sent, delivered, failed,
+cancelled, skipped (opted out) and invalid recipients. They fill in without a reload (the
+page asks the store every 2 seconds, so every worker and server agrees). Operators
+**pause** (what is queued and not yet taken by a phone comes back), **resume** and
+**cancel** it; a button pressed after another person changed the campaign says it is no
+longer possible. *Download the results (CSV)* streams one row per recipient in the input's
+order (`to_raw, to, state, error, uuid, status, device, reason, sent_at, delivered_at`, the
+API's export). The first 100 recipients not sent are listed on the page; the export has
+every one.
+
+![Compose](dashboard/compose.png)
+
+![A campaign](dashboard/campaign.png)
+
 ## Scale
 
 The list of conversations reads the `threads` table (one row per number, kept by the verbs
@@ -173,6 +220,27 @@ def _populate(page: Page, server: Server, phone: dict[str, Any]) -> None:
     )
 
 
+#: A small bulk send for the Compose page: one number unreadable, one row without its name.
+PEOPLE = (
+    "phone,first\n0711000201,Amina\n0711000202,Baraka\n0711000203,Chebet\n"
+    "0711 000 204,Daudi\n0711000205,\nnot a number,Esther\n0722 000222,Faith\n"
+)
+
+
+def _compose(page: Page, server: Server) -> None:
+    page.goto(server.base + "/dashboard/compose")
+    page.fill("#text", "Dear {first}, vaccination day is Friday from 8:00. Reply STOP to opt out.")
+    upload: FilePayload = {"name": "people.csv", "mimeType": "text/csv", "buffer": PEOPLE.encode()}
+    page.set_input_files("#csv", files=[upload])
+    page.click("details.window summary")
+    page.fill("#window_from", "08:00")
+    page.fill("#window_to", "20:00")
+    page.fill("#name", "Vaccination day")
+    page.click("button[value=preview]")
+    page.wait_for_selector("#plan")
+    time.sleep(0.3)  # the counter's answer
+
+
 def main(docs: Path) -> None:
     """Start a server with some SMS, sign in, and write the screenshots and the page."""
     shots = docs / "dashboard"
@@ -208,6 +276,11 @@ def main(docs: Path) -> None:
                 page.fill("#name", "clinic-2")
                 page.click("form[action$='/phones/add'] button")
                 page.screenshot(path=str(shots / "phone-add.png"), full_page=True)
+                _compose(page, server)
+                page.screenshot(path=str(shots / "compose.png"), full_page=True)
+                page.click("#send-previewed")
+                page.wait_for_selector("#released-bar")
+                page.screenshot(path=str(shots / "campaign.png"), full_page=True)
                 browser.close()
         finally:
             server.stop()

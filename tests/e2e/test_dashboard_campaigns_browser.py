@@ -87,7 +87,7 @@ def test_a_csv_bulk_send_of_200_shows_its_progress_and_ends_with_its_counts(
     expect(page.locator("#plan-sendable")).to_have_text(f"{PEOPLE} of {PEOPLE} will be sent")
     expect(page.locator(".preview li").first).to_contain_text("+254711000000")
     expect(page.locator(".preview li").first).to_contain_text("Hello P0, the clinic opens at 9")
-    page.click("button[value=send]")
+    page.click("#send-previewed")
     expect(page).to_have_url(re.compile(r"/dashboard/campaigns/\d+$"))
 
     # Only the first minutes are released: the bar shows the rest still held.

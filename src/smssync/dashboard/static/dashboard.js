@@ -192,6 +192,7 @@
   function watchCampaign(section) {
     const url = section.dataset.countsFeed;
     let busy = false;
+    let last = null;
     window.setInterval(async () => {
       if (busy || document.hidden) return;
       busy = true;
@@ -199,7 +200,13 @@
         const reply = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } });
         if (reply.status === 401) window.location.reload();
         if (!reply.ok) return;
-        section.innerHTML = (await reply.json()).html;
+        const html = (await reply.json()).html;
+        // Only a change is written: the same counts again would be read out again by a
+        // screen reader, and would take the focus off a button.
+        if (html !== last) {
+          section.innerHTML = html;
+          last = html;
+        }
       } catch (error) {
         // Away for a moment: the next round tries again.
       } finally {
