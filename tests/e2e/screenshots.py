@@ -109,8 +109,8 @@ given is this machine's loopback address, the page says so: start `serve` with
 
 *Compose* (operators and admins) sends one text to:
 
-- **one number**: one SMS, through the usual routing, exactly like a reply; the page
-  opens its conversation;
+- **one number**: one SMS, through the usual routing, exactly like a reply (the opt-out
+  list, which is for bulk sends, does not stop it); the page opens its conversation;
 - **a pasted list** (one number per line, or separated by commas or semicolons), or
 - **a CSV file** with a header line: the number in a column named `to`, `number`, `phone`,
   `mobile`, `msisdn` or `phone_number`; every other column fills a `{placeholder}` of the

@@ -96,6 +96,20 @@ async def test_one_number_is_one_sms_in_its_conversation(client: Client, store: 
     [queued] = await messages.list_outbound(store)
     assert queued.to_addr == "+254700000001" and queued.content == "Your results are ready"
     assert await campaigns.list_campaigns(store) == []
+    # With a send window, one number is a campaign: the window is kept.
+    windowed = await c.post(
+        "/dashboard/compose",
+        data={
+            "csrf": csrf_of(page.text),
+            "text": "Tomorrow at 9",
+            "to": "0700000001",
+            "window_from": "08:00",
+            "window_to": "20:00",
+            "do": "send",
+        },
+    )
+    made = await campaigns.campaign(store, campaign_id(windowed))
+    assert made.total == 1 and made.window is not None and made.window.tz is None
 
 
 async def test_a_list_lists_the_unreadable_number_skips_the_opted_out_and_makes_a_campaign(

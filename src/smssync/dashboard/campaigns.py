@@ -124,9 +124,7 @@ async def campaign_counts(request: Request, who: Visitor) -> Response:
     if found is None:
         return JSONResponse({"ok": False, "error": "no such campaign", "status": 404}, 404)
     view = counts(found)
-    html = fragment(
-        "campaign_counts.html", c=view, visitor=who, url=campaign_url(found.id), prefix=PREFIX
-    )
+    html = fragment("campaign_counts.html", c=view, visitor=who, url=campaign_url(found.id))
     return JSONResponse(
         {"status": found.status.value, "final": view["final"], "html": html},
         headers={"cache-control": "no-store"},

@@ -81,7 +81,7 @@ async def _draft(form: FormData, region: str) -> tuple[Draft, list[str]]:
     text = form.get("text")
     draft = Draft(
         text=text if isinstance(text, str) else "",
-        to=_field(form, "to", 200_000),
+        to=_field(form, "to", MAX_UPLOAD_BYTES),  # the body's bound: nothing cut off
         csv_text=csv_text,
         csv_name=csv_name,
         region=_field(form, "region", 10).upper() if "region" in form else region,
