@@ -140,13 +140,14 @@ def own_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def register(url: str, count: int) -> tuple[list[Phone], str]:
-    """Register ``count`` phones and one API key through the store (this tree's code: the
-    schema is the baseline's too); return the phones and the key."""
+async def register(url: str, data_dir: Path, count: int) -> tuple[list[Phone], str]:
+    """Register ``count`` phones and one API key through the store, hashed with the server
+    key of ``data_dir`` as the server will read it (this tree's code: a baseline tree must
+    share its schema and store verbs); return the phones and the key."""
     store = open_store(url)
     await store.open()
     try:
-        key = await serverkey.server_key(store)
+        key = await serverkey.use_server_key(store, data_dir)
         now = datetime.now(UTC)
         phones: list[Phone] = []
         for start in range(0, count, 10_000):
@@ -234,7 +235,7 @@ def one(tree: str, src: Path, store: str, n: int, work: Path, args: argparse.Nam
         # The first start creates and migrates the store; the phones are added to it after.
         server.cli("migrate")
         started = time.monotonic()
-        phones, api_key = arun(register(server.store_url, n))
+        phones, api_key = arun(register(server.store_url, folder / "data", n))
         log(f"{tree} {store} {n}: registered in {time.monotonic() - started:.1f}s")
         server.start()
         try:

@@ -17,6 +17,7 @@
           ├── Unauthorized         403  the request could not be tied to a device
           │    └── BasicUnauthorized  401  wrong HTTP Basic credentials (with a challenge)
           ├── Forbidden            403  the API key lacks the scope
+          │    └── DeviceDisabled  403  an admin disabled this phone
           ├── MethodNotAllowed     405
           ├── RequestTimeout       408  the request did not arrive whole in time
           ├── BodyTooLarge         413
@@ -190,6 +191,10 @@ class Forbidden(Refused):
     """Forbidden."""
 
     status = 403
+
+
+class DeviceDisabled(Forbidden):
+    """this phone is disabled"""
 
 
 class MethodNotAllowed(Refused):

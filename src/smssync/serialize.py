@@ -119,6 +119,7 @@ def device_json(device: Device, queue_depth: int, now: datetime) -> dict[str, An
         "health": health(device, now),
         "last_seen": iso(device.last_seen_at),
         "user_agent": device.last_user_agent,
+        "disabled_at": iso(device.disabled_at),
         "queue_depth": queue_depth,
         "ack_mode": device.settings.ack_mode.value,
         "effective_mode": device.effective_mode.value,

@@ -85,3 +85,11 @@ def test_bad_input_is_refused_clearly(tmp_path: Path) -> None:
         data, "user", "set-password", "nobody", "--password-stdin", stdin="a long password\n"
     )
     assert code == 1 and "no user named 'nobody'" in out
+
+
+def test_the_last_admin_is_not_removed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    args = ("user", "add", "root", "--role", "admin", "--password-stdin")
+    assert run(data, *args, stdin="a long password\n")[0] == 0
+    code, out = run(data, "user", "remove", "root")
+    assert code == 1 and "'root' is the last admin" in out

@@ -271,7 +271,7 @@ async def test_an_admin_adds_a_phone_and_sees_its_qr_code_and_warning(
     path = await phone(store, "p-battery")
     form_alert = {"Task": "alert", "message": "Battery level is at 23%"}
     assert (await c.post(path, data=form_alert)).status_code == 200
-    assert re.search(r"p-battery</th>.*?23 %", (await c.get("/dashboard/phones")).text, re.S)
+    assert re.search(r"p-battery</a></th>.*?23 %", (await c.get("/dashboard/phones")).text, re.S)
     rows = await c.get("/dashboard/phones/rows")
     assert rows.status_code == 200 and 'data-phone="p-battery"' in rows.json()["html"]
     assert (await (await client()).get("/dashboard/phones/rows")).status_code == 401

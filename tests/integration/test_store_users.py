@@ -47,3 +47,21 @@ async def test_set_password_replaces_the_hash_and_moves_the_change_time(store: D
 def test_roles_include_the_ones_below() -> None:
     assert Role.ADMIN.allows(Role.OPERATOR) and Role.OPERATOR.allows(Role.VIEWER)
     assert not Role.VIEWER.allows(Role.OPERATOR) and not Role.OPERATOR.allows(Role.ADMIN)
+
+
+async def test_the_last_admin_is_never_removed(store: Database) -> None:
+    await users.add_user(store, "root", Role.ADMIN, "h", NOW)
+    await users.add_user(store, "ada", Role.ADMIN, "h", NOW)
+    await users.add_user(store, "vic", Role.VIEWER, "h", NOW)
+    await users.remove_user(store, "ada")
+    with pytest.raises(Conflict, match="last admin"):
+        await users.remove_user(store, "root")
+    await users.remove_user(store, "vic")
+    assert [u.name for u in await users.list_users(store)] == ["root"]
+
+
+async def test_users_are_listed_a_page_at_a_time_by_name(store: Database) -> None:
+    for name in ("cy", "amy", "bob"):
+        await users.add_user(store, name, Role.VIEWER, "h", NOW)
+    assert [u.name for u in await users.list_users(store, limit=2)] == ["amy", "bob"]
+    assert [u.name for u in await users.list_users(store, after="bob", limit=2)] == ["cy"]

@@ -1,4 +1,4 @@
-"""Device commands: device add, show, rotate-secret, list, set and remove."""
+"""Device commands: device add, show, rotate-secret, list, set, disable, enable and remove."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def device_list(as_json: bool, **params: Any) -> None:
         (
             [
                 row["name"],
-                row["health"],
+                "disabled" if row["disabled_at"] else row["health"],
                 row["last_seen"] or "-",
                 str(row["queue_depth"]),
                 row["effective_mode"],
@@ -258,6 +258,33 @@ def _parse_keys(pairs: tuple[str, ...]) -> dict[str, str]:
             )
         changes[wire_to_field[field]] = name
     return changes
+
+
+@device.command("disable")
+@store_options
+@click.argument("name")
+def device_disable(name: str, **params: Any) -> None:
+    """Refuse a device on its Sync URL until enabled; its unpinned queue goes to the others."""
+    _set_disabled(name, True, params)
+    click.echo(f"disabled {name}")
+
+
+@device.command("enable")
+@store_options
+@click.argument("name")
+def device_enable(name: str, **params: Any) -> None:
+    """Accept a disabled device on its Sync URL again."""
+    _set_disabled(name, False, params)
+    click.echo(f"enabled {name}")
+
+
+def _set_disabled(name: str, disabled: bool, params: dict[str, Any]) -> None:
+    settings = settings_from(params)
+
+    async def change(store: Database) -> None:
+        await devices_store.set_disabled(store, name, disabled, datetime.now(UTC))
+
+    with_store(settings, change)
 
 
 @device.command("remove")

@@ -92,7 +92,8 @@ def user_list(as_json: bool, **params: Any) -> None:
 @store_options
 @click.argument("name")
 def user_remove(name: str, **params: Any) -> None:
-    """Remove a dashboard user; their sessions end at their next request."""
+    """Remove a dashboard user (never the last admin); their sessions end at their next
+    request."""
 
     async def remove(store: Database) -> None:
         await users_store.remove_user(store, name)

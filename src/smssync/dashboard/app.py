@@ -9,7 +9,21 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from smssync.dashboard import alerts, campaigns, compose, conversations, outbox, phones, signin
+from smssync.dashboard import (
+    activity,
+    alerts,
+    campaigns,
+    compose,
+    conversations,
+    keys,
+    outbox,
+    phone,
+    phones,
+    rules,
+    signin,
+    users,
+    webhooks,
+)
 from smssync.dashboard.render import PREFIX, render
 
 
@@ -43,8 +57,15 @@ def create_dashboard() -> Starlette:
         Route("/phones/rows", phones.phones_rows, methods=["GET"]),
         Route("/phones/add", phones.add_page, methods=["GET"]),
         Route("/phones/add", phones.add, methods=["POST"]),
+        Route("/phones/{name}", phone.phone_page, methods=["GET"]),
+        Route("/phones/{name}/rotate", phone.rotate, methods=["POST"]),
+        Route("/phones/{name}/disable", phone.disable, methods=["POST"]),
+        Route("/phones/{name}/enable", phone.enable, methods=["POST"]),
+        Route("/phones/{name}/remove", phone.remove, methods=["POST"]),
         Route("/outbox", outbox.outbox_page, methods=["GET"]),
         Route("/outbox/{message_id}/cancel", outbox.cancel, methods=["POST"]),
+        Route("/outbox/{message_id}/retry", outbox.retry, methods=["POST"]),
+        Route("/activity", activity.activity_page, methods=["GET"]),
         Route("/alerts", alerts.alerts_page, methods=["GET"]),
         Route("/alerts/{alert_id}/ack", alerts.acknowledge, methods=["POST"]),
         Route("/compose", compose.compose_page, methods=["GET"]),
@@ -57,6 +78,22 @@ def create_dashboard() -> Starlette:
         Route("/campaigns/{campaign_id}/pause", campaigns.pause, methods=["POST"]),
         Route("/campaigns/{campaign_id}/resume", campaigns.resume, methods=["POST"]),
         Route("/campaigns/{campaign_id}/cancel", campaigns.cancel, methods=["POST"]),
+        # Management, for admins: rules, webhooks, API keys, users.
+        Route("/rules", rules.rules_page, methods=["GET"]),
+        Route("/rules", rules.add, methods=["POST"]),
+        Route("/rules/{rule_id}/remove", rules.remove, methods=["POST"]),
+        Route("/webhooks", webhooks.webhooks_page, methods=["GET"]),
+        Route("/webhooks", webhooks.add, methods=["POST"]),
+        Route("/webhooks/{endpoint_id}", webhooks.endpoint_page, methods=["GET"]),
+        Route("/webhooks/{endpoint_id}/remove", webhooks.remove, methods=["POST"]),
+        Route("/webhooks/deliveries/{delivery_id}/redeliver", webhooks.redeliver, methods=["POST"]),
+        Route("/keys", keys.keys_page, methods=["GET"]),
+        Route("/keys", keys.create, methods=["POST"]),
+        Route("/keys/{key_id}/revoke", keys.revoke, methods=["POST"]),
+        Route("/users", users.users_page, methods=["GET"]),
+        Route("/users", users.add, methods=["POST"]),
+        Route("/users/password", users.set_password, methods=["POST"]),
+        Route("/users/remove", users.remove, methods=["POST"]),
         # Served from the package: no CDN, no build step, works offline.
         Mount("/static", StaticFiles(packages=[("smssync.dashboard", "static")]), name="static"),
     ]

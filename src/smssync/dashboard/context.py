@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Protocol
 
+from smssync.records import ApiKey, Scope
 from smssync.settings import Settings
 from smssync.store.engine import Database
 
@@ -36,6 +38,12 @@ class PhoneSetup:
 
 #: Registers a phone by name and returns its setup (the server's ``create_device``).
 AddPhone = Callable[[str], Awaitable[PhoneSetup]]
+#: Stores an API key (name, scopes, now) and returns it with the key in clear, shown once
+#: (the server's ``create_key``, which hashes it under the server key).
+CreateKey = Callable[[str, list[Scope], datetime], Awaitable[tuple[ApiKey, str]]]
+#: Gives a phone a new secret (and a new Sync URL when asked) and returns its new setup
+#: (the server's ``rotate_secret``, as ``smssync device rotate-secret``); NotFound.
+RotatePhone = Callable[[str, bool], Awaitable[PhoneSetup]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,3 +57,9 @@ class DashboardContext:
     session_key: bytes
     limiter: Limiter
     add_phone: AddPhone
+    create_key: CreateKey
+    #: Returns a new webhook signing secret, in the server's format.
+    signing_secret: Callable[[], str]
+    #: Rings this process's webhook dispatcher: deliveries are due now (a redelivery).
+    wake_hooks: Callable[[], None]
+    rotate_phone: RotatePhone

@@ -175,3 +175,13 @@ def action(
         return endpoint
 
     return wrap
+
+
+def row_id(raw: str, below: int = 2**31) -> int | None:
+    """Read a row id from a path or query (a positive integer below ``below``: 32 bits, or
+    64 for the big tables), or None: a bad one is a 404 or 400 for the caller to say,
+    never a database error."""
+    if not (0 < len(raw) <= 19 and raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if 0 < value < below else None

@@ -10,6 +10,7 @@ from smssync.records.alerts import Alert, AlertKind, AlertState
 from smssync.records.api import (
     ApiKey,
     Delivery,
+    DeliveryListing,
     DeliveryOutcome,
     DeliveryState,
     Event,
@@ -82,6 +83,7 @@ __all__ = [
     "CampaignStatus",
     "Credentials",
     "Delivery",
+    "DeliveryListing",
     "DeliveryOutcome",
     "DeliveryState",
     "Device",

@@ -106,6 +106,23 @@ class Delivery:
 
 
 @dataclasses.dataclass(frozen=True)
+class DeliveryListing:
+    """A delivery as a page lists it: where it stands, never its body or secret."""
+
+    id: int
+    #: None for a status callback (sent to an API key's callback URL).
+    endpoint_id: int | None
+    url: str
+    event: str
+    state: DeliveryState
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    finished_at: datetime | None
+    last_error: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class DeliveryOutcome:
     """What one attempt gave: delivered, or the error and when to try again (None: dead)."""
 

@@ -69,6 +69,8 @@ class Device:
     created_at: datetime
     last_seen_at: datetime | None
     last_user_agent: str | None
+    #: When an admin disabled it: refused on its Sync URL while set (None: enabled).
+    disabled_at: datetime | None = None
 
 
 #: How stale a stored ``last_seen`` may be: the server writes a device's last seen at most

@@ -88,7 +88,7 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
             )
             # A mounted app's own lifespan does not run: it shares this one's context.
             app.state.ctx = api.state.ctx = ctx
-            dashboard.state.ctx = dashboard_context(served, active, key)
+            dashboard.state.ctx = dashboard_context(served, active, key, hooks.wake.set)
             async with background(served, active, hooks):
                 yield
         finally:

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from smssync.errors import (
     BadRequest,
     BodyTooLarge,
+    DeviceDisabled,
     Disconnected,
     InternalError,
     MethodNotAllowed,
@@ -185,12 +186,20 @@ async def _dispatch(ctx: ServerContext, request: SyncRequest, receive: Receive) 
     device = await with_secret(ctx.directory, ctx.key, device, query.get("secret"))
     if device is None:
         raise Unauthorized()
+    _enabled(device)
     await ctx.last_seen.touch(device.id, now, user_agent)
     if task == "send":
         return reply(await exchanges.task_send(ctx, device, query.get("secret"), now))
     if method == "GET":
         return reply(await exchanges.result_list(ctx, device, now))
     return reply(await exchanges.result_report(ctx, device, body, now))
+
+
+def _enabled(device: Device) -> None:
+    # Refused as itself, not as a stranger: a 403 that counts toward no throttle, so a
+    # disabled phone polling on does not lock out the others behind the same address.
+    if device.disabled_at is not None:
+        raise DeviceDisabled()
 
 
 async def _post(
@@ -215,6 +224,7 @@ async def _post(
     device = await with_secret(ctx.directory, ctx.key, device, secret, required=sms and not alert)
     if device is None:
         raise Unauthorized()
+    _enabled(device)
     if problem is not None:
         raise problem
     await ctx.last_seen.touch(device.id, now, user_agent)
@@ -238,6 +248,8 @@ async def _sent(
         if device is None:
             raise Unauthorized() from None
         raise
+    if device is not None:
+        _enabled(device)
     public = await exchanges.public_ids(ctx, listed)
     if device is None:
         # Lease binding: only the poller was told these wire ids (S-26, S-29); a public uuid,

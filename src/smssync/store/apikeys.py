@@ -60,9 +60,12 @@ def add_api_key(
 
 
 @reads
-def list_api_keys(conn: Connection, key_hash: bytes | None = None) -> list[ApiKey]:
-    """Return every API key, or the one with this hash (revoked ones too)."""
-    query = select(api_keys).order_by(api_keys.c.id)
+def list_api_keys(
+    conn: Connection, key_hash: bytes | None = None, after: int = 0, limit: int | None = None
+) -> list[ApiKey]:
+    """Return API keys by id, revoked ones too: every one, those after id ``after`` (a
+    page), or the one with this hash."""
+    query = select(api_keys).where(api_keys.c.id > after).order_by(api_keys.c.id).limit(limit)
     if key_hash is not None:
         query = query.where(api_keys.c.key_hash == key_hash)
     return [_key_of(row._mapping) for row in conn.execute(query)]

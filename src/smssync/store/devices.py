@@ -17,6 +17,7 @@ from smssync.records import (
     DeviceSettings,
     OutboundStatus,
 )
+from smssync.store import liveness
 from smssync.store.engine import Database, changes, reads, writes
 from smssync.store.rows import (
     device_of,
@@ -149,6 +150,25 @@ def remove_device(conn: Connection, name: str) -> None:
     conn.execute(delete(devices).where(devices.c.id == device_id))
 
 
+@changes("devices")
+def set_disabled(conn: Connection, name: str, disabled: bool, now: datetime) -> Device:
+    """Disable a device (refused on its Sync URL) or enable it again; NotFound.
+
+    Disabling hands its queued messages that are not pinned to it back to the shared queue,
+    as removing it does: another phone sends them. Pinned ones wait for it."""
+    row = conn.execute(select(devices.c.id).where(devices.c.name == name)).one_or_none()
+    if row is None:
+        raise NotFound(f"no device named {name!r}")
+    # Disabled twice, a device keeps the first time: COALESCE.
+    when = func.coalesce(devices.c.disabled_at, to_us(now)) if disabled else None
+    changed = conn.execute(
+        update(devices).where(devices.c.id == row.id).values(disabled_at=when).returning(*devices.c)
+    ).one()
+    if disabled:
+        liveness.release(conn, [row.id], to_us(now))
+    return device_of(changed._mapping)
+
+
 @reads
 def all_devices(conn: Connection) -> list[Device]:
     """Return every device by name."""
@@ -233,9 +253,9 @@ def record_event(
 
 @reads
 def device_events(
-    conn: Connection, device: str | None = None, limit: int = 100
+    conn: Connection, device: str | None = None, limit: int = 100, kind: str | None = None
 ) -> list[dict[str, Any]]:
-    """Return recent device events newest first, optionally of one device."""
+    """Return recent device events newest first, optionally of one device or one kind."""
     query = (
         select(events, devices.c.name)
         .join(devices, devices.c.id == events.c.device_id)
@@ -244,6 +264,8 @@ def device_events(
     )
     if device is not None:
         query = query.where(devices.c.name == device)
+    if kind is not None:
+        query = query.where(events.c.kind == kind)
     return [
         {
             "id": row.id,

@@ -72,8 +72,8 @@ def _device_ids(conn: Connection, names: Iterable[str]) -> dict[str, int]:
 
 
 def _healthy(conn: Connection, device_ids: Iterable[int], now_us: int) -> set[int]:
-    """Return the devices that polled within their window and that the liveness check
-    counts online.
+    """Return the devices that polled within their window, that the liveness check counts
+    online, and that no admin disabled (a disabled phone is refused: nothing sticks to it).
 
     Only the check's offline transition releases a silent device's messages, so a message
     may stick only to a device recorded online: one recorded offline that just came back
@@ -87,6 +87,7 @@ def _healthy(conn: Connection, device_ids: Iterable[int], now_us: int) -> set[in
             select(devices.c.id, devices.c.last_seen_at, devices.c.settings)
             .join(device_liveness, device_liveness.c.device_id == devices.c.id)
             .where(devices.c.id.in_(part), device_liveness.c.online == true())
+            .where(devices.c.disabled_at.is_(None))
             .with_for_update(read=True, of=device_liveness)
         )
         healthy.update(row.id for row in conn.execute(query) if not is_silent(row._mapping, now_us))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import uuid4
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 
 from smssync.errors import Conflict, NotFound
 from smssync.records import (
@@ -32,6 +33,8 @@ S = OutboundStatus
 #: Statuses a device still owes a result for (S-31).
 AWAITING = (S.DISPATCHED.value, S.ACCEPTED.value, S.SENT.value)
 CANCELLABLE = (S.QUEUED.value, S.DISPATCHED.value)
+#: What a person may send again: no phone sent it (failed) or none took it in time (expired).
+RETRYABLE = (S.FAILED.value, S.EXPIRED.value)
 #: The history detail of a sent message given up on.
 NO_DELIVERY_REPORT = "sent; no delivery report in time"
 
@@ -81,7 +84,10 @@ def lease_owner(conn: Connection, message_ids: list[str]) -> int | None:
             conn.execute(
                 select(outbound.c.device_id)
                 .distinct()
+                .join(devices, devices.c.id == outbound.c.device_id)
                 .where(outbound.c.uuid.in_(part), outbound.c.status == S.DISPATCHED.value)
+                # A disabled phone's leases bind nothing: it is refused as a whole.
+                .where(devices.c.disabled_at.is_(None))
             ).scalars()
         )
     if len(owners) != 1:
@@ -309,4 +315,57 @@ def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
         ).scalar_one()
         raise Conflict(f"message {message_id} is {current} and can no longer be cancelled")
     add_history(conn, [row.id], now_us, S.CANCELLED, None)
+    return messages.list_outbound.run(conn, message_id)[0]
+
+
+@writes
+def retry(conn: Connection, message_id: str, now: datetime) -> Outbound:
+    """Queue a failed or expired message again, as a new attempt; NotFound, Conflict.
+
+    The message keeps its uuid and history, and gets a new wire id: a phone or gateway
+    never sends a uuid it has seen again (G-13), so the attempt must look new to it. It
+    waits for its pinned phone, else for whichever phone polls first (the one that failed
+    need not be the one to try again), with no validity left to run out."""
+    now_us = to_us(now)
+    row = conn.execute(select(outbound.c.id).where(outbound.c.uuid == message_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"no message {message_id!r}")
+    # Conditional on the status, as cancel: two people retrying at once queue it once.
+    # Nor a text retention emptied: that would send an empty SMS.
+    changed = conn.execute(
+        update(outbound)
+        .where(outbound.c.id == row.id, outbound.c.status.in_(RETRYABLE))
+        .where(outbound.c.purged_at.is_(None))
+        .values(
+            status=S.QUEUED.value,
+            wire_id=str(uuid4()),
+            # A pinned message whose phone was removed would wait for no one: unpin it.
+            pinned=and_(outbound.c.pinned, outbound.c.device_id.is_not(None)),
+            device_id=case((outbound.c.pinned, outbound.c.device_id), else_=None),
+            expires_at=None,
+            dispatched_at=None,
+            left_queue_at=None,
+            lease_expires_at=None,
+            result_listings=0,
+            sent_code=None,
+            reason=None,
+            sent_at=None,
+            delivered_at=None,
+            sent_timestamp_raw=None,
+            delivered_timestamp_raw=None,
+            accepted_alert_at=None,
+            updated_at=now_us,
+        )
+        .returning(outbound.c.id)
+    ).first()
+    if changed is None:
+        current = conn.execute(
+            select(outbound.c.status, outbound.c.purged_at).where(outbound.c.id == row.id)
+        ).one()
+        if current.purged_at is not None:
+            raise Conflict(f"message {message_id} has had its text emptied by retention")
+        raise Conflict(
+            f"message {message_id} is {current.status}: only failed or expired SMS are retried"
+        )
+    add_history(conn, [row.id], now_us, S.QUEUED, "retry")
     return messages.list_outbound.run(conn, message_id)[0]

@@ -83,6 +83,7 @@ def device_of(row: RowMap) -> Device:
         created_at=from_us(row["created_at"]),
         last_seen_at=maybe_dt(row["last_seen_at"]),
         last_user_agent=row["last_user_agent"],
+        disabled_at=maybe_dt(row["disabled_at"]),
     )
 
 

@@ -60,6 +60,8 @@ devices = Table(
     Column("last_user_agent", Text, nullable=True),
     # The token is HMAC(server key, seed): the database alone does not reveal it (0008).
     Column("token_seed", LargeBinary, nullable=True),
+    # When an admin disabled the phone (0013): refused on its Sync URL while set.
+    Column("disabled_at", BigInteger, nullable=True),
 )
 
 inbound = Table(
@@ -249,6 +251,9 @@ webhook_deliveries = Table(
     Column("last_error", Text, nullable=True),
     Index(None, "state", "next_attempt_at"),
     Index(None, "lane", "id"),
+    # The dashboard's pages: an endpoint's deliveries and the dead letters, newest first.
+    Index(None, "endpoint_id", "id"),
+    Index(None, "state", "id"),
 )
 
 rules = Table(

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smssync.errors import Conflict, NotFound
 from smssync.records import Role, User
+from smssync.store import dialects
 from smssync.store.engine import reads, writes
 from smssync.store.rows import RowMap, from_us, to_us
 from smssync.store.schema import users
@@ -57,9 +58,12 @@ def add_first_user(
 
 
 @reads
-def list_users(conn: Connection) -> list[User]:
-    """Return every user, by name."""
-    return [_user_of(r._mapping) for r in conn.execute(select(users).order_by(users.c.name))]
+def list_users(conn: Connection, after: str | None = None, limit: int | None = None) -> list[User]:
+    """Return users by name, those after ``after`` when given (a page: the name's index)."""
+    query = select(users).order_by(users.c.name).limit(limit)
+    if after is not None:
+        query = query.where(users.c.name > after)
+    return [_user_of(r._mapping) for r in conn.execute(query)]
 
 
 @reads
@@ -78,9 +82,19 @@ def user_by_id(conn: Connection, user_id: int) -> User | None:
 
 @writes
 def remove_user(conn: Connection, name: str) -> None:
-    """Delete a user; their sessions end with them. NotFound."""
-    if conn.execute(delete(users).where(users.c.name == name)).rowcount == 0:
+    """Delete a user; their sessions end with them. NotFound; Conflict for the last admin,
+    without whom nobody could manage users again."""
+    found = conn.execute(select(users.c.role).where(users.c.name == name)).one_or_none()
+    if found is None:
         raise NotFound(f"no user named {name!r}")
+    if found.role == Role.ADMIN.value:
+        # Locked, so two admins removing each other at once on PostgreSQL cannot both see
+        # the other still there: the second waits, then counts one admin (SQLite's single
+        # writer runs the two one after the other anyway).
+        admins = select(users.c.id).where(users.c.role == Role.ADMIN.value)
+        if len(conn.execute(dialects.for_update(conn, admins)).all()) <= 1:
+            raise Conflict(f"{name!r} is the last admin: make another admin first")
+    conn.execute(delete(users).where(users.c.name == name))
 
 
 @writes

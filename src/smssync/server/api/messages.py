@@ -1,4 +1,4 @@
-"""Messages, inbox and devices: send, list, read, cancel."""
+"""Messages, inbox and devices: send, list, read, cancel, retry."""
 
 from __future__ import annotations
 
@@ -212,6 +212,20 @@ async def cancel_message(uuid: MessageId, ctx: Ctx, _: Sender) -> MessageReply:
     """Cancel a message no phone has accepted yet; 409 once one has."""
     return MessageReply(
         message=message_out(await results.cancel(ctx.store, uuid, datetime.now(UTC)))
+    )
+
+
+@router.post(
+    "/messages/{uuid}/retry",
+    response_model=MessageReply,
+    summary="Send a failed or expired SMS again",
+    responses=responses(404, 409, 413),
+)
+async def retry_message(uuid: MessageId, ctx: Ctx, _: Sender) -> MessageReply:
+    """Queue a failed or expired message again as a new attempt (same uuid, new wire id);
+    409 in any other status."""
+    return MessageReply(
+        message=message_out(await results.retry(ctx.store, uuid, datetime.now(UTC)))
     )
 
 

@@ -187,6 +187,8 @@ class DeviceOut(BaseModel):
     name: str
     health: Literal["online", "offline", "never"]
     last_seen: datetime | None
+    #: When an admin disabled it (refused on its Sync URL); null while enabled.
+    disabled_at: datetime | None = None
     queue_depth: int
     ack_mode: str
     effective_mode: str
