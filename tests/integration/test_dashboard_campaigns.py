@@ -182,9 +182,8 @@ async def test_a_csv_fills_placeholders_in_a_preview_then_sends_without_a_second
         "name": "Reminders",
         "do": "preview",
     }
-    preview = await c.post(
-        "/dashboard/compose", data=form, files={"csv": ("people.csv", people, "text/csv")}
-    )
+    upload = {"csv": ("people.csv", people, "text/csv")}
+    preview = await c.post("/dashboard/compose", data=form, files=upload)
     assert preview.status_code == 200, preview.text
     assert (
         "+447700900123" in preview.text and "Dear Amina, your appointment is at 9" in preview.text
@@ -195,6 +194,9 @@ async def test_a_csv_fills_placeholders_in_a_preview_then_sends_without_a_second
     assert "Using <strong>people.csv</strong>" in preview.text
     carried = re.search(r'name="csv_text" value="([^"]*)"', preview.text)
     assert carried and "Amina" in carried.group(1)
+
+    both = await c.post("/dashboard/compose", data=form | {"to": "0700000001"}, files=upload)
+    assert both.status_code == 400 and "not both" in both.text
 
     # Sending posts the carried CSV back (the browser's hidden field), no file chosen.
     sent = await c.post(

@@ -107,6 +107,10 @@ def _window(draft: Draft, problems: list[str]) -> SendWindow | None:
 
 
 def _rows(draft: Draft, problems: list[str]) -> list[dict[str, str]]:
+    if draft.csv_text.strip() and draft.to.strip():
+        # Either would leave the other's numbers out without a word.
+        problems.append("Give numbers or a CSV, not both.")
+        return []
     if draft.csv_text.strip():
         try:
             rows = compose.read_csv(draft.csv_text)
