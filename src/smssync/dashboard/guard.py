@@ -12,6 +12,7 @@ from urllib.parse import quote
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import Message
 
 from smssync.dashboard.context import DashboardContext
 from smssync.dashboard.render import PREFIX, render
@@ -111,8 +112,45 @@ async def read_form(request: Request) -> FormData:
     return await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_PART_BYTES)
 
 
-def action(role: Role = Role.OPERATOR) -> Callable[[Action], Endpoint]:
-    """Guard a state-changing form (POST): a session, the role, then the CSRF token."""
+class UploadTooLarge(Exception):
+    """The body is over the form's limit."""
+
+
+FormReader = Callable[[Request], Awaitable[FormData]]
+
+
+def upload_reader(max_bytes: int) -> FormReader:
+    """Return a reader of a multipart form with one file, the whole body at most
+    ``max_bytes`` (declared or counted as it arrives: a chunked body has no length)."""
+
+    async def read(request: Request) -> FormData:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise UploadTooLarge()
+        received = 0
+        upstream = request.receive
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await upstream()
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise UploadTooLarge()
+            return message
+
+        # Fields are bounded by the body's limit too: a preview carries the CSV back.
+        return await Request(request.scope, bounded).form(
+            max_files=1, max_fields=MAX_FIELDS, max_part_size=max_bytes
+        )
+
+    return read
+
+
+def action(
+    role: Role = Role.OPERATOR, read: FormReader = read_form, too_large: str = ""
+) -> Callable[[Action], Endpoint]:
+    """Guard a state-changing form (POST): a session, the role, then the CSRF token;
+    ``read`` parses the form (an upload's reader answers 413 with ``too_large``)."""
 
     def wrap(handler: Action) -> Endpoint:
         @functools.wraps(handler)
@@ -120,13 +158,19 @@ def action(role: Role = Role.OPERATOR) -> Callable[[Action], Endpoint]:
             who = await visitor(request)
             if who is None:
                 return refused(request, "Sign in first: the session has ended.")
-            form = await read_form(request)
+            try:
+                form = await read(request)
+            except UploadTooLarge:
+                return refused(request, too_large or "The form is too large.", 413)
             # The token before the role: a forged request learns nothing of either.
             if not same_token(who.session, form.get("csrf")):
                 return refused(request, "This form has expired or was not sent by this page.")
             if not who.user.role.allows(role):
                 return refused(request, f"This needs the {role.value} role.")
-            return await handler(request, who, form)
+            try:
+                return await handler(request, who, form)
+            finally:
+                await form.close()
 
         return endpoint
 

@@ -327,6 +327,29 @@ def campaign_results(
     ]
 
 
+#: The states of a recipient that is never sent (listed back to the person).
+UNSENT = (R.INVALID.value, R.OPTED_OUT.value)
+
+
+@reads
+def unsent_recipients(
+    conn: Connection, campaign_id: int, limit: int = 100
+) -> list[tuple[str, str, str | None]]:
+    """Return the first recipients not sent (a number unreadable, repeated or opted out):
+    (number as given, state, why), in the input's order along ``(campaign_id, id)``."""
+    r = campaign_recipients.c
+    rows = conn.execute(
+        select(r.to_raw, r.state, r.error)
+        .where(
+            campaign_recipients.c.campaign_id == campaign_id,
+            campaign_recipients.c.state.in_(UNSENT),
+        )
+        .order_by(campaign_recipients.c.id)
+        .limit(limit)
+    )
+    return [(row.to_raw, row.state, row.error) for row in rows]
+
+
 @reads
 def running_campaigns(conn: Connection) -> list[int]:
     """Return the ids of the campaigns whose recipients are being released."""

@@ -1,6 +1,7 @@
 // smssync dashboard: small progressive additions. Every page works without this file;
 // with it, an open conversation shows new SMS and status changes without a reload, and
-// the reply box counts characters and SMS parts.
+// the reply box counts characters and SMS parts, the compose box asks the server for its
+// counts, and a campaign's page fills in its counts.
 "use strict";
 
 (function () {
@@ -151,7 +152,73 @@
     update();
   }
 
+  // The compose box: the server counts (smssync.gsm), a moment after the typing stops.
+  function countByServer(area) {
+    const out = document.getElementById(area.dataset.countOut);
+    const csrf = area.form.querySelector("input[name=csrf]").value;
+    let timer = null;
+    let asked = 0;
+    async function ask() {
+      const mine = ++asked;
+      try {
+        const reply = await fetch(area.dataset.countFeed, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { accept: "application/json" },
+          body: new URLSearchParams({ csrf: csrf, text: area.value }),
+        });
+        if (reply.status === 401) {
+          window.location.reload();
+          return;
+        }
+        if (!reply.ok || mine !== asked) return; // a later keystroke asked again
+        const counted = await reply.json();
+        let line = counted.label;
+        if (counted.placeholders.length) line += " · fills " + counted.placeholders.map((p) => "{" + p + "}").join(" ");
+        if (counted.problem) line += " · " + counted.problem;
+        out.textContent = line;
+      } catch (error) {
+        // The server is away for a moment: the next keystroke asks again.
+      }
+    }
+    area.addEventListener("input", () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, 250);
+    });
+    ask();
+  }
+
+  // A campaign's progress and counts, as the store has them now.
+  function watchCampaign(section) {
+    const url = section.dataset.countsFeed;
+    let busy = false;
+    let last = null;
+    window.setInterval(async () => {
+      if (busy || document.hidden) return;
+      busy = true;
+      try {
+        const reply = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } });
+        if (reply.status === 401) window.location.reload();
+        if (!reply.ok) return;
+        const html = (await reply.json()).html;
+        // Only a change is written: the same counts again would be read out again by a
+        // screen reader, and would take the focus off a button.
+        if (html !== last) {
+          section.innerHTML = html;
+          last = html;
+        }
+      } catch (error) {
+        // Away for a moment: the next round tries again.
+      } finally {
+        busy = false;
+      }
+    }, POLL_MS);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    for (const area of document.querySelectorAll("[data-count-feed]")) countByServer(area);
+    const campaign = document.querySelector("[data-counts-feed]");
+    if (campaign) watchCampaign(campaign);
     const list = document.querySelector("[data-changes]");
     if (list) watch(list);
     const threads = document.querySelector("[data-threads-feed]");
