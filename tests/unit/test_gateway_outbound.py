@@ -200,6 +200,29 @@ def test_an_unlisted_task_is_sent_only_once_offered_and_listed_again(tmp_path: P
     assert sent_texts(net) == ["hello"]
 
 
+def test_a_failed_send_is_reported_with_its_code_and_never_retried(tmp_path: Path) -> None:
+    offer = TaskMessage("+254744000001", "hello", UUID_A)
+    server = Server(queue=[offer], listing=[UUID_A])
+
+    async def rounds(outbound: Outbound, client: SyncClient, clock: Clock, net: SimNetwork) -> None:
+        net.knobs.update({"send_failure": 1.0, "send_failure_code": 4})
+        await poll(outbound, client)  # listed, sent, the radio says no service: failed
+        net.knobs.update({"send_failure": 0.0})
+        server.queue = [offer]
+        await poll(outbound, client)  # offered again: a failed task is not sent again (G-13)
+
+    net = run(tmp_path, server, rounds)
+    # The one attempt, which the network refused.
+    assert [(s.content, s.sent_code) for s in net.outbox] == [("hello", 4)]
+    assert [[(e.message_id, e.sent_code) for e in post] for post in server.e7] == [
+        [(UUID_A, 4)],
+        [(UUID_A, 4)],
+    ]
+    entry = server.e7[0][0]
+    assert entry.sent_message == "Failed to send SMS because service is currently unavailable"
+    assert entry.delivered_code is None
+
+
 def test_a_task_being_sent_when_the_gateway_stopped_is_never_sent_again(tmp_path: Path) -> None:
     offer = TaskMessage("+254744000001", "hello", UUID_A)
 
