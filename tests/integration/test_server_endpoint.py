@@ -235,6 +235,33 @@ async def test_result_listing_never_turns_an_unsent_message_unknown(
     assert await status_of(store, mid) == "sent"
 
 
+async def test_the_result_window_is_the_setting_and_ends_only_sent_messages(
+    store: Database,
+) -> None:
+    # By default a sent SMS waits 48 h for its delivery report (carriers' validity
+    # periods), however often it is listed; the count limit is off.
+    assert (Settings().result_max_age_h, Settings().result_max_listings) == (48, 0)
+    app = create_app(Settings(result_max_age_h=0), store)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sms") as c,
+    ):
+        _, _, url = await add(store, "a")
+        sent, accepted = await queue_some(store, "a", "one", "two")
+        await poll(c, url)
+        await ack(c, url, [sent, accepted])
+        entry = {"uuid": sent, "sent_result_code": -1, "sent_result_message": "SMS sent"}
+        reply = await c.post(f"{url}?task=result&secret=s", json={"message_result": [entry]})
+        assert reply.status_code == 200
+        # A window of 0 h has passed for both: the sent one is given up on, truly
+        # (sent, no report); the accepted one stays accepted, no longer asked about.
+        assert (await c.get(f"{url}?task=result&secret=s")).json() == {"message_uuids": []}
+        assert [await status_of(store, m) for m in (sent, accepted)] == [
+            "delivery_unknown",
+            "accepted",
+        ]
+
+
 async def test_results_for_other_devices_are_ignored(
     store: Database, client: httpx.AsyncClient
 ) -> None:

@@ -38,6 +38,8 @@ class Server:
     queue: list[TaskMessage] = dataclasses.field(default_factory=list)
     #: E5 is processed (accepted) but its reply is lost.
     lose_sent_reply: bool = False
+    #: Uuids E5 leaves out of its reply (cancelled or expired meanwhile).
+    unlist: set[str] = dataclasses.field(default_factory=set)
     listing: list[str] = dataclasses.field(default_factory=list)
     result_status: int = 200
     e7: list[list[MessageResult]] = dataclasses.field(default_factory=list)
@@ -50,7 +52,9 @@ class Server:
             self.queue = []
             return httpx.Response(200, content=reply)
         if task == "sent":
-            ids = [i for i in tasks.parse_sent_request(request.content) if i]
+            ids = [
+                i for i in tasks.parse_sent_request(request.content) if i and i not in self.unlist
+            ]
             self.accepted += ids
             if self.lose_sent_reply:
                 raise httpx.ReadError("connection closed after the request was forwarded")
@@ -173,6 +177,77 @@ def test_an_offered_task_offered_again_waits_a_new_lease(tmp_path: Path) -> None
 
     net = run(tmp_path, server, rounds)
     assert sent_texts(net) == []
+
+
+def test_an_unlisted_task_is_sent_only_once_offered_and_listed_again(tmp_path: Path) -> None:
+    offer = TaskMessage("+254744000001", "hello", UUID_A)
+    server = Server(queue=[offer], unlist={UUID_A})
+
+    async def rounds(outbound: Outbound, client: SyncClient, clock: Clock, net: SimNetwork) -> None:
+        await poll(outbound, client)  # E5 answered without it: unlisted
+        server.listing = [UUID_A]
+        clock.now += 400
+        # A task=result listing proves acceptance of an offered task only, not an unlisted one.
+        await poll(outbound, client)
+        assert sent_texts(net) == []
+        server.unlist = set()
+        server.queue = [offer]
+        await poll(outbound, client)  # offered again and listed this time: sent
+        server.queue = [offer]
+        await poll(outbound, client)  # offered once more: never sent twice (G-13)
+
+    net = run(tmp_path, server, rounds)
+    assert sent_texts(net) == ["hello"]
+
+
+def test_a_failed_send_is_reported_with_its_code_and_never_retried(tmp_path: Path) -> None:
+    offer = TaskMessage("+254744000001", "hello", UUID_A)
+    server = Server(queue=[offer], listing=[UUID_A])
+
+    async def rounds(outbound: Outbound, client: SyncClient, clock: Clock, net: SimNetwork) -> None:
+        net.knobs.update({"send_failure": 1.0, "send_failure_code": 4})
+        await poll(outbound, client)  # listed, sent, the radio says no service: failed
+        net.knobs.update({"send_failure": 0.0})
+        server.queue = [offer]
+        await poll(outbound, client)  # offered again: a failed task is not sent again (G-13)
+
+    net = run(tmp_path, server, rounds)
+    # The one attempt, which the network refused.
+    assert [(s.content, s.sent_code) for s in net.outbox] == [("hello", 4)]
+    assert [[(e.message_id, e.sent_code) for e in post] for post in server.e7] == [
+        [(UUID_A, 4)],
+        [(UUID_A, 4)],
+    ]
+    entry = server.e7[0][0]
+    assert entry.sent_message == "Failed to send SMS because service is currently unavailable"
+    assert entry.delivered_code is None
+
+
+def test_a_task_being_sent_when_the_gateway_stopped_is_never_sent_again(tmp_path: Path) -> None:
+    offer = TaskMessage("+254744000001", "hello", UUID_A)
+
+    async def main() -> None:
+        store = GatewayStore(tmp_path / "gw.db")
+        await store.open()
+        await store.record_tasks("main", [offer], "task", "listed", 1.0)
+        [task] = await store.tasks_to_send()
+        assert await store.claim_task(task.row)
+        # Stopped here (kill -9): the radio may or may not have sent it.
+        await store.close()
+        store = GatewayStore(tmp_path / "gw.db")
+        await store.open()
+        try:
+            [record] = await store.task_records("main", [UUID_A])
+            assert record.state == "unknown"
+            assert await store.tasks_to_send() == []
+            # Offered again by a server that never heard of the send: not fresh, not sent.
+            assert await store.record_tasks("main", [offer], "task", "offered", 2.0) == []
+            # Not reported, so no result is invented: the server's stuck alert tells a person.
+            assert await store.unasked_results("main", 0.0, 10) == []
+        finally:
+            await store.close()
+
+    asyncio.run(main())
 
 
 def test_results_are_reported_until_the_server_takes_them_then_unasked_on_change(

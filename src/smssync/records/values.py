@@ -24,7 +24,8 @@ class OutboundStatus(enum.StrEnum):
     DELIVERED = "delivered"
     #: Final: the network reported it could not be delivered.
     UNDELIVERED = "undelivered"
-    #: Final: no report came within the result window.
+    #: Final: sent, and no delivery report came within the result window (a late one still
+    #: moves it to delivered or undelivered).
     DELIVERY_UNKNOWN = "delivery_unknown"
     #: Final: its validity ended before any device accepted it.
     EXPIRED = "expired"

@@ -170,8 +170,9 @@ def _may_become(current: OutboundStatus, target: OutboundStatus) -> bool:
     if target is S.SENT:
         return current in (S.QUEUED, S.DISPATCHED, S.ACCEPTED)
     if target is S.FAILED:
-        # A send is reported once: a failure contradicting a reported success is stale.
-        return current in (S.QUEUED, S.DISPATCHED, S.ACCEPTED, S.DELIVERY_UNKNOWN)
+        # A send is reported once: a failure contradicting a reported success is stale,
+        # also after giving up on its delivery report (delivery_unknown is a reported send).
+        return current in (S.QUEUED, S.DISPATCHED, S.ACCEPTED)
     if target in (S.DELIVERED, S.UNDELIVERED):
         # A late report still beats giving up, but no report beats another final one.
         return current not in FINAL_STATUSES or current is S.DELIVERY_UNKNOWN
