@@ -19,6 +19,7 @@ from smssync.server.credentials import create_device
 from smssync.server.throttle import Throttle
 from smssync.settings import Settings
 from smssync.store.engine import Database
+from tests.integration.test_metrics import samples, value
 
 ATTACKER, PHONE, OTHER = "10.0.0.66", "10.0.0.7", "10.0.0.99"
 
@@ -126,6 +127,31 @@ async def test_wrong_api_keys_get_429_and_the_right_key_still_works(
                 assert ok.status_code == 200, ok.text
     assert statuses == {401: 20, 429: 280}
     assert throttle_of(app).failures["apikey"] == 20
+
+
+async def test_failures_and_429s_are_counted_in_the_metrics(
+    store: Database, app: Starlette
+) -> None:
+    _, issued = await create_device(store, "a", datetime.now(UTC), secret="right")
+    url = f"/smssync/d/{issued.token}?task=send&secret="
+    async with client_from(app, ATTACKER) as attacker:
+        # The counters are the process's: other tests' counts are in them too.
+        before = samples((await attacker.get("/metrics")).text)
+        for i in range(25):
+            await attacker.get(url + f"wrong{i}")
+        await attacker.get("/api/v1/messages", headers={"authorization": "Bearer ssk_guess"})
+        after = samples((await attacker.get("/metrics")).text)
+
+    def counted(name: str, credential: str) -> float:
+        labels = {"credential": credential}
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    # 20 wrong secrets checked, then 5 requests braked unchecked; the braked address's API
+    # request is refused before its key is looked at.
+    assert counted("smssync_auth_failures_total", "sync_url") == 20
+    assert counted("smssync_auth_throttled_total", "sync_url") == 5
+    assert counted("smssync_auth_failures_total", "apikey") == 0
+    assert counted("smssync_auth_throttled_total", "apikey") == 1
 
 
 def test_buckets_refill_and_memory_stays_bounded() -> None:

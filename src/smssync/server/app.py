@@ -86,7 +86,11 @@ def create_app(settings: Settings, store: Database | None = None) -> Starlette:
                 LastSeen(active),
                 hooks=hooks,
                 api_keys=KeyCache(active, key),
-                throttle=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),
+                throttle=Throttle(
+                    settings.auth_failures_burst,
+                    settings.auth_failures_per_min,
+                    report=metrics.auth_counted,
+                ),
             )
             # A mounted app's own lifespan does not run: it shares this one's context.
             app.state.ctx = api.state.ctx = ctx

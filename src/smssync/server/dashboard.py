@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from smssync.dashboard.context import DashboardContext, PhoneSetup
 from smssync.dashboard.sessions import session_key
 from smssync.serialize import import_payload, import_text
+from smssync.server import metrics
 from smssync.server.apikeys import create_key, generate_signing_secret
 from smssync.server.credentials import create_device, generate_secret, rotate_secret
 from smssync.server.throttle import Throttle
@@ -42,7 +43,11 @@ def dashboard_context(
         store=store,
         session_key=session_key(key),
         # Its own buckets: a phone's failures never lock a person out, nor the reverse.
-        limiter=Throttle(settings.auth_failures_burst, settings.auth_failures_per_min),
+        limiter=Throttle(
+            settings.auth_failures_burst,
+            settings.auth_failures_per_min,
+            report=metrics.auth_counted,
+        ),
         add_phone=add_phone,
         create_key=lambda name, scopes, now: create_key(store, name, scopes, now),
         signing_secret=generate_signing_secret,

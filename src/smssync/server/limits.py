@@ -1,7 +1,8 @@
 """What one request may make the server hold, kept by a plain ASGI middleware.
 
 uvicorn bounds a request head that is still arriving (``h11_max_incomplete_event_size``,
-set to ``max_header_bytes`` by ``smssync serve``) and answers one over it with its own 400.
+set to twice ``max_header_bytes`` by ``smssync serve``) and answers one over it with its
+own 400.
 Everything it hands the application is checked here, so that a refusal is answered in the
 error shape of the endpoint the request named (``shapes.for_path``):
 

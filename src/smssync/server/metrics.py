@@ -74,6 +74,20 @@ WEBHOOK_FAILURES = Counter(
     ["final"],
 )
 
+#: Failed authentications and the brake's 429s, by kind of credential (``sync_url``,
+#: ``basic``, ``apikey``, the dashboard's ``password``): counted here, not only on each
+#: process's throttle, so that every worker's count reaches the scrape.
+AUTH_FAILURES = Counter(
+    "smssync_auth_failures",
+    "Failed authentications (wrong or missing credentials), by kind of credential.",
+    ["credential"],
+)
+AUTH_THROTTLED = Counter(
+    "smssync_auth_throttled",
+    "Requests answered 429 by the brake on guessing, by kind of credential.",
+    ["credential"],
+)
+
 #: Each (kind, status) pair's child, so that a request costs a dict look-up, not
 #: prometheus-client's locked label resolution.
 _children: dict[tuple[str, int], Histogram] = {}
@@ -93,6 +107,12 @@ def webhook_attempt(delivered: bool, final: bool = False) -> None:
         WEBHOOK_DELIVERIES.inc()
     else:
         WEBHOOK_FAILURES.labels("true" if final else "false").inc()
+
+
+def auth_counted(outcome: str, credential: str) -> None:
+    """Count what the brake on guessing saw: a ``failure``, or a request it ``throttled``."""
+    counter = AUTH_FAILURES if outcome == "failure" else AUTH_THROTTLED
+    counter.labels(credential).inc()
 
 
 class StoreCollector(Collector):

@@ -43,6 +43,7 @@ class Throttle:
         per_min: int,
         entries: int = ENTRIES,
         clock: Callable[[], float] = time.monotonic,
+        report: Callable[[str, str], None] | None = None,
     ) -> None:
         self.burst = burst
         self.rate_s = per_min / 60
@@ -55,6 +56,14 @@ class Throttle:
         #: Failed authentications seen, and requests answered 429, by kind of credential.
         self.failures: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
+        #: Told each count as ("failure" or "throttled", credential): the metrics, which
+        #: add up every worker's (this module stays free of them).
+        self.report = report
+
+    def _count(self, outcome: str, credential: str) -> None:
+        (self.failures if outcome == "failure" else self.throttled)[credential] += 1
+        if self.report is not None:
+            self.report(outcome, credential)
 
     @property
     def enabled(self) -> bool:
@@ -81,7 +90,7 @@ class Throttle:
         bucket = self._level("address", address, self.clock())
         if bucket is None or bucket.tokens >= 1:
             return None
-        self.throttled[credential] += 1
+        self._count("throttled", credential)
         return self._wait_s(bucket)
 
     def target_blocked(self, target: str) -> int | None:
@@ -99,7 +108,7 @@ class Throttle:
     def failed(self, address: str | None, target: str | None, credential: str) -> int | None:
         """Count a failed authentication; return Retry-After seconds when the address or
         the target has now run out, so the answer is 429 instead of 401 or 403."""
-        self.failures[credential] += 1
+        self._count("failure", credential)
         if not self.enabled:
             return None
         now = self.clock()
@@ -110,7 +119,7 @@ class Throttle:
         ]
         wait = max((w for w in waits if w is not None), default=None)
         if wait is not None:
-            self.throttled[credential] += 1
+            self._count("throttled", credential)
         return wait
 
     def _take(self, kind: str, key: str, now: float) -> int | None:
