@@ -28,7 +28,7 @@ async def dispatched(store: Database, count: int = 3, **settings: Any) -> tuple[
 
 
 async def test_acknowledge_lists_in_request_order_and_skips_others(store: Database) -> None:
-    a, ids = await dispatched(store, 3)
+    a, ids = await dispatched(store, 3, ack_mode=AckMode.HANDSHAKE)
     b = await device(store, "b")
     [not_dispatched] = await queue_some(store, 1)
     await results.cancel(store, ids[1], at(2))
@@ -246,7 +246,7 @@ async def test_results_of_other_devices_are_ignored(store: Database) -> None:
 
 
 async def test_cancel(store: Database) -> None:
-    a, ids = await dispatched(store, 2)
+    a, ids = await dispatched(store, 2, ack_mode=AckMode.HANDSHAKE)
     [queued] = await queue_some(store, 1)
     cancelled = await results.cancel(store, queued, at(2))
     assert cancelled.status is S.CANCELLED and cancelled.history[-1].status is S.CANCELLED
@@ -261,6 +261,20 @@ async def test_cancel(store: Database) -> None:
     # A cancelled message is never handed out, nor listed for results.
     assert await queue.claim_outbound(store, a, 10, at(5)) == []
     assert await results.awaiting_results(store, a, at(5), 10, 5, 3600) == ids[1:]
+
+
+@pytest.mark.parametrize("mode", [AckMode.HANDOFF, AckMode.AUTO])
+async def test_a_message_handed_out_without_a_lease_is_not_cancelled(
+    store: Database, mode: AckMode
+) -> None:
+    # Handoff (and auto before the phone's first task=sent): the phone sends what it gets
+    # without confirming, so "cancelled" would claim what the phone may not do.
+    a, [handed] = await dispatched(store, 1, ack_mode=mode)
+    with pytest.raises(Conflict, match="handoff"):
+        await results.cancel(store, handed, at(2))
+    assert await status_of(store, handed) == "dispatched"
+    # Its report still counts.
+    assert await results.record_results(store, a, [(handed, SENT)], at(3)) == 1
 
 
 async def test_outbound_filters(store: Database) -> None:

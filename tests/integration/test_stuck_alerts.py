@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from smssync.records import OutboundStatus, SendOutcome, StuckMessage
+from smssync.records import AckMode, OutboundStatus, SendOutcome, StuckMessage
 from smssync.server.dispatcher import background, sweep_stuck
 from smssync.server.hooks import Hooks
 from smssync.settings import Settings
@@ -67,7 +67,7 @@ async def test_a_younger_message_waits_for_its_own_threshold(store: Database) ->
 
 
 async def test_other_statuses_are_not_alerted(store: Database) -> None:
-    phone = await device(store, "a")
+    phone = await device(store, "a", ack_mode=AckMode.HANDSHAKE)
     [sent, failed, dispatched, cancelled] = await queue_some(store, 4, device="a")
     await queue.claim_outbound(store, phone.id, 4, at(1))
     await results.acknowledge(store, phone.id, [sent, failed], at(2))

@@ -17,7 +17,8 @@ from smssync.records import OutboundStatus
 from smssync.store import devices, messages, results
 
 PAGE = 50
-#: What an operator may still cancel: no phone has accepted it (``results.cancel``).
+#: What an operator may try to cancel (``results.cancel`` decides: a dispatched SMS only while
+#: its phone must still confirm it).
 CANCELLABLE = frozenset({OutboundStatus.QUEUED, OutboundStatus.DISPATCHED})
 #: What an operator may send again (``results.retry``, as ``POST /messages/{id}/retry``).
 RETRYABLE = frozenset(OutboundStatus(s) for s in results.RETRYABLE)
@@ -25,7 +26,8 @@ RETRYABLE = frozenset(OutboundStatus(s) for s in results.RETRYABLE)
 STATUSES = ["", *(s.value for s in OutboundStatus)]
 #: What ``?error=`` may say (a fixed set: a link never puts its own words on the page).
 ERRORS = {
-    "cancel": "A phone has accepted that SMS already: it can no longer be cancelled.",
+    "cancel": "A phone has that SMS already (accepted, or handed out without confirmation):"
+    " it can no longer be cancelled.",
     "retry": "Only a failed or expired SMS can be sent again: that one is not (any more).",
 }
 

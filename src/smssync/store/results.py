@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, case, func, or_, select, update
 
 from smssync.errors import Conflict, NotFound
 from smssync.records import (
@@ -32,7 +32,6 @@ from smssync.store.webhooks import HOOK_COLUMNS
 S = OutboundStatus
 #: Statuses a device still owes a result for (S-31).
 AWAITING = (S.DISPATCHED.value, S.ACCEPTED.value, S.SENT.value)
-CANCELLABLE = (S.QUEUED.value, S.DISPATCHED.value)
 #: What a person may send again: no phone sent it (failed) or none took it in time (expired).
 RETRYABLE = (S.FAILED.value, S.EXPIRED.value)
 #: The history detail of a sent message given up on.
@@ -292,9 +291,20 @@ def apply_results(
     return len(changed)
 
 
+def cancellable() -> ColumnElement[bool]:
+    """A message the server can still stop: queued, or dispatched under a lease (handshake),
+    whose phone asks by ``task=sent`` before sending and is then told no. One handed out
+    without a lease (handoff, or auto before the phone's first ``task=sent``) may be on its
+    way: cancelling it would claim what the phone may not do."""
+    return or_(
+        outbound.c.status == S.QUEUED.value,
+        and_(outbound.c.status == S.DISPATCHED.value, outbound.c.lease_expires_at.is_not(None)),
+    )
+
+
 @writes
 def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
-    """Cancel a message no device has accepted; NotFound, Conflict."""
+    """Cancel a message no device has accepted or may be sending; NotFound, Conflict."""
     now_us = to_us(now)
     row = conn.execute(
         select(outbound.c.id, outbound.c.status).where(outbound.c.uuid == message_id)
@@ -306,7 +316,7 @@ def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
     # both accepted and cancelled.
     changed = conn.execute(
         update(outbound)
-        .where(outbound.c.id == row.id, outbound.c.status.in_(CANCELLABLE))
+        .where(outbound.c.id == row.id, cancellable())
         .values(status=S.CANCELLED.value, lease_expires_at=None, updated_at=now_us)
         .returning(outbound.c.id)
     ).first()
@@ -314,6 +324,11 @@ def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
         current = conn.execute(
             select(outbound.c.status).where(outbound.c.id == row.id)
         ).scalar_one()
+        if current == S.DISPATCHED.value:
+            raise Conflict(
+                f"message {message_id} was handed to a phone that sends without confirming"
+                " (handoff) and can no longer be cancelled"
+            )
         raise Conflict(f"message {message_id} is {current} and can no longer be cancelled")
     add_history(conn, [row.id], now_us, S.CANCELLED, None)
     return messages.list_outbound.run(conn, message_id)[0]
