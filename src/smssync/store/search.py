@@ -1,0 +1,184 @@
+"""Search the conversations: SMS by their text, threads by their number; every page a
+keyset, every read an index.
+
+Text is searched as a substring, case-insensitive, of at least ``MIN_TEXT`` characters:
+on SQLite through the FTS5 trigram tables ``inbound_search`` and ``outbound_search``
+(migration 0012), which also hand their matches out newest first, so a page stops after
+its rows however common the word; on PostgreSQL through the ``pg_trgm`` GIN indexes on
+``content`` (the planner walks the id index instead when a word is too common to be
+worth the bitmap). Each direction pages by its own ids, as a thread does.
+
+Numbers are searched among the conversations (``threads``), by their digits: numbers that
+start with them (``+`` and the digits: a country or network prefix) on the primary key,
+then numbers that end with them (the last digits) on ``number_reversed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Select, column, literal_column, not_, select, table
+
+from smssync.records import (
+    Inbound,
+    NumberCursor,
+    Outbound,
+    SearchHits,
+    Thread,
+    ThreadFilter,
+)
+from smssync.store.conversations import described, inbound_by_ids, listed, narrowed
+from smssync.store.engine import reads
+from smssync.store.messages import outbound_by_ids
+from smssync.store.schema import inbound, outbound
+from smssync.store.schema import threads as threads_table
+
+#: The shortest text or run of digits searched: an index of trigrams finds nothing shorter.
+MIN_TEXT = 3
+
+
+def _fts_phrase(text: str) -> str:
+    # One FTS5 phrase: with the trigram tokenizer, a phrase matches as a substring.
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _matching(
+    conn: Connection, sms: Any, text: str, time: Any, only: ThreadFilter | None
+) -> Select[Any]:
+    """Select the ids of ``sms`` (inbound or outbound) whose content contains ``text``,
+    the newest first, within ``only``."""
+    if conn.dialect.name == "sqlite":
+        fts = table(f"{sms.name}_search", column("rowid"))
+        query = (
+            select(sms.c.id)
+            .select_from(fts.join(sms, sms.c.id == fts.c.rowid))
+            .where(literal_column(fts.name).op("MATCH")(_fts_phrase(text)))
+            .order_by(fts.c.rowid.desc())
+        )
+    else:
+        query = (
+            select(sms.c.id)
+            .where(sms.c.content.icontains(text, autoescape=True))
+            .order_by(sms.c.id.desc())
+        )
+    if only is not None:
+        if only.device_id is not None:
+            query = query.where(sms.c.device_id == only.device_id)
+        if only.since_us is not None:
+            query = query.where(time >= only.since_us)
+        if only.until_us is not None:
+            query = query.where(time < only.until_us)
+    return query
+
+
+def _before(query: Select[Any], sms: Any, bound: int | None) -> Select[Any]:
+    return query if bound is None else query.where(sms.c.id < bound)
+
+
+@reads
+def search_text(
+    conn: Connection,
+    text: str,
+    *,
+    only: ThreadFilter | None = None,
+    before_inbound: int | None = None,
+    before_outbound: int | None = None,
+    limit: int = 50,
+) -> SearchHits:
+    """Return the SMS of either direction whose text contains ``text`` (at least
+    ``MIN_TEXT`` characters, case-insensitive), the newest first, below the cursors."""
+    if len(text) < MIN_TEXT:
+        raise ValueError(f"search for {MIN_TEXT} characters or more")
+    ins = list(
+        conn.execute(
+            _before(
+                _matching(conn, inbound, text, inbound.c.received_at, only), inbound, before_inbound
+            )
+            # An empty sender belongs to no conversation.
+            .where(inbound.c.from_addr != "")
+            .limit(limit + 1)
+        ).scalars()
+    )
+    outs = list(
+        conn.execute(
+            _before(
+                _matching(conn, outbound, text, outbound.c.created_at, only),
+                outbound,
+                before_outbound,
+            ).limit(limit + 1)
+        ).scalars()
+    )
+    found_in = inbound_by_ids(conn, ins)
+    found_out = {m.seq: m for m in outbound_by_ids(conn, outs)}
+    ins_desc = [found_in[i] for i in ins if i in found_in]
+    outs_desc = [found_out[i] for i in outs if i in found_out]
+    # Merge the two newest-first lists, taking a prefix of each, so that each direction's
+    # cursor is exact: the next page starts below the last id taken.
+    hits: list[Inbound | Outbound] = []
+    a = b = 0
+    while len(hits) < limit and (a < len(ins_desc) or b < len(outs_desc)):
+        take_in = b >= len(outs_desc) or (
+            a < len(ins_desc) and ins_desc[a].received_at >= outs_desc[b].created_at
+        )
+        if take_in:
+            hits.append(ins_desc[a])
+            a += 1
+        else:
+            hits.append(outs_desc[b])
+            b += 1
+    more = a < len(ins_desc) or b < len(outs_desc)
+    return SearchHits(
+        hits=tuple(hits),
+        more=more,
+        before_inbound=ins_desc[a - 1].id if a else before_inbound,
+        before_outbound=outs_desc[b - 1].seq if b else before_outbound,
+    )
+
+
+def _upper(prefix: str) -> str:
+    # The least string above every string that starts with ``prefix``.
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+@reads
+def search_numbers(
+    conn: Connection,
+    digits: str,
+    *,
+    only: ThreadFilter | None = None,
+    after: NumberCursor | None = None,
+    limit: int = 50,
+) -> tuple[list[Thread], NumberCursor | None]:
+    """Return the conversations whose number starts with ``+digits`` (by number), then
+    those whose number ends with ``digits`` (by their last digits), and the next page's
+    cursor (None on the last)."""
+    if len(digits) < MIN_TEXT or not digits.isdigit():
+        raise ValueError(f"search for {MIN_TEXT} digits or more")
+    number, backwards = threads_table.c.number, threads_table.c.number_reversed
+    start = "+" + digits
+    starts = (number >= start) & (number < _upper(start))
+    ending = digits[::-1]
+    phases: list[tuple[str, Any, Any]] = [
+        ("start", starts, number),
+        # A number that starts with the digits was listed already.
+        ("end", (backwards >= ending) & (backwards < _upper(ending)) & not_(starts), backwards),
+    ]
+    rows: list[Any] = []
+    cursor: NumberCursor | None = None
+    skipping = after is not None
+    for phase, where, key in phases:
+        if skipping and after is not None and after.phase != phase:
+            continue
+        query = listed().where(where, *narrowed(threads_table, only)).order_by(key)
+        if skipping and after is not None:
+            query = query.where(key > after.key)
+            skipping = False
+        wanted = limit - len(rows)
+        found = list(conn.execute(query.add_columns(key.label("sort_key")).limit(wanted + 1)))
+        if len(found) > wanted:
+            rows.extend(found[:wanted])
+            # A page the previous phase filled exactly resumes at this one's start.
+            cursor = NumberCursor(phase, found[wanted - 1].sort_key if wanted else "")
+            break
+        rows.extend(found)
+    return described(conn, rows), cursor
