@@ -42,6 +42,12 @@ def _fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def _like(text: str) -> str:
+    # One pattern, bound whole: LIKE's wildcards in the text are searched for as themselves.
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def _matching(
     conn: Connection, sms: Any, text: str, time: Any, only: ThreadFilter | None
 ) -> Select[Any]:
@@ -58,7 +64,7 @@ def _matching(
     else:
         query = (
             select(sms.c.id)
-            .where(sms.c.content.icontains(text, autoescape=True))
+            .where(sms.c.content.ilike(_like(text), escape="\\"))
             .order_by(sms.c.id.desc())
         )
     if only is not None:
