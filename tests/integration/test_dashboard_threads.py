@@ -15,6 +15,7 @@ from smssync.server.credentials import create_device
 from smssync.store import conversations, inbox, queue, search, threads
 from smssync.store.engine import Database
 from smssync.store.rows import to_us
+from smssync.store.schema import inbound
 from tests.integration import test_dashboard
 from tests.integration.api_helpers import incoming, phone
 from tests.integration.test_dashboard import Client
@@ -262,17 +263,14 @@ def test_0012_counts_nothing_unread_and_indexes_the_sms_already_stored(store_url
             conn.execute(text("DELETE FROM outbound WHERE uuid = 'u1'"))
             assert search.search_text.run(conn, "tuesday").hits == ()
             if conn.dialect.name == "sqlite":
-                # The match is read from the FTS index, newest first: no scan of the SMS.
+                # The match and the page's bound are read from the FTS index, newest first:
+                # no scan of the SMS, no sort ("<": the rowid bound reached the FTS table).
+                query = search.matching(conn, inbound, "abc", inbound.c.received_at, None, 10)
+                sql = str(query.limit(5).compile(conn, compile_kwargs={"literal_binds": True}))
                 plan = " ".join(
-                    str(r[-1])
-                    for r in conn.execute(
-                        text(
-                            "EXPLAIN QUERY PLAN SELECT inbound.id FROM inbound_search JOIN "
-                            "inbound ON inbound.id = inbound_search.rowid WHERE inbound_search "
-                            "MATCH '\"abc\"' ORDER BY inbound_search.rowid DESC LIMIT 5"
-                        )
-                    )
+                    str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
                 )
-                assert "VIRTUAL TABLE INDEX" in plan and "TEMP B-TREE" not in plan, plan
+                assert "VIRTUAL TABLE INDEX" in plan and ":M1<" in plan, plan
+                assert "TEMP B-TREE" not in plan and "SCAN inbound " not in plan, plan
     finally:
         engine.dispose()

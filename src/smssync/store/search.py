@@ -48,25 +48,32 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _matching(
-    conn: Connection, sms: Any, text: str, time: Any, only: ThreadFilter | None
+def matching(
+    conn: Connection,
+    sms: Any,
+    text: str,
+    time: Any,
+    only: ThreadFilter | None,
+    before: int | None,
 ) -> Select[Any]:
     """Select the ids of ``sms`` (inbound or outbound) whose content contains ``text``,
-    the newest first, within ``only``."""
+    the newest first, below the id ``before``, within ``only``."""
     if conn.dialect.name == "sqlite":
         fts = table(f"{sms.name}_search", column("rowid"))
+        # The bound on the FTS table's own rowid, not the joined id: SQLite hands only
+        # constraints on its own columns to a virtual table, which then seeks to it.
+        key = fts.c.rowid
         query = (
             select(sms.c.id)
-            .select_from(fts.join(sms, sms.c.id == fts.c.rowid))
+            .select_from(fts.join(sms, sms.c.id == key))
             .where(literal_column(fts.name).op("MATCH")(_fts_phrase(text)))
-            .order_by(fts.c.rowid.desc())
         )
     else:
-        query = (
-            select(sms.c.id)
-            .where(sms.c.content.ilike(_like(text), escape="\\"))
-            .order_by(sms.c.id.desc())
-        )
+        key = sms.c.id
+        query = select(sms.c.id).where(sms.c.content.ilike(_like(text), escape="\\"))
+    query = query.order_by(key.desc())
+    if before is not None:
+        query = query.where(key < before)
     if only is not None:
         if only.device_id is not None:
             query = query.where(sms.c.device_id == only.device_id)
@@ -75,10 +82,6 @@ def _matching(
         if only.until_us is not None:
             query = query.where(time < only.until_us)
     return query
-
-
-def _before(query: Select[Any], sms: Any, bound: int | None) -> Select[Any]:
-    return query if bound is None else query.where(sms.c.id < bound)
 
 
 @reads
@@ -97,9 +100,7 @@ def search_text(
         raise ValueError(f"search for {MIN_TEXT} characters or more")
     ins = list(
         conn.execute(
-            _before(
-                _matching(conn, inbound, text, inbound.c.received_at, only), inbound, before_inbound
-            )
+            matching(conn, inbound, text, inbound.c.received_at, only, before_inbound)
             # An empty sender belongs to no conversation.
             .where(inbound.c.from_addr != "")
             .limit(limit + 1)
@@ -107,11 +108,9 @@ def search_text(
     )
     outs = list(
         conn.execute(
-            _before(
-                _matching(conn, outbound, text, outbound.c.created_at, only),
-                outbound,
-                before_outbound,
-            ).limit(limit + 1)
+            matching(conn, outbound, text, outbound.c.created_at, only, before_outbound).limit(
+                limit + 1
+            )
         ).scalars()
     )
     found_in = inbound_by_ids(conn, ins)
