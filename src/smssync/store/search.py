@@ -27,6 +27,7 @@ from smssync.records import (
     Thread,
     ThreadFilter,
 )
+from smssync.store import dialects
 from smssync.store.conversations import described, inbound_by_ids, listed, narrowed
 from smssync.store.engine import reads
 from smssync.store.messages import outbound_by_ids
@@ -98,6 +99,8 @@ def search_text(
     ``MIN_TEXT`` characters, case-insensitive), the newest first, below the cursors."""
     if len(text) < MIN_TEXT:
         raise ValueError(f"search for {MIN_TEXT} characters or more")
+    # A common word's newest-first walk stops after a page; workers would only slow it.
+    dialects.no_parallel_scan(conn)
     ins = list(
         conn.execute(
             matching(conn, inbound, text, inbound.c.received_at, only, before_inbound)
