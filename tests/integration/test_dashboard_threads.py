@@ -37,7 +37,7 @@ def badge(html: str, number: str) -> str | None:
 
 
 def total(html: str) -> str | None:
-    found = re.search(r'id="unread-total" aria-label="(\d+) unread"', html)
+    found = re.search(r'id="unread-total" aria-label="(\d+\+?) unread"', html)
     return found.group(1) if found else None
 
 
@@ -56,7 +56,7 @@ async def test_unread_counts_rise_with_incoming_sms_and_clear_on_open(
     listing = (await viewer.get("/dashboard/conversations")).text
     assert (badge(listing, A), badge(listing, B), total(listing)) == ("2", "1", "3")
     feed = (await viewer.get("/dashboard/conversations/changes?after_at=0")).json()
-    assert feed["unread"] == 3
+    assert feed["unread"] == "3"
     assert [badge(item["html"], item["key"]) for item in feed["items"]] == ["2", "1"]
 
     # Opening A reads it for everyone: the clinic's inbox is one inbox.
@@ -68,16 +68,16 @@ async def test_unread_counts_rise_with_incoming_sms_and_clear_on_open(
     # A new SMS while A's thread is open: its feed shows it, so it is read at once.
     page = await conversations.thread(store, A)
     await incoming(viewer, url, A, "three", "m4")
-    assert await threads.total_unread(store) == 2
+    assert await threads.total_unread(store) == (2, False)
     await viewer.get(
         f"/dashboard/conversations/{A}/changes",
         params={"after_in": page.after_inbound, "after_hist": page.after_history},
     )
-    assert await threads.total_unread(store) == 1
+    assert await threads.total_unread(store) == (1, False)
     # An older page of a thread is history: it reads nothing.
     await incoming(viewer, url, B, "again", "m5")
     await viewer.get(f"/dashboard/conversations/{B}?before_in=1&before_out=1")
-    assert await threads.total_unread(store) == 2
+    assert await threads.total_unread(store) == (2, False)
 
 
 async def test_text_search_finds_words_in_both_directions_newest_first_by_keyset(
@@ -274,3 +274,23 @@ def test_0012_counts_nothing_unread_and_indexes_the_sms_already_stored(store_url
                 assert "TEMP B-TREE" not in plan and "SCAN inbound " not in plan, plan
     finally:
         engine.dispose()
+
+
+async def test_the_header_total_adds_up_a_bounded_number_of_conversations(
+    store: Database,
+) -> None:
+    device, _ = await create_device(store, "p", DAY, secret=None)
+    rows = [
+        inbox.row_of(
+            NewInbound(device.id, f"k{n}", None, f"+1555{n:07d}", f"+1555{n:07d}", "", "x",
+                       None, DAY, None, DAY, ())
+        )
+        for n in range(threads.UNREAD_COUNTED)
+    ]  # fmt: skip
+    for start in range(0, len(rows), inbox.MAX_ROWS):
+        await store.write(inbox.record_inbound_many, rows[start : start + inbox.MAX_ROWS])
+    assert await threads.total_unread(store) == (threads.UNREAD_COUNTED, False)
+    await _sms(store, device.id, A, DAY, "one more")
+    found = await threads.total_unread(store)
+    assert found[1] and threads.unread_label(found).endswith("+")
+    assert threads.unread_label((0, False)) == "" and threads.unread_label((4, False)) == "4"

@@ -167,7 +167,7 @@ async def threads_changes(request: Request, who: Visitor) -> Response:
             "after_at": cursor.last_at_us,
             "after_number": cursor.number,
             # Each row carries its own count; the header's total changes with them.
-            "unread": await threads.total_unread(store),
+            "unread": threads.unread_label(await threads.total_unread(store)),
             "items": [
                 {"key": t.number, "html": fragment("thread_row.html", t=row(t))} for t in found
             ],
@@ -206,7 +206,8 @@ async def thread_page(request: Request, who: Visitor) -> Response:
     newest_page = before_in is None and before_out is None
     if newest_page and await threads.mark_read(context(request).store, number):
         # The header's total was read before this page read the conversation.
-        request.state.unread = await threads.total_unread(context(request).store)
+        found_unread = await threads.total_unread(context(request).store)
+        request.state.unread = threads.unread_label(found_unread)
     older = None
     if found.before_inbound is not None or found.before_outbound is not None:
         query = {"before_in": found.before_inbound or 0, "before_out": found.before_outbound or 0}

@@ -88,7 +88,8 @@ def page(role: Role = Role.VIEWER) -> Callable[[Page], Endpoint]:
             counts = await alerts.count_open_alerts(context(request).store)
             request.state.alerts_open = sum(counts.values())
             # And of unread incoming SMS (a range over the unread conversations).
-            request.state.unread = await threads.total_unread(context(request).store)
+            found = await threads.total_unread(context(request).store)
+            request.state.unread = threads.unread_label(found)
             return await handler(request, who)
 
         return endpoint

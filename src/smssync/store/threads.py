@@ -125,9 +125,26 @@ def mark_read(conn: Connection, number: str) -> bool:
     return bool(done.rowcount)
 
 
+#: Unread conversations the header's total adds up at most: past them it says "N+", so
+#: that its cost stays bounded however many conversations wait (each page shows it).
+UNREAD_COUNTED = 1000
+
+
 @reads
-def total_unread(conn: Connection) -> int:
-    """Return the incoming SMS not yet read in all conversations (a range over the unread
-    threads of the ``unread`` index, not a count of SMS)."""
-    found = conn.execute(select(func.sum(threads.c.unread)).where(threads.c.unread > 0)).scalar()
-    return int(found or 0)
+def total_unread(conn: Connection) -> tuple[int, bool]:
+    """Return the incoming SMS not yet read, and whether there are more than counted (the
+    sum covers at most ``UNREAD_COUNTED`` + 1 unread conversations, a range of the
+    ``unread`` index, never a count of SMS)."""
+    counts = (
+        select(threads.c.unread).where(threads.c.unread > 0).limit(UNREAD_COUNTED + 1).subquery()
+    )
+    total, conversations = conn.execute(
+        select(func.coalesce(func.sum(counts.c.unread), 0), func.count())
+    ).one()
+    return int(total), conversations > UNREAD_COUNTED
+
+
+def unread_label(found: tuple[int, bool]) -> str:
+    """Return the header's text for ``total_unread``'s answer ("" when nothing waits)."""
+    total, more = found
+    return f"{total}+" if more else (str(total) if total else "")

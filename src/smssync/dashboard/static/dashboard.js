@@ -104,7 +104,7 @@
   // The header's count of unread SMS, as the list's feed last said.
   function showUnread(total) {
     const link = document.querySelector('.top nav a[href$="/conversations"]');
-    if (!link || typeof total !== "number") return;
+    if (!link || typeof total !== "string") return;
     let badge = document.getElementById("unread-total");
     if (!total) {
       if (badge) badge.remove();
@@ -116,7 +116,7 @@
       badge.id = "unread-total";
       link.append(" ", badge);
     }
-    badge.textContent = String(total);
+    badge.textContent = total;
     badge.setAttribute("aria-label", total + " unread");
   }
 
