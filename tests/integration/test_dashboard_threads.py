@@ -1,6 +1,6 @@
 """Conversations at scale, in both stores: unread counts kept with the incoming SMS and
 cleared by opening the thread, search by text and by number with keyset pages, filters by
-phone and date, and migration 0012 over a database that already holds SMS."""
+phone and date, and migration 0014 over a database that already holds SMS."""
 
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ async def test_filters_by_phone_and_dates(store: Database, client: Client) -> No
     assert "data-threads-feed" not in page.text
 
 
-def test_0012_counts_nothing_unread_and_indexes_the_sms_already_stored(store_url: str) -> None:
+def test_0014_counts_nothing_unread_and_indexes_the_sms_already_stored(store_url: str) -> None:
     from alembic import command
 
     from smssync.store.migrate import alembic_config
@@ -232,7 +232,7 @@ def test_0012_counts_nothing_unread_and_indexes_the_sms_already_stored(store_url
     try:
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), "head")
-            command.downgrade(alembic_config(conn), "0011")
+            command.downgrade(alembic_config(conn), "0013")
             conn.execute(text(device), {"t": b"token"})
             conn.execute(text(sms), {"key": "1", "addr": A, "text": "Fever since Monday", "at": 10})
             conn.execute(text(sms), {"key": "2", "addr": B, "text": "thanks", "at": 20})

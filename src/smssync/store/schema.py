@@ -66,7 +66,7 @@ devices = Table(
 
 
 def _trigrams(table: str) -> Index:
-    # PostgreSQL only (0012): SQLite searches its FTS5 table instead.
+    # PostgreSQL only (0014): SQLite searches its FTS5 table instead.
     return Index(
         f"ix_{table}_content_trgm",
         "content",
@@ -105,7 +105,7 @@ inbound = Table(
     Index(None, "from_addr", "id"),
     # The list pages (0011): one phone's SMS, newest first by id.
     Index(None, "device_id", "id"),
-    # Text search (0012): trigrams on PostgreSQL; SQLite has its FTS5 table instead.
+    # Text search (0014): trigrams on PostgreSQL; SQLite has its FTS5 table instead.
     _trigrams("inbound"),
 )
 
@@ -172,7 +172,7 @@ outbound = Table(
     Index(None, "dispatched_at"),
     # The dashboard's conversations: one number's SMS, newest first (0010).
     Index(None, "to_addr", "id"),
-    # Text search (0012), as for inbound.
+    # Text search (0014), as for inbound.
     _trigrams("outbound"),
 )
 
@@ -351,15 +351,15 @@ threads = Table(
     Column("last_inbound_id", BigInteger, nullable=True),
     Column("last_outbound_id", BigInteger, nullable=True),
     Index(None, "last_at", "number"),
-    # Incoming SMS not yet read (0012): raised in the upsert that stores them, zeroed when
+    # Incoming SMS not yet read (0014): raised in the upsert that stores them, zeroed when
     # anyone opens the conversation (one inbox for all). The index makes the header's total
     # a range over the unread threads only.
     Column("unread", Integer, nullable=False, server_default="0"),
     Index(None, "unread"),
-    # The number backwards, so that its last digits are an index range (0012).
+    # The number backwards, so that its last digits are an index range (0014).
     Column("number_reversed", Text, nullable=False, server_default=""),
     Index(None, "number_reversed"),
-    # The phone of the newest SMS: the list's filter by phone is one index range (0012).
+    # The phone of the newest SMS: the list's filter by phone is one index range (0014).
     Column("last_device_id", Integer, nullable=True),
     Index(None, "last_device_id", "last_at", "number"),
 )
@@ -413,7 +413,7 @@ campaign_recipients = Table(
     Index(None, "campaign_id", "id"),
 )
 
-#: SQLite's full-text tables of the SMS's text (0012), outside ``metadata``: FTS5 virtual
+#: SQLite's full-text tables of the SMS's text (0014), outside ``metadata``: FTS5 virtual
 #: tables with their shadow tables (``<name>_data``, ...) and triggers, made by the
 #: migration; PostgreSQL indexes ``content`` instead (the ``ddl_if`` indexes above).
 SQLITE_SEARCH_TABLES = ("inbound_search", "outbound_search")

@@ -3,7 +3,7 @@ keyset, every read an index.
 
 Text is searched as a substring, case-insensitive, of at least ``MIN_TEXT`` characters:
 on SQLite through the FTS5 trigram tables ``inbound_search`` and ``outbound_search``
-(migration 0012), which also hand their matches out newest first, so a page stops after
+(migration 0014), which also hand their matches out newest first, so a page stops after
 its rows however common the word; on PostgreSQL through the ``pg_trgm`` GIN indexes on
 ``content`` (the planner walks the id index instead when a word is too common to be
 worth the bitmap). Each direction pages by its own ids, as a thread does.

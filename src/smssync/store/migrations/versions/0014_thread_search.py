@@ -6,8 +6,8 @@ table with the trigram tokenizer beside each SMS table (external content, so the
 not stored twice), kept by triggers; on PostgreSQL a ``pg_trgm`` GIN index on each
 ``content``. Both answer ``contains``, case-insensitive, for three characters or more.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
@@ -127,7 +127,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop what 0012 added (PostgreSQL keeps the extension: others may use it)."""
+    """Drop what 0014 added (PostgreSQL keeps the extension: others may use it)."""
     conn = op.get_bind()
     if conn.dialect.name == "postgresql":
         for table in _SEARCHED:
