@@ -4,12 +4,15 @@ phone and date, and migration 0014 over a database that already holds SMS."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import create_engine, text
 
+from smssync.dashboard.conversations import THREADS_PER_PAGE as PER_PAGE
 from smssync.records import NewInbound, Role, ThreadFilter, new_outbound
 from smssync.server.credentials import create_device
 from smssync.store import conversations, inbox, queue, search, threads
@@ -294,3 +297,29 @@ async def test_the_header_total_adds_up_a_bounded_number_of_conversations(
     found = await threads.total_unread(store)
     assert found[1] and threads.unread_label(found).endswith("+")
     assert threads.unread_label((0, False)) == "" and threads.unread_label((4, False)) == "4"
+
+
+async def test_the_pages_of_a_search_follow_their_links_to_the_end(
+    store: Database, client: Client
+) -> None:
+    c = await client(Role.VIEWER)
+    now = datetime.now(UTC)
+    many = PER_PAGE + 1
+    # One enqueue: 51 outgoing SMS to 51 numbers, each its conversation.
+    await queue.enqueue(
+        store,
+        [new_outbound(f"+2547990{n:05d}", f"visit reminder {n}", None, now) for n in range(many)],
+    )
+    for q, more in (("reminder", "Older SMS"), ("2547990", "More numbers")):
+        seen: list[str] = []
+        url: str | None = f"/dashboard/conversations?{urlencode({'q': q})}"
+        pages = 0
+        while url:
+            page = await c.get(url)
+            assert page.status_code == 200, page.text
+            seen += re.findall(r'<span class="number">([^<]+)</span>', page.text)
+            link = re.search(rf'<a rel="next" href="([^"]+)">{more}</a>', page.text)
+            url = html.unescape(link.group(1)) if link else None
+            pages += 1
+        assert pages == 2, q
+        assert sorted(seen) == sorted(f"+2547990{n:05d}" for n in range(many)), q

@@ -23,11 +23,12 @@ _NUMBER = re.compile(r"^\+?[\d\s().-]+$")
 
 
 def _digits_of(search: str, region: str) -> str | None:
-    # A whole national number (0700 000 001) is found by its international form.
+    # A whole national number written with its trunk 0 (0700 000 001) is found by its
+    # international form; other digits are a start (with or without +) or an end.
     if not _NUMBER.match(search):
         return None
     digits = re.sub(r"\D", "", search)
-    if not search.startswith("+") and len(digits) >= 7:
+    if digits.startswith("0") and len(digits) >= 7:
         try:
             digits = normalize_recipient(search, region).lstrip("+")
         except ValueError:
