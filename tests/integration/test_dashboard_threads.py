@@ -323,3 +323,29 @@ async def test_the_pages_of_a_search_follow_their_links_to_the_end(
             pages += 1
         assert pages == 2, q
         assert sorted(seen) == sorted(f"+2547990{n:05d}" for n in range(many)), q
+
+
+async def test_number_ranges_hold_under_a_collation_that_orders_punctuation_apart(
+    store: Database, store_url: str
+) -> None:
+    if store_url.startswith("postgresql"):
+        # A database made in an en_US locale: ICU sorts ":" before the digits.
+        engine = create_engine(engine_for(store_url))
+        with engine.begin() as conn:
+            for name in ("number", "number_reversed"):
+                conn.execute(
+                    text(f'ALTER TABLE threads ALTER COLUMN {name} TYPE text COLLATE "en-US-x-icu"')
+                )
+        engine.dispose()
+    device, _ = await create_device(store, "p", DAY, secret=None)
+    numbers = ["+2549", "+254900000001", "+255000000001", "+999123", "MPESA", "+44799"]
+    for n, number in enumerate(numbers):
+        await _sms(store, device.id, number, DAY + timedelta(seconds=n), str(n))
+
+    async def found(digits: str) -> list[str]:
+        threads_found, _ = await search.search_numbers(store, digits)
+        return [t.number for t in threads_found]
+
+    assert await found("2549") == ["+2549", "+254900000001"]
+    assert await found("999") == ["+999123"]
+    assert await found("799") == ["+44799"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Select, column, literal_column, not_, select, table
+from sqlalchemy import Connection, Select, column, func, literal_column, not_, select, table
 
 from smssync.records import (
     Inbound,
@@ -143,9 +143,22 @@ def search_text(
     )
 
 
-def _upper(prefix: str) -> str:
-    # The least string above every string that starts with ``prefix``.
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+def _next_digits(digits: str) -> str | None:
+    # The least run of digits above every run that starts with ``digits`` ("2549" → "255";
+    # None for "999"). Digits only, no sentinel character: a collation that orders
+    # punctuation apart (PostgreSQL's en_US: "+254:" sorts before "+2549") keeps the range.
+    kept = digits.rstrip("9")
+    return kept[:-1] + str(int(kept[-1]) + 1) if kept else None
+
+
+def _starting(column: Any, prefix: str, digits: str) -> Any:
+    """Return the condition that ``column`` starts with ``prefix`` (which ends with
+    ``digits``): an index range, and the exact test over what the range holds."""
+    upper = _next_digits(digits)
+    where = column >= prefix
+    if upper is not None:
+        where = where & (column < prefix[: len(prefix) - len(digits)] + upper)
+    return where & (func.substr(column, 1, len(prefix)) == prefix)
 
 
 @reads
@@ -163,13 +176,12 @@ def search_numbers(
     if len(digits) < MIN_TEXT or not digits.isdigit():
         raise ValueError(f"search for {MIN_TEXT} digits or more")
     number, backwards = threads_table.c.number, threads_table.c.number_reversed
-    start = "+" + digits
-    starts = (number >= start) & (number < _upper(start))
-    ending = digits[::-1]
+    starts = _starting(number, "+" + digits, digits)
+    ends = _starting(backwards, digits[::-1], digits[::-1])
     phases: list[tuple[str, Any, Any]] = [
         ("start", starts, number),
         # A number that starts with the digits was listed already.
-        ("end", (backwards >= ending) & (backwards < _upper(ending)) & not_(starts), backwards),
+        ("end", ends & not_(starts), backwards),
     ]
     rows: list[Any] = []
     cursor: NumberCursor | None = None
