@@ -349,3 +349,14 @@ async def test_number_ranges_hold_under_a_collation_that_orders_punctuation_apar
     assert await found("2549") == ["+2549", "+254900000001"]
     assert await found("999") == ["+999123"]
     assert await found("799") == ["+44799"]
+
+
+async def test_a_removed_phone_leaves_its_conversations_to_no_phone(store: Database) -> None:
+    from smssync.store import devices
+
+    gone, _ = await create_device(store, "gone", DAY, secret=None)
+    await _sms(store, gone.id, A, DAY, "1")
+    await devices.remove_device(store, "gone")
+    assert await conversations.threads(store, only=ThreadFilter(device_id=gone.id)) == ([], None)
+    [thread], _ = await conversations.threads(store)
+    assert thread.number == A
