@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import log, machine_line, percentile, pg_conninfo, pg_database, table
 
-from smssync.records import Credentials, DeviceSettings, ThreadCursor
-from smssync.store import conversations, devices, inbox, messages, open_store
+from smssync.records import Credentials, DeviceSettings, ThreadCursor, ThreadFilter
+from smssync.store import conversations, devices, inbox, messages, open_store, search, threads
 from smssync.store.engine import Database
 
 #: The first SMS's time (µs); one SMS a second after it.
@@ -45,7 +45,9 @@ OUTBOUND = (
     " result_listings claim_rank"
 ).split()
 HISTORY = ["outbound_id", "at", "status"]
-THREADS = "number last_at last_inbound_id last_outbound_id".split()
+THREADS = (
+    "number last_at last_inbound_id last_outbound_id number_reversed last_device_id unread"
+).split()
 
 
 def number(n: int) -> str:
@@ -53,8 +55,15 @@ def number(n: int) -> str:
     return f"+2547{n:08d}"
 
 
+#: The one SMS (incoming) of every store that says the rare word.
+RARE_AT = 500
+
+
 def content(i: int) -> str:
-    """One SMS in five, of both directions, mentions the clinic: the text search's word."""
+    """One SMS in five, of both directions, mentions the clinic: the text search's common
+    word; one says "fever": its rare word."""
+    if i == RARE_AT:
+        return f"message {i}: fever since Monday"
     return f"message {i} about the clinic" if i % 5 == 0 else f"message {i}"
 
 
@@ -75,7 +84,9 @@ def _rows(size: int, device_id: int, only: str) -> Iterator[tuple[str, tuple[Any
             in_id = last + 1 if last % 2 == 0 else (before + 1 if before >= 0 else None)
             out_id = last + 1 if last % 2 else (before + 1 if before >= 0 else None)
             at = T0_US + last * 1_000_000
-            yield "threads", (number(n), at, in_id, out_id)
+            # One conversation in ten has two SMS nobody read yet.
+            unread = 2 if n % 10 == 0 else 0
+            yield "threads", (number(n), at, in_id, out_id, number(n)[::-1], device_id, unread)
         return
     for i in range(size):
         at = T0_US + i * 1_000_000
@@ -132,12 +143,15 @@ def fill_sqlite(url: str, size: int, device_id: int) -> None:
 
 
 def fill_postgres(url: str, size: int, device_id: int) -> None:
-    """Insert the rows with COPY, then ANALYZE."""
+    """Insert the rows with COPY (the text search's GIN indexes built after, as a bulk
+    load does), then ANALYZE."""
     import psycopg
 
     dbname = url.rsplit("/", 1)[1]
     with psycopg.connect(pg_conninfo(dbname)) as conn:
         with conn.cursor() as cur:
+            for name in ("inbound", "outbound"):
+                cur.execute(f"DROP INDEX ix_{name}_content_trgm")
             for name in COLUMNS:
                 columns = ", ".join(COLUMNS[name])
                 with cur.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
@@ -148,6 +162,10 @@ def fill_postgres(url: str, size: int, device_id: int) -> None:
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                     f"(SELECT max(id) FROM {name}))"
                 )
+                cur.execute(
+                    f"CREATE INDEX ix_{name}_content_trgm ON {name} "
+                    "USING gin (content gin_trgm_ops)"
+                )
         conn.commit()
         conn.autocommit = True
         conn.execute("ANALYZE")
@@ -156,7 +174,7 @@ def fill_postgres(url: str, size: int, device_id: int) -> None:
 Read = Callable[[Database], Awaitable[Any]]
 
 
-def reads(size: int, limit: int) -> dict[str, Read]:
+def reads(size: int, limit: int, device_id: int) -> dict[str, Read]:
     """The reads timed, by name: first pages and pages deep in the store."""
     people = max(size // 10, 1)
     # Deep: 90 % of the way back, in ids and in time.
@@ -164,6 +182,7 @@ def reads(size: int, limit: int) -> dict[str, Read]:
     deep = size - people + people // 10
     deep_at = T0_US + deep * 1_000_000
     busy = number(people // 2)
+    phone = ThreadFilter(device_id=device_id)
     return {
         "outgoing, first page": lambda db: messages.outbound_newest(db, None, limit),
         "outgoing, deep page": lambda db: messages.outbound_newest(db, deep_id, limit),
@@ -173,15 +192,21 @@ def reads(size: int, limit: int) -> dict[str, Read]:
         "conversations, deep page": lambda db: conversations.threads(
             db, before=ThreadCursor(deep_at, number(deep % people)), limit=limit
         ),
+        "conversations of one phone": lambda db: conversations.threads(db, only=phone, limit=limit),
+        "unread total (1 thread in 10)": threads.total_unread,
         "one thread, first page": lambda db: conversations.thread(db, busy, limit=limit),
-        "search text (1 SMS in 5, a scan)": lambda db: conversations.threads(
-            db, search="clinic", limit=limit
+        "search text (1 SMS in 5)": lambda db: search.search_text(db, "clinic", limit=limit),
+        "search text, deep page": lambda db: search.search_text(
+            db, "clinic", before_inbound=deep_id, before_outbound=deep_id, limit=limit
         ),
+        "search text (1 SMS)": lambda db: search.search_text(db, "fever", limit=limit),
+        "search number, first digits": lambda db: search.search_numbers(db, "2547000", limit=limit),
+        "search number, last digits": lambda db: search.search_numbers(db, "0042", limit=limit),
     }
 
 
-async def filled(url: str, size: int, fill: Callable[..., None]) -> Database:
-    """Open a store at ``url``, fill it with ``size`` SMS and return it open."""
+async def filled(url: str, size: int, fill: Callable[..., None]) -> tuple[Database, int]:
+    """Open a store at ``url``, fill it with ``size`` SMS; return it open, and its phone."""
     store = open_store(url)
     await store.open()
     creds = Credentials(b"bench-token-" + str(size).encode(), None, None, None)
@@ -189,7 +214,7 @@ async def filled(url: str, size: int, fill: Callable[..., None]) -> Database:
     started = time.perf_counter()
     await asyncio.to_thread(fill, url, size, device.id)
     log(f"filled {size:,} SMS in {time.perf_counter() - started:.1f} s")
-    return store
+    return store, device.id
 
 
 async def timed(read: Read, store: Database) -> float:
@@ -204,6 +229,7 @@ async def run_store(kind: str, sizes: list[int], runs: int, limit: int) -> list[
     so that the load of a shared machine falls on every size alike; return the table."""
     with contextlib.ExitStack() as stack:
         stores: dict[int, Database] = {}
+        phones: dict[int, int] = {}
         try:
             for size in sizes:
                 if kind == "sqlite":
@@ -212,16 +238,16 @@ async def run_store(kind: str, sizes: list[int], runs: int, limit: int) -> list[
                 else:
                     url, fill = stack.enter_context(pg_database("bench_pages")), fill_postgres
                 log(f"{kind}: {size:,} SMS")
-                stores[size] = await filled(url, size, fill)
-            names = list(reads(sizes[0], limit))
+                stores[size], phones[size] = await filled(url, size, fill)
+            names = list(reads(sizes[0], limit, phones[sizes[0]]))
             times: dict[tuple[int, str], list[float]] = {}
             for name in names:
                 for size, store in stores.items():
                     for _ in range(5):
-                        await reads(size, limit)[name](store)
+                        await reads(size, limit, phones[size])[name](store)
                 for _ in range(runs):
                     for size, store in stores.items():
-                        read = reads(size, limit)[name]
+                        read = reads(size, limit, phones[size])[name]
                         times.setdefault((size, name), []).append(await timed(read, store))
         finally:
             for store in stores.values():

@@ -161,12 +161,18 @@ def test_a_new_conversation_appears_on_top_of_the_list_without_a_reload(
     incoming(handset, "+254700000104", "an older conversation")
     sign_in(page, server, "admin", admin_password(server))
     page.evaluate("window.notReloaded = true")
+    total = page.locator("#unread-total")
+    before = int(total.inner_text()) if total.count() else 0
     incoming(handset, "+254700000105", "a brand new conversation")
     first = page.locator("#threads li").first
     expect(first.locator(".number")).to_have_text("+254700000105", timeout=LIVE_MS)
     expect(first.locator(".preview")).to_have_text("a brand new conversation")
+    # The row's unread badge and the header's total follow the feed.
+    expect(first.locator(".unread-count")).to_have_text("1")
+    expect(total).to_have_text(str(before + 1))
     incoming(handset, "+254700000104", "and the older one again")
     expect(first.locator(".number")).to_have_text("+254700000104", timeout=LIVE_MS)
+    expect(first.locator(".unread-count")).to_have_text("2")
     expect(page.locator("#threads li[data-number='+254700000104']")).to_have_count(1)
     assert page.evaluate("window.notReloaded") is True
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from smssync.records import Inbound, ThreadCursor
-from smssync.store import conversations
+from smssync.store import conversations, search
 from smssync.store.engine import Database
 from tests.integration.api_helpers import ack, incoming, phone, poll, report
 
@@ -40,13 +40,13 @@ async def test_threads_newest_first_paged_by_keyset_and_searched(
     rest, end = await conversations.threads(store, before=cursor, limit=2)
     assert [t.number for t in rest] == [B] and end is None
 
-    found, _ = await conversations.threads(store, search="APPOINTMENT")
-    assert [t.number for t in found] == [B]
-    by_number, _ = await conversations.threads(store, search="0003")
+    found = await search.search_text(store, "APPOINTMENT")
+    assert [m.content for m in found.hits] == ["Appointment please"]
+    by_number, _ = await search.search_numbers(store, "0003")
     assert [t.number for t in by_number] == [C]
     # LIKE's wildcards are searched for as themselves.
-    none, _ = await conversations.threads(store, search="%")
-    assert none == []
+    none = await search.search_text(store, "%%%")
+    assert none.hits == ()
     assert await conversations.threads(store, before=ThreadCursor(0, "")) == ([], None)
 
 

@@ -14,8 +14,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from smssync.addresses import looks_numeric, normalize_recipient
 from smssync.dashboard.guard import Visitor, action, context, feed, page, refused
 from smssync.dashboard.render import PREFIX, fragment, render
-from smssync.records import Inbound, Outbound, Thread, ThreadCursor, new_outbound
-from smssync.store import conversations, queue
+from smssync.dashboard.thread_query import read_query
+from smssync.records import Inbound, Outbound, SearchHits, Thread, ThreadCursor, new_outbound
+from smssync.store import conversations, devices, queue, search, threads
 from smssync.store.rows import to_us
 
 #: Threads on a page, and SMS of each direction on a thread's page.
@@ -77,21 +78,49 @@ def item(message: Inbound | Outbound) -> dict[str, Any]:
 
 @page()
 async def threads_page(request: Request, who: Visitor) -> Response:
-    """List threads, the most recently active first, optionally searched."""
-    search = request.query_params.get("q", "").strip()[:100]
+    """List threads, the most recently active first, narrowed to a phone and dates;
+    or search them, by number (digits) or by the text of their SMS."""
+    ctx = context(request)
     try:
-        at = _count(request.query_params.get("before_at"))
-    except ValueError:
-        return refused(request, "That page link is broken.", 400)
-    number = request.query_params.get("before_number", "")
-    before = ThreadCursor(at, number) if at is not None else None
-    found, cursor = await conversations.threads(
-        context(request).store, search=search or None, before=before, limit=THREADS_PER_PAGE
-    )
-    older = None
-    if cursor is not None:
-        query = {"q": search, "before_at": cursor.last_at_us, "before_number": cursor.number}
-        older = f"{PREFIX}/conversations?{urlencode(query)}"
+        asked = read_query(request.query_params, ctx.settings.default_region)
+    except ValueError as error:
+        return refused(request, str(error), 400)
+    device_id = None
+    if asked.phone:
+        device = await devices.device_by_name(ctx.store, asked.phone)
+        if device is None:
+            return refused(request, f"No phone is named “{asked.phone}”.", 400)
+        device_id = device.id
+    only = asked.only(device_id)
+    older: str | None = None
+    hits: SearchHits | None = None
+    found: list[Thread] = []
+    if asked.search and asked.digits is None:
+        hits = await search.search_text(
+            ctx.store,
+            asked.search,
+            only=only,
+            before_inbound=asked.before_in,
+            before_outbound=asked.before_out,
+            limit=THREADS_PER_PAGE,
+        )
+        if hits.more:
+            cursor = {"before_in": hits.before_inbound, "before_out": hits.before_outbound}
+            older = f"{PREFIX}/conversations?{urlencode(asked.link(**cursor))}"
+    elif asked.search and asked.digits is not None:
+        found, after = await search.search_numbers(
+            ctx.store, asked.digits, only=only, after=asked.after_number, limit=THREADS_PER_PAGE
+        )
+        if after is not None:
+            query = asked.link(after_phase=after.phase, after_key=after.key)
+            older = f"{PREFIX}/conversations?{urlencode(query)}"
+    else:
+        found, before = await conversations.threads(
+            ctx.store, only=only, before=asked.before, limit=THREADS_PER_PAGE
+        )
+        if before is not None:
+            query = asked.link(before_at=before.last_at_us, before_number=before.number)
+            older = f"{PREFIX}/conversations?{urlencode(query)}"
     # Only the first page of the whole list watches for new activity; the cursor is the
     # newest thread shown (or the start of time on an empty list).
     newest = (
@@ -102,12 +131,20 @@ async def threads_page(request: Request, who: Visitor) -> Response:
         "conversations.html",
         visitor=who,
         threads=[row(t) for t in found],
-        search=search,
+        hits=[hit(m) for m in hits.hits] if hits is not None else None,
+        asked=asked,
+        search=asked.search,
         older=older,
-        live=before is None and not search,
+        live=asked.first_page and not asked.search and not asked.filtered,
         after=newest,
         error=_problem(request),
     )
+
+
+def hit(message: Inbound | Outbound) -> dict[str, Any]:
+    """Describe one SMS a text search found, with the link to its conversation."""
+    number = message.from_addr if isinstance(message, Inbound) else message.to_addr
+    return {"number": number, "url": thread_url(number), "last": item(message)}
 
 
 def row(thread: Thread) -> dict[str, Any]:
@@ -123,11 +160,14 @@ async def threads_changes(request: Request, who: Visitor) -> Response:
     except ValueError:
         return JSONResponse({"ok": False, "error": "bad cursor", "status": 400}, 400)
     after = ThreadCursor(at, request.query_params.get("after_number", "")[:100])
-    found, cursor = await conversations.threads_since(context(request).store, after)
+    store = context(request).store
+    found, cursor = await conversations.threads_since(store, after)
     return JSONResponse(
         {
             "after_at": cursor.last_at_us,
             "after_number": cursor.number,
+            # Each row carries its own count; the header's total changes with them.
+            "unread": threads.unread_label(await threads.total_unread(store)),
             "items": [
                 {"key": t.number, "html": fragment("thread_row.html", t=row(t))} for t in found
             ],
@@ -163,6 +203,11 @@ async def thread_page(request: Request, who: Visitor) -> Response:
         before_outbound=before_out,
         limit=MESSAGES_PER_PAGE,
     )
+    newest_page = before_in is None and before_out is None
+    if newest_page and await threads.mark_read(context(request).store, number):
+        # The header's total was read before this page read the conversation.
+        found_unread = await threads.total_unread(context(request).store)
+        request.state.unread = threads.unread_label(found_unread)
     older = None
     if found.before_inbound is not None or found.before_outbound is not None:
         query = {"before_in": found.before_inbound or 0, "before_out": found.before_outbound or 0}
@@ -176,7 +221,7 @@ async def thread_page(request: Request, who: Visitor) -> Response:
         items=[item(m) for m in conversations.merged(found)],
         older=older,
         # Only the newest page watches for more: an older page is history.
-        live=before_in is None and before_out is None,
+        live=newest_page,
         # An alphanumeric sender (a bank, an operator) cannot be answered by SMS.
         can_reply=looks_numeric(number),
         after_in=found.after_inbound,
@@ -194,7 +239,11 @@ async def changes(request: Request, who: Visitor) -> Response:
         after_hist = _count(request.query_params.get("after_hist")) or 0
     except ValueError:
         return JSONResponse({"ok": False, "error": "bad cursor", "status": 400}, 400)
-    found = await conversations.thread_changes(context(request).store, number, after_in, after_hist)
+    store = context(request).store
+    found = await conversations.thread_changes(store, number, after_in, after_hist)
+    if found.inbound:
+        # The page shows them to the person watching: read, as when opening the thread.
+        await threads.mark_read(store, number)
     return JSONResponse(
         {
             "after_in": found.after_inbound,

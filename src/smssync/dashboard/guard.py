@@ -18,7 +18,7 @@ from smssync.dashboard.context import DashboardContext
 from smssync.dashboard.render import PREFIX, render
 from smssync.dashboard.sessions import Session, read_session, same_token, session_user
 from smssync.records import Role, User
-from smssync.store import alerts
+from smssync.store import alerts, threads
 
 #: Most fields and bytes of one form: a reply or a phone's name, never a file.
 MAX_FIELDS = 20
@@ -87,6 +87,9 @@ def page(role: Role = Role.VIEWER) -> Callable[[Page], Endpoint]:
             # The header's count of open alerts, on every page (one indexed count).
             counts = await alerts.count_open_alerts(context(request).store)
             request.state.alerts_open = sum(counts.values())
+            # And of unread incoming SMS (a range over the unread conversations).
+            found = await threads.total_unread(context(request).store)
+            request.state.unread = threads.unread_label(found)
             return await handler(request, who)
 
         return endpoint

@@ -33,7 +33,14 @@ from smssync.records.campaigns import (
     RecipientState,
     SendWindow,
 )
-from smssync.records.conversations import Thread, ThreadCursor, ThreadPage
+from smssync.records.conversations import (
+    NumberCursor,
+    SearchHits,
+    Thread,
+    ThreadCursor,
+    ThreadFilter,
+    ThreadPage,
+)
 from smssync.records.server import (
     LAST_SEEN_EVERY,
     ActivityBucket,
@@ -103,6 +110,7 @@ __all__ = [
     "NewOutbound",
     "NewRecipient",
     "NewRule",
+    "NumberCursor",
     "Outbound",
     "OutboundQuery",
     "OutboundStatus",
@@ -111,12 +119,14 @@ __all__ = [
     "Rule",
     "RuleKind",
     "Scope",
+    "SearchHits",
     "SendOutcome",
     "SendWindow",
     "StuckMessage",
     "TaskMessage",
     "Thread",
     "ThreadCursor",
+    "ThreadFilter",
     "ThreadPage",
     "Totals",
     "User",

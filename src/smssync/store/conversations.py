@@ -11,21 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Select,
-    Subquery,
-    and_,
-    func,
-    literal,
-    null,
-    or_,
-    select,
-    tuple_,
-    union_all,
-)
+from sqlalchemy import Connection, Select, Subquery, and_, func, literal, select, tuple_
+from sqlalchemy.sql.expression import ColumnElement
 
-from smssync.records import Inbound, Outbound, Thread, ThreadCursor, ThreadPage
+from smssync.records import Inbound, Outbound, Thread, ThreadCursor, ThreadFilter, ThreadPage
 from smssync.store.engine import reads
 from smssync.store.messages import outbound_by_ids
 from smssync.store.rows import from_us, inbound_of
@@ -33,7 +22,7 @@ from smssync.store.schema import devices, inbound, outbound, outbound_history
 from smssync.store.schema import threads as threads_table
 
 
-def _inbound_by_ids(conn: Connection, ids: list[int]) -> dict[int, Inbound]:
+def inbound_by_ids(conn: Connection, ids: list[int]) -> dict[int, Inbound]:
     if not ids:
         return {}
     rows = conn.execute(
@@ -48,18 +37,18 @@ def _inbound_by_ids(conn: Connection, ids: list[int]) -> dict[int, Inbound]:
 def threads(
     conn: Connection,
     *,
-    search: str | None = None,
+    only: ThreadFilter | None = None,
     before: ThreadCursor | None = None,
     limit: int = 50,
 ) -> tuple[list[Thread], ThreadCursor | None]:
     """Return threads, the most recently active first, and the cursor of the next page
-    (None on the last); with ``search``, only threads with an SMS whose text or number
-    contains it (their newest match shown).
+    (None on the last); ``only`` narrows them to a phone and a range of last activity.
 
-    Without a search, one range of the ``threads`` index, however many SMS are stored; a
-    search scans the SMS (a substring has no index)."""
-    source = _searched(search) if search else _listed()
+    One range of the ``(last_at, number)`` index, or of ``(last_device_id, last_at,
+    number)`` for a phone, however many SMS are stored (text search: ``store/search.py``)."""
+    source = _listed()
     query = select(source).order_by(source.c.last_at.desc(), source.c.number.desc())
+    query = query.where(*narrowed(source, only))
     if before is not None:
         query = query.where(
             tuple_(source.c.last_at, source.c.number)
@@ -69,7 +58,21 @@ def threads(
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = ThreadCursor(rows[-1].last_at, rows[-1].number) if more and rows else None
-    return _described(conn, rows), cursor
+    return described(conn, rows), cursor
+
+
+def narrowed(source: Any, only: ThreadFilter | None) -> list[ColumnElement[bool]]:
+    """Return the conditions of ``only`` over a selectable of ``threads``' columns."""
+    if only is None:
+        return []
+    where: list[ColumnElement[bool]] = []
+    if only.device_id is not None:
+        where.append(source.c.last_device_id == only.device_id)
+    if only.since_us is not None:
+        where.append(source.c.last_at >= only.since_us)
+    if only.until_us is not None:
+        where.append(source.c.last_at < only.until_us)
+    return where
 
 
 @reads
@@ -90,13 +93,14 @@ def threads_since(
             .limit(limit)
         )
     )
-    found = _described(conn, rows)
+    found = described(conn, rows)
     cursor = ThreadCursor(rows[-1].last_at, rows[-1].number) if rows else after
     return found, cursor
 
 
-def _described(conn: Connection, rows: list[Any]) -> list[Thread]:
-    ins = _inbound_by_ids(conn, [r.last_in for r in rows if r.last_in is not None])
+def described(conn: Connection, rows: list[Any]) -> list[Thread]:
+    """Return the threads of rows of ``listed()``, each with its newest SMS."""
+    ins = inbound_by_ids(conn, [r.last_in for r in rows if r.last_in is not None])
     outs = {m.seq: m for m in outbound_by_ids(conn, [r.last_out for r in rows if r.last_out])}
     found: list[Thread] = []
     for row in rows:
@@ -104,52 +108,23 @@ def _described(conn: Connection, rows: list[Any]) -> list[Thread]:
         last_out = outs.get(row.last_out) if row.last_out is not None else None
         newest = _newer(last_in, last_out)
         if newest is not None:
-            found.append(Thread(row.number, from_us(row.last_at), newest))
+            found.append(Thread(row.number, from_us(row.last_at), newest, row.unread))
     return found
 
 
 def _listed() -> Subquery:
+    return listed().subquery()
+
+
+def listed() -> Select[Any]:
+    """Select the columns of ``threads`` that ``described`` reads."""
     return select(
         threads_table.c.number,
         threads_table.c.last_at,
         threads_table.c.last_inbound_id.label("last_in"),
         threads_table.c.last_outbound_id.label("last_out"),
-    ).subquery()
-
-
-def _searched(search: str) -> Subquery:
-    text_in = inbound.c.content.icontains(search, autoescape=True)
-    number_in = inbound.c.from_addr.contains(search, autoescape=True)
-    text_out = outbound.c.content.icontains(search, autoescape=True)
-    number_out = outbound.c.to_addr.contains(search, autoescape=True)
-    parts: list[Select[Any]] = [
-        select(
-            inbound.c.from_addr.label("number"),
-            func.max(inbound.c.received_at).label("last_at"),
-            func.max(inbound.c.id).label("last_in"),
-            null().label("last_out"),
-        )
-        .where(inbound.c.from_addr != "", or_(text_in, number_in))
-        .group_by(inbound.c.from_addr),
-        select(
-            outbound.c.to_addr.label("number"),
-            func.max(outbound.c.created_at).label("last_at"),
-            null().label("last_in"),
-            func.max(outbound.c.id).label("last_out"),
-        )
-        .where(or_(text_out, number_out))
-        .group_by(outbound.c.to_addr),
-    ]
-    both = union_all(*parts).subquery()
-    return (
-        select(
-            both.c.number,
-            func.max(both.c.last_at).label("last_at"),
-            func.max(both.c.last_in).label("last_in"),
-            func.max(both.c.last_out).label("last_out"),
-        )
-        .group_by(both.c.number)
-        .subquery()
+        threads_table.c.unread,
+        threads_table.c.last_device_id,
     )
 
 
@@ -188,7 +163,7 @@ def thread(
     )
     more_in, more_out = len(in_ids) > limit, len(out_ids) > limit
     in_ids, out_ids = in_ids[:limit], out_ids[:limit]
-    ins = _inbound_by_ids(conn, in_ids)
+    ins = inbound_by_ids(conn, in_ids)
     return ThreadPage(
         inbound=tuple(ins[i] for i in sorted(ins)),
         outbound=tuple(outbound_by_ids(conn, out_ids)),
@@ -240,7 +215,7 @@ def thread_changes(
             .limit(limit)
         )
     )
-    ins = _inbound_by_ids(conn, in_ids)
+    ins = inbound_by_ids(conn, in_ids)
     return ThreadPage(
         inbound=tuple(ins[i] for i in sorted(ins)),
         outbound=tuple(outbound_by_ids(conn, [row.id for row in changed])),

@@ -27,7 +27,7 @@ from smssync.store.rows import (
     settings_of,
     to_us,
 )
-from smssync.store.schema import devices, events, outbound
+from smssync.store.schema import devices, events, outbound, threads
 
 TAKEN = "a device with this name, token or Basic user exists"
 SECRET_TAKEN = "another device has this secret: each device needs its own"
@@ -146,6 +146,11 @@ def remove_device(conn: Connection, name: str) -> None:
         update(outbound)
         .where(outbound.c.device_id == device_id, outbound.c.status == OutboundStatus.QUEUED)
         .values(device_id=None, pinned=False)
+    )
+    # Its conversations belong to no phone (SQLite may give its id to the next one added):
+    # one range of the threads' (last_device_id, ...) index, as the SMS keep SET NULL.
+    conn.execute(
+        update(threads).where(threads.c.last_device_id == device_id).values(last_device_id=None)
     )
     conn.execute(delete(devices).where(devices.c.id == device_id))
 

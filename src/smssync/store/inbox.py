@@ -83,7 +83,12 @@ def record_inbound_many(conn: Connection, rows: list[InboundRow]) -> list[tuple[
         threads.touch_inbound(
             conn,
             [
-                (str(row["from_addr"]), int(row["received_at"]), created[_key(row)])  # type: ignore[call-overload]
+                (
+                    str(row["from_addr"]),
+                    int(row["received_at"]),  # type: ignore[call-overload]
+                    created[_key(row)],
+                    row["device_id"],  # type: ignore[misc]
+                )
                 for row in unique
                 if _key(row) in created
             ],

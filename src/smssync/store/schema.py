@@ -64,6 +64,17 @@ devices = Table(
     Column("disabled_at", BigInteger, nullable=True),
 )
 
+
+def _trigrams(table: str) -> Index:
+    # PostgreSQL only (0014): SQLite searches its FTS5 table instead.
+    return Index(
+        f"ix_{table}_content_trgm",
+        "content",
+        postgresql_using="gin",
+        postgresql_ops={"content": "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql")
+
+
 inbound = Table(
     "inbound",
     metadata,
@@ -94,6 +105,8 @@ inbound = Table(
     Index(None, "from_addr", "id"),
     # The list pages (0011): one phone's SMS, newest first by id.
     Index(None, "device_id", "id"),
+    # Text search (0014): trigrams on PostgreSQL; SQLite has its FTS5 table instead.
+    _trigrams("inbound"),
 )
 
 outbound = Table(
@@ -159,6 +172,8 @@ outbound = Table(
     Index(None, "dispatched_at"),
     # The dashboard's conversations: one number's SMS, newest first (0010).
     Index(None, "to_addr", "id"),
+    # Text search (0014), as for inbound.
+    _trigrams("outbound"),
 )
 
 outbound_history = Table(
@@ -336,6 +351,17 @@ threads = Table(
     Column("last_inbound_id", BigInteger, nullable=True),
     Column("last_outbound_id", BigInteger, nullable=True),
     Index(None, "last_at", "number"),
+    # Incoming SMS not yet read (0014): raised in the upsert that stores them, zeroed when
+    # anyone opens the conversation (one inbox for all). The index makes the header's total
+    # a range over the unread threads only.
+    Column("unread", Integer, nullable=False, server_default="0"),
+    Index(None, "unread"),
+    # The number backwards, so that its last digits are an index range (0014).
+    Column("number_reversed", Text, nullable=False, server_default=""),
+    Index(None, "number_reversed"),
+    # The phone of the newest SMS: the list's filter by phone is one index range (0014).
+    Column("last_device_id", Integer, nullable=True),
+    Index(None, "last_device_id", "last_at", "number"),
 )
 
 campaigns = Table(
@@ -386,6 +412,18 @@ campaign_recipients = Table(
     # The results export walks a campaign's recipients in order.
     Index(None, "campaign_id", "id"),
 )
+
+#: SQLite's full-text tables of the SMS's text (0014), outside ``metadata``: FTS5 virtual
+#: tables with their shadow tables (``<name>_data``, ...) and triggers, made by the
+#: migration; PostgreSQL indexes ``content`` instead (the ``ddl_if`` indexes above).
+SQLITE_SEARCH_TABLES = ("inbound_search", "outbound_search")
+
+
+def dialect_only(index: Index, dialect: str) -> bool:
+    """Tell whether ``index`` exists on ``dialect`` (False for another's own index)."""
+    only = index._ddl_if
+    return only is None or only.dialect is None or only.dialect == dialect
+
 
 opt_outs = Table(
     "opt_outs",

@@ -1,34 +1,31 @@
-"""The conversations' index: one row per other party's number with its newest SMS, kept by
-the verbs that store SMS, in their own transaction (``inbox``, ``queue``).
+"""The conversations' index: one row per other party's number with its newest SMS, its
+count of unread incoming SMS and the phone of its newest SMS, kept by the verbs that store
+SMS, in their own transaction (``inbox``, ``queue``).
 
 Each write upserts (``INSERT … ON CONFLICT DO UPDATE``) one row per number it touched, in
 number order, so that two PostgreSQL transactions touching the same numbers lock them in
-the same order and never deadlock: incoming SMS from the values in hand, outgoing ones by
-an ``INSERT … SELECT … GROUP BY`` over the rows just queued (their ids are not returned).
+the same order and never deadlock. The counts are raised by the upsert itself
+(``unread = threads.unread + excluded.unread``): no count of the SMS, however many.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, case, func, null, select
-from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy import Connection, case, func, select, update
 
 from smssync.store import dialects
+from smssync.store.engine import reads, writes
 from smssync.store.rows import chunks
 from smssync.store.schema import outbound, threads
 
-_COLUMNS = ["number", "last_at", "last_inbound_id", "last_outbound_id"]
 
-
-def _upsert(conn: Connection, rows: Any) -> None:
-    _on_conflict(conn, dialects.insert(conn, threads).from_select(_COLUMNS, rows))
-
-
-def _on_conflict(
-    conn: Connection, statement: Any, values: list[dict[str, Any]] | None = None
-) -> None:
+def _upsert(conn: Connection, values: list[dict[str, Any]]) -> None:
+    statement = dialects.insert(conn, threads)
     new = statement.excluded
+    newer = new.last_at >= threads.c.last_at
+    # One statement, executed for each row: compiled once and cached, unlike a VALUES
+    # list whose length changes with every batch.
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[threads.c.number],
@@ -39,51 +36,115 @@ def _on_conflict(
                 # Row ids only grow: the SMS just stored is the newest of its direction.
                 "last_inbound_id": func.coalesce(new.last_inbound_id, threads.c.last_inbound_id),
                 "last_outbound_id": func.coalesce(new.last_outbound_id, threads.c.last_outbound_id),
+                "unread": threads.c.unread + new.unread,
+                "last_device_id": case(
+                    (newer, func.coalesce(new.last_device_id, threads.c.last_device_id)),
+                    else_=threads.c.last_device_id,
+                ),
             },
         ),
         values,
     )
 
 
-def _typed_null() -> ColumnElement[Any]:
-    return null().cast(threads.c.last_inbound_id.type)
+def _row(
+    number: str,
+    at_us: int,
+    inbound_id: int | None,
+    outbound_id: int | None,
+    device: int | None,
+    unread: int,
+) -> dict[str, Any]:
+    return {
+        "number": number,
+        "number_reversed": number[::-1],
+        "last_at": at_us,
+        "last_inbound_id": inbound_id,
+        "last_outbound_id": outbound_id,
+        "last_device_id": device,
+        "unread": unread,
+    }
 
 
-def touch_inbound(conn: Connection, stored: list[tuple[str, int, int]]) -> None:
-    """Make the incoming SMS just stored, ``(from_addr, received_at µs, row id)``, the
-    newest of their senders' threads (an empty sender belongs to no conversation).
+def touch_inbound(conn: Connection, stored: list[tuple[str, int, int, int | None]]) -> None:
+    """Make the incoming SMS just stored, ``(from_addr, received_at µs, row id, device
+    id)``, the newest of their senders' threads and count them unread (an empty sender
+    belongs to no conversation).
 
     From the values in hand, not a SELECT of the rows: this runs in every write of
     incoming SMS, under SQLite's single writer."""
-    newest: dict[str, tuple[int, int]] = {}
-    for number, at_us, row_id in stored:
-        if number:
-            seen = newest.get(number)
+    newest: dict[str, tuple[int, int, int | None, int]] = {}
+    for number, at_us, row_id, device in stored:
+        if not number:
+            continue
+        seen = newest.get(number)
+        if seen is None:
+            newest[number] = (at_us, row_id, device, 1)
+        else:
+            # The newest SMS gives the phone; every one counts.
+            latest = row_id > seen[1]
             newest[number] = (
-                (max(at_us, seen[0]), max(row_id, seen[1])) if seen else (at_us, row_id)
+                max(at_us, seen[0]),
+                max(row_id, seen[1]),
+                device if latest else seen[2],
+                seen[3] + 1,
             )
     values = [
-        {"number": n, "last_at": at, "last_inbound_id": i, "last_outbound_id": None}
-        for n, (at, i) in sorted(newest.items())
+        _row(n, at, i, None, device, count) for n, (at, i, device, count) in sorted(newest.items())
     ]
     if values:
-        # One statement, executed for each row: compiled once and cached, unlike a VALUES
-        # list whose length changes with every batch.
-        _on_conflict(conn, dialects.insert(conn, threads), values)
+        _upsert(conn, values)
 
 
 def touch_outbound(conn: Connection, uuids: list[str]) -> None:
     """Make the outgoing SMS with these uuids the newest of their recipients' threads."""
+    values: list[dict[str, Any]] = []
     for part in chunks(uuids):
-        _upsert(
-            conn,
+        rows = conn.execute(
             select(
                 outbound.c.to_addr,
-                func.max(outbound.c.created_at),
-                _typed_null(),
-                func.max(outbound.c.id),
+                func.max(outbound.c.created_at).label("at"),
+                func.max(outbound.c.id).label("id"),
+                func.max(outbound.c.device_id).label("device"),
             )
             .where(outbound.c.uuid.in_(part))
             .group_by(outbound.c.to_addr)
-            .order_by(outbound.c.to_addr),
         )
+        values.extend(_row(r.to_addr, r.at, None, r.id, r.device, 0) for r in rows)
+    if values:
+        _upsert(conn, sorted(values, key=lambda v: str(v["number"])))
+
+
+@writes
+def mark_read(conn: Connection, number: str) -> bool:
+    """Mark a conversation read for everyone (the clinic's inbox is one inbox); tell
+    whether it had unread SMS."""
+    done = conn.execute(
+        update(threads).where(threads.c.number == number, threads.c.unread > 0).values(unread=0)
+    )
+    return bool(done.rowcount)
+
+
+#: Unread conversations the header's total adds up at most: past them it says "N+", so
+#: that its cost stays bounded however many conversations wait (each page shows it).
+UNREAD_COUNTED = 1000
+
+
+@reads
+def total_unread(conn: Connection) -> tuple[int, bool]:
+    """Return the incoming SMS not yet read, and whether there are more than counted (the
+    sum covers at most ``UNREAD_COUNTED`` + 1 unread conversations, a range of the
+    ``unread`` index, never a count of SMS)."""
+    counts = (
+        select(threads.c.unread).where(threads.c.unread > 0).limit(UNREAD_COUNTED + 1).subquery()
+    )
+    total, conversations = conn.execute(
+        select(func.coalesce(func.sum(counts.c.unread), 0), func.count())
+    ).one()
+    return int(total), conversations > UNREAD_COUNTED
+
+
+def unread_label(found: tuple[int, bool]) -> str:
+    """Return the header's text for ``total_unread``'s answer ("" when nothing waits)."""
+    total, more = found
+    return f"{total}+" if more else (str(total) if total else "")

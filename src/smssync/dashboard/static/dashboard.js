@@ -82,6 +82,7 @@
         const changes = await reply.json();
         afterAt = String(changes.after_at);
         afterNumber = changes.after_number;
+        showUnread(changes.unread);
         // Oldest change first: each goes on top, so the newest ends up first.
         for (const change of changes.items) {
           for (const old of list.querySelectorAll("li[data-number]")) {
@@ -98,6 +99,25 @@
       }
     }
     window.setInterval(poll, POLL_MS);
+  }
+
+  // The header's count of unread SMS, as the list's feed last said.
+  function showUnread(total) {
+    const link = document.querySelector('.top nav a[href$="/conversations"]');
+    if (!link || typeof total !== "string") return;
+    let badge = document.getElementById("unread-total");
+    if (!total) {
+      if (badge) badge.remove();
+      return;
+    }
+    if (!badge) {
+      badge = document.createElement("span");
+      badge.className = "count";
+      badge.id = "unread-total";
+      link.append(" ", badge);
+    }
+    badge.textContent = total;
+    badge.setAttribute("aria-label", total + " unread");
   }
 
   // The phones' table: its rows as the store has them now, every few seconds.
