@@ -103,6 +103,18 @@ def _compose(page: Page, server: Server) -> None:
     time.sleep(0.3)  # the counter's answer
 
 
+def _manage(server: Server, phone: dict[str, Any]) -> None:
+    """Something on each management page and an open alert (a phone's low battery)."""
+    httpx.post(
+        phone["sync_url"], data={"task": "alert", "message": "Battery level is at 9"}, headers=APP
+    )
+    server.cli("rule", "add", "--keyword", "hours", "--auto-reply", "Open 8:00 to 17:00 daily")
+    server.cli("webhook", "add", "https://example.org/smssync-hook", "--event", "message.received")
+    server.cli("apikey", "create", "--name", "reports", "--scope", "read")
+    password = "a long password"
+    server.cli("user", "add", "amina", "--role", "operator", "--password-stdin", input=password)
+
+
 def main(docs: Path) -> None:
     """Start a server with some SMS, sign in, and write the screenshots."""
     shots = docs / "dashboard"
@@ -149,6 +161,10 @@ def main(docs: Path) -> None:
                 page.click("#send-previewed")
                 page.wait_for_selector("#released-bar")
                 page.screenshot(path=str(shots / "campaign.png"), full_page=True)
+                _manage(server, phone)
+                for name in ("alerts", "campaigns", "rules", "webhooks", "keys", "users"):
+                    page.goto(server.base + f"/dashboard/{name}")
+                    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
                 browser.close()
         finally:
             server.stop()

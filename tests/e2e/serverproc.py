@@ -54,10 +54,12 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tmp / f"server-{self.port}.log"
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run ``smssync ARGS`` against the same store."""
+    def cli(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``smssync ARGS`` against the same store (``input`` on its stdin)."""
         result = subprocess.run(
-            [*SMSSYNC, *args], env=self.env, capture_output=True, text=True, timeout=60
+            [*SMSSYNC, *args], env=self.env, capture_output=True, text=True, timeout=60, input=input
         )
         if check and result.returncode != 0:
             raise AssertionError(f"smssync {' '.join(args)} failed:\n{result.stderr}")
