@@ -7,6 +7,7 @@ Times are ISO 8601 in UTC with a ``Z``. The API's response models describe these
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, overload
 
@@ -90,6 +91,25 @@ def inbound_json(message: Inbound) -> dict[str, Any]:
         "status": message.status,
         "flags": list(message.flags),
         "tags": list(message.tags),
+    }
+
+
+#: What a spreadsheet takes for a formula at the start of a cell (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 ]*")
+
+
+def spreadsheet_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A CSV row safe to open in a spreadsheet: a text cell that would start a formula (an
+    SMS saying ``=HYPERLINK(…)``) gets a leading ``'``, which spreadsheets show as text;
+    numbers such as ``+254700000001`` stay as they are."""
+    return {
+        key: "'" + value
+        if isinstance(value, str)
+        and value.startswith(FORMULA_START)
+        and not _PLAIN_NUMBER.fullmatch(value)
+        else value
+        for key, value in row.items()
     }
 
 

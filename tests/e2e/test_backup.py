@@ -223,19 +223,24 @@ def test_export_writes_both_directions_as_csv(own_server: Server) -> None:
     with httpx.Client(timeout=10) as http:
         mid = post_sms(http, device, 'hello, "quoted" world')
     uuid_out = own_server.cli("send", "--to", "+254700000009", "line one\nline two").stdout.strip()
+    with httpx.Client(timeout=10) as http:
+        formula = post_sms(http, device, '=HYPERLINK("http://x.example","click")')
     target = own_server.tmp / "export.csv"
-    assert "exported 2 SMS" in own_server.cli("export", str(target)).stderr
+    assert "exported 3 SMS" in own_server.cli("export", str(target)).stderr
     assert target.stat().st_mode & 0o077 == 0
     with target.open(newline="") as written:
         rows = list(csv.DictReader(written))
-    assert [r["direction"] for r in rows] == ["in", "out"]
-    sms_in, sms_out = rows
+    assert [r["direction"] for r in rows] == ["in", "in", "out"]
+    sms_in, sms_formula, sms_out = rows
+    # A text a spreadsheet would run as a formula is written as text; numbers stay numbers.
+    assert sms_formula["body"] == '\'=HYPERLINK("http://x.example","click")'
+    assert sms_formula["from"] == "+254700000001"
     assert sms_in["id"] == mid and sms_in["device"] == "p" and sms_in["status"] == "received"
     assert (sms_in["from"], sms_in["body"]) == ("+254700000001", 'hello, "quoted" world')
     assert sms_in["time"].endswith("Z") and sms_in["purged_at"] == ""
     assert (sms_out["id"], sms_out["to"]) == (uuid_out, "+254700000009")
     assert (sms_out["body"], sms_out["status"]) == ("line one\nline two", "queued")
-    assert [r["id"] for r in exported(own_server)] == [mid, uuid_out]
+    assert [r["id"] for r in exported(own_server)] == [mid, formula, uuid_out]
     only_out = own_server.cli("export", "-", "--direction", "out").stdout
     assert uuid_out in only_out and str(mid) not in only_out
 

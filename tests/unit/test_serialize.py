@@ -3,8 +3,11 @@ writes, so the API, ``--json`` and webhooks cannot drift apart."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from smssync.records import (
@@ -22,12 +25,14 @@ from smssync.records import (
     OutboundStatus,
 )
 from smssync.serialize import (
+    FORMULA_START,
     alert_json,
     delivery_json,
     device_json,
     inbound_json,
     iso,
     outbound_json,
+    spreadsheet_row,
 )
 from smssync.server.api.models import AlertOut, DeliveryOut, DeviceOut, InboundOut, MessageOut
 
@@ -146,3 +151,16 @@ def test_health_follows_the_liveness_window() -> None:
     assert device_json(DEVICE, 0, T0 + window + timedelta(seconds=1))["health"] == "offline"
     never = Device(**{**DEVICE.__dict__, "last_seen_at": None})
     assert device_json(never, 0, T0)["health"] == "never"
+
+
+@given(st.text(max_size=30))
+def test_no_cell_of_a_spreadsheet_row_starts_a_formula(text: str) -> None:
+    cell = spreadsheet_row({"body": text})["body"]
+    number = re.fullmatch(r"[+-]?[0-9][0-9 ]*", text)
+    assert cell == text if number or not text.startswith(FORMULA_START) else cell == "'" + text
+    assert not cell.startswith(FORMULA_START) or number
+
+
+def test_phone_numbers_stay_as_they_are_in_a_spreadsheet_row() -> None:
+    row = {"to": "+254700000001", "body": "=1+1", "n": 3, "at": "-"}
+    assert spreadsheet_row(row) == {"to": "+254700000001", "body": "'=1+1", "n": 3, "at": "'-"}

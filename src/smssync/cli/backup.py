@@ -12,7 +12,7 @@ import click
 
 from smssync.cli.options import settings_from, store_options, with_store
 from smssync.errors import SmssyncError
-from smssync.serialize import EXPORT_COLUMNS, export_row
+from smssync.serialize import EXPORT_COLUMNS, export_row, spreadsheet_row
 from smssync.settings import Settings
 from smssync.store import backup as backups
 from smssync.store import export as exports
@@ -125,7 +125,7 @@ def export(file: Path, fmt: str, direction: str, **params: Any) -> None:
         for side in directions:
             after = 0
             while page := await exports.export_page(store, side, after, PAGE):
-                writer.writerows(export_row(sms) for _, sms in page)
+                writer.writerows(spreadsheet_row(export_row(sms)) for _, sms in page)
                 count += len(page)
                 after = page[-1][0]
         return count

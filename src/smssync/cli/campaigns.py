@@ -21,6 +21,7 @@ from smssync.serialize import (
     campaign_result_json,
     iso,
     plan_json,
+    spreadsheet_row,
 )
 from smssync.store import campaigns as store
 from smssync.store import optouts, release
@@ -254,7 +255,7 @@ def campaign_results(campaign_id: int, **params: Any) -> None:
     writer = csv.DictWriter(sys.stdout, RESULT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for result in found:
-        writer.writerow(campaign_result_json(result))
+        writer.writerow(spreadsheet_row(campaign_result_json(result)))
 
 
 @click.group()

@@ -17,7 +17,7 @@ from smssync.dashboard.guard import Visitor, action, context, feed, page, refuse
 from smssync.dashboard.render import PREFIX, fragment, render
 from smssync.errors import Conflict, NotFound
 from smssync.records import FINAL_CAMPAIGN_STATUSES, Campaign
-from smssync.serialize import RESULT_COLUMNS, campaign_result_json
+from smssync.serialize import RESULT_COLUMNS, campaign_result_json, spreadsheet_row
 from smssync.store import campaigns as store
 from smssync.store.engine import Database
 
@@ -192,7 +192,7 @@ async def _export(db: Database, campaign_id: int) -> AsyncIterator[str]:
     while True:
         rows = await store.campaign_results(db, campaign_id, after, EXPORT_PAGE)
         for result in rows:
-            writer.writerow(campaign_result_json(result))
+            writer.writerow(spreadsheet_row(campaign_result_json(result)))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

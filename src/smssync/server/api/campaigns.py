@@ -16,7 +16,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from smssync import compose
 from smssync.errors import BadRequest, NotFound
 from smssync.records import ApiKey, Campaign, Scope, SendWindow
-from smssync.serialize import RESULT_COLUMNS, campaign_json, campaign_result_json, plan_json
+from smssync.serialize import (
+    RESULT_COLUMNS,
+    campaign_json,
+    campaign_result_json,
+    plan_json,
+    spreadsheet_row,
+)
 from smssync.server.api.campaign_models import (
     CampaignOut,
     CampaignPage,
@@ -215,7 +221,7 @@ async def export_rows(ctx: ServerContext, campaign_id: int) -> AsyncIterator[str
     while True:
         page = await store.campaign_results(ctx.store, campaign_id, after, EXPORT_PAGE)
         for result in page:
-            writer.writerow(campaign_result_json(result))
+            writer.writerow(spreadsheet_row(campaign_result_json(result)))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
