@@ -263,18 +263,21 @@ async def test_cancel(store: Database) -> None:
     assert await results.awaiting_results(store, a, at(5), 10, 5, 3600) == ids[1:]
 
 
-@pytest.mark.parametrize("mode", [AckMode.HANDOFF, AckMode.AUTO])
-async def test_a_message_handed_out_without_a_lease_is_not_cancelled(
-    store: Database, mode: AckMode
-) -> None:
-    # Handoff (and auto before the phone's first task=sent): the phone sends what it gets
-    # without confirming, so "cancelled" would claim what the phone may not do.
-    a, [handed] = await dispatched(store, 1, ack_mode=mode)
+async def test_a_message_handed_to_a_handoff_phone_is_not_cancelled(store: Database) -> None:
+    # The phone confirms nothing and sends what it got: "cancelled" would claim what it may
+    # not do. Its report still counts.
+    a, [handed] = await dispatched(store, 1, ack_mode=AckMode.HANDOFF)
     with pytest.raises(Conflict, match="handoff"):
         await results.cancel(store, handed, at(2))
     assert await status_of(store, handed) == "dispatched"
-    # Its report still counts.
     assert await results.record_results(store, a, [(handed, SENT)], at(3)) == 1
+
+
+async def test_auto_mode_cancels_what_a_phone_must_still_confirm(store: Database) -> None:
+    # Spec example 8.5: in auto mode the phone that confirms (task=sent) is told no.
+    a, [handed, kept] = await dispatched(store, 2, ack_mode=AckMode.AUTO)
+    assert (await results.cancel(store, handed, at(2))).status is S.CANCELLED
+    assert await results.acknowledge(store, a, [handed, kept], at(3)) == [kept]
 
 
 async def test_outbound_filters(store: Database) -> None:

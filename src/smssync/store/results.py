@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 
 from smssync.errors import Conflict, NotFound
 from smssync.records import (
@@ -34,6 +34,7 @@ S = OutboundStatus
 AWAITING = (S.DISPATCHED.value, S.ACCEPTED.value, S.SENT.value)
 #: What a person may send again: no phone sent it (failed) or none took it in time (expired).
 RETRYABLE = (S.FAILED.value, S.EXPIRED.value)
+CANCELLABLE = (S.QUEUED.value, S.DISPATCHED.value)
 #: The history detail of a sent message given up on.
 NO_DELIVERY_REPORT = "sent; no delivery report in time"
 
@@ -291,32 +292,38 @@ def apply_results(
     return len(changed)
 
 
-def cancellable() -> ColumnElement[bool]:
-    """A message the server can still stop: queued, or dispatched under a lease (handshake),
-    whose phone asks by ``task=sent`` before sending and is then told no. One handed out
-    without a lease (handoff, or auto before the phone's first ``task=sent``) may be on its
-    way: cancelling it would claim what the phone may not do."""
-    return or_(
-        outbound.c.status == S.QUEUED.value,
-        and_(outbound.c.status == S.DISPATCHED.value, outbound.c.lease_expires_at.is_not(None)),
-    )
-
-
 @writes
 def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
-    """Cancel a message no device has accepted or may be sending; NotFound, Conflict."""
+    """Cancel a message no device has accepted; NotFound, Conflict.
+
+    A ``dispatched`` message is cancelled while its phone must still confirm it (S-27: the
+    next ``task=sent`` leaves it out and the App drops it; spec example 8.5), also in ``auto``
+    mode, where a phone that confirms is told no. A phone set to ``handoff`` confirms nothing
+    and sends what it got: cancelling its message would claim what it may not do."""
     now_us = to_us(now)
     row = conn.execute(
-        select(outbound.c.id, outbound.c.status).where(outbound.c.uuid == message_id)
+        select(outbound.c.id, outbound.c.status, outbound.c.lease_expires_at, devices.c.settings)
+        .outerjoin(devices, devices.c.id == outbound.c.device_id)
+        .where(outbound.c.uuid == message_id)
     ).one_or_none()
     if row is None:
         raise NotFound(f"no message {message_id!r}")
+    if (
+        row.status == S.DISPATCHED.value
+        and row.lease_expires_at is None
+        and row.settings is not None
+        and settings_of(row._mapping).ack_mode is AckMode.HANDOFF
+    ):
+        raise Conflict(
+            f"message {message_id} was handed to a phone in handoff mode, which sends it"
+            " without confirming: it can no longer be cancelled"
+        )
     # Conditional on the status, so that a phone's E5 committing between the read and this
     # write wins (PostgreSQL re-checks the condition after the row lock) and nothing is
     # both accepted and cancelled.
     changed = conn.execute(
         update(outbound)
-        .where(outbound.c.id == row.id, cancellable())
+        .where(outbound.c.id == row.id, outbound.c.status.in_(CANCELLABLE))
         .values(status=S.CANCELLED.value, lease_expires_at=None, updated_at=now_us)
         .returning(outbound.c.id)
     ).first()
@@ -324,11 +331,6 @@ def cancel(conn: Connection, message_id: str, now: datetime) -> Outbound:
         current = conn.execute(
             select(outbound.c.status).where(outbound.c.id == row.id)
         ).scalar_one()
-        if current == S.DISPATCHED.value:
-            raise Conflict(
-                f"message {message_id} was handed to a phone that sends without confirming"
-                " (handoff) and can no longer be cancelled"
-            )
         raise Conflict(f"message {message_id} is {current} and can no longer be cancelled")
     add_history(conn, [row.id], now_us, S.CANCELLED, None)
     return messages.list_outbound.run(conn, message_id)[0]
