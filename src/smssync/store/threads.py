@@ -34,10 +34,32 @@ _COLUMNS = (
 
 def _upsert(conn: Connection, values: list[dict[str, Any]]) -> None:
     statement = _statement(conn.dialect.name)
+    values = _merged(values)
     if conn.dialect.name == "postgresql":
         conn.execute(statement, {c: [value[c] for value in values] for c in _COLUMNS})
     else:
         conn.execute(statement, values)
+
+
+def _merged(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per number, folded in order as the upsert folds a row into a stored one:
+    one statement may not touch a row twice (PostgreSQL refuses), and outgoing SMS read in
+    chunks can name one number in several."""
+    by_number: dict[str, dict[str, Any]] = {}
+    for value in values:
+        old = by_number.get(value["number"])
+        if old is None:
+            by_number[value["number"]] = dict(value)
+            continue
+        newer = value["last_at"] >= old["last_at"]
+        old["last_at"] = max(old["last_at"], value["last_at"])
+        for column in ("last_inbound_id", "last_outbound_id"):
+            if value[column] is not None:
+                old[column] = value[column]
+        if newer and value["last_device_id"] is not None:
+            old["last_device_id"] = value["last_device_id"]
+        old["unread"] += value["unread"]
+    return list(by_number.values())
 
 
 @functools.cache
