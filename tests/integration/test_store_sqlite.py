@@ -228,3 +228,34 @@ async def test_a_database_behind_a_symbolic_link_keeps_its_wal_beside_the_real_f
         assert (real / "s.db-wal").exists()
     finally:
         await store.close()
+
+
+async def test_the_change_marks_are_read_once_per_turn_of_the_loop(
+    sqlite_store: SqliteStore,
+) -> None:
+    """Lookups in one turn of the event loop share one read of the change marks: a change
+    committed by another process during the turn is heard from the next turn on."""
+    heard: list[str] = []
+    sqlite_store.on_change("devices", lambda: heard.append("devices"))
+
+    def another_process_changes_devices() -> None:
+        # Synchronous, as another process's commit during this turn would be.
+        with sqlite3.connect(sqlite_store.path, isolation_level=None) as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('changes:devices', randomblob(8))"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+        conn.close()
+
+    await asyncio.sleep(0)
+    await sqlite_store.fresh()
+    another_process_changes_devices()
+    await sqlite_store.fresh()
+    assert heard == []
+    await asyncio.sleep(0)
+    await sqlite_store.fresh()
+    assert heard == ["devices"]
+    another_process_changes_devices()
+    await asyncio.sleep(0)
+    await sqlite_store.fresh()
+    assert heard == ["devices", "devices"]

@@ -10,40 +10,90 @@ the same order and never deadlock. The counts are raised by the upsert itself
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import ARRAY, Connection, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from smssync.store import dialects
 from smssync.store.engine import reads, writes
 from smssync.store.rows import chunks
 from smssync.store.schema import outbound, threads
 
+#: The columns of a thread as ``_row`` gives them.
+_COLUMNS = (
+    "number",
+    "number_reversed",
+    "last_at",
+    "last_inbound_id",
+    "last_outbound_id",
+    "last_device_id",
+    "unread",
+)
+
 
 def _upsert(conn: Connection, values: list[dict[str, Any]]) -> None:
-    statement = dialects.insert(conn, threads)
+    statement = _statement(conn.dialect.name)
+    values = _merged(values)
+    if conn.dialect.name == "postgresql":
+        conn.execute(statement, {c: [value[c] for value in values] for c in _COLUMNS})
+    else:
+        conn.execute(statement, values)
+
+
+def _merged(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per number, folded in order as the upsert folds a row into a stored one:
+    one statement may not touch a row twice (PostgreSQL refuses), and outgoing SMS read in
+    chunks can name one number in several."""
+    by_number: dict[str, dict[str, Any]] = {}
+    for value in values:
+        old = by_number.get(value["number"])
+        if old is None:
+            by_number[value["number"]] = dict(value)
+            continue
+        newer = value["last_at"] >= old["last_at"]
+        old["last_at"] = max(old["last_at"], value["last_at"])
+        for column in ("last_inbound_id", "last_outbound_id"):
+            if value[column] is not None:
+                old[column] = value[column]
+        if newer and value["last_device_id"] is not None:
+            old["last_device_id"] = value["last_device_id"]
+        old["unread"] += value["unread"]
+    return list(by_number.values())
+
+
+@functools.cache
+def _statement(dialect: str) -> Any:
+    """The upsert, built once per dialect: built at every write of SMS, its construction and
+    SQLAlchemy's cache key cost more CPU than storing the SMS (bench/README.md).
+
+    PostgreSQL gets one array per column (``unnest``), one statement per batch, as the SMS
+    themselves (``dialects.insert_rows``); SQLite an executemany of the one statement.
+    """
+    if dialect == "postgresql":
+        arrays = select(
+            *(func.unnest(bindparam(c, type_=ARRAY(threads.c[c].type))).label(c) for c in _COLUMNS)
+        )
+        statement: Any = postgresql.insert(threads).from_select(list(_COLUMNS), arrays)
+    else:
+        statement = sqlite.insert(threads)
     new = statement.excluded
     newer = new.last_at >= threads.c.last_at
-    # One statement, executed for each row: compiled once and cached, unlike a VALUES
-    # list whose length changes with every batch.
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[threads.c.number],
-            set_={
-                "last_at": case(
-                    (new.last_at > threads.c.last_at, new.last_at), else_=threads.c.last_at
-                ),
-                # Row ids only grow: the SMS just stored is the newest of its direction.
-                "last_inbound_id": func.coalesce(new.last_inbound_id, threads.c.last_inbound_id),
-                "last_outbound_id": func.coalesce(new.last_outbound_id, threads.c.last_outbound_id),
-                "unread": threads.c.unread + new.unread,
-                "last_device_id": case(
-                    (newer, func.coalesce(new.last_device_id, threads.c.last_device_id)),
-                    else_=threads.c.last_device_id,
-                ),
-            },
-        ),
-        values,
+    return statement.on_conflict_do_update(
+        index_elements=[threads.c.number],
+        set_={
+            "last_at": case(
+                (new.last_at > threads.c.last_at, new.last_at), else_=threads.c.last_at
+            ),
+            # Row ids only grow: the SMS just stored is the newest of its direction.
+            "last_inbound_id": func.coalesce(new.last_inbound_id, threads.c.last_inbound_id),
+            "last_outbound_id": func.coalesce(new.last_outbound_id, threads.c.last_outbound_id),
+            "unread": threads.c.unread + new.unread,
+            "last_device_id": case(
+                (newer, func.coalesce(new.last_device_id, threads.c.last_device_id)),
+                else_=threads.c.last_device_id,
+            ),
+        },
     )
 
 
