@@ -5,13 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from datetime import timedelta
 
 import httpx
+from sqlalchemy import Connection, update
 
-from smssync.records import DeliveryOutcome, NewRule, OutboundStatus, RuleKind, SendOutcome
-from smssync.store import devices, liveness, messages, queue, results, rules, webhooks
+from smssync.records import (
+    DeliveryOutcome,
+    DeviceSettings,
+    NewRule,
+    OutboundStatus,
+    RuleKind,
+    SendOutcome,
+)
+from smssync.server.credentials import issue
+from smssync.store import (
+    devices,
+    liveness,
+    messages,
+    queue,
+    results,
+    rules,
+    schema,
+    serverkey,
+    webhooks,
+)
 from smssync.store.engine import Database
+from smssync.store.rows import to_us
 from tests.integration.api_helpers import bearer, incoming, phone
 from tests.integration.store_helpers import T0, at, device, queue_some
 
@@ -80,6 +101,38 @@ async def test_concurrent_claims_never_share_a_delivery(store: Database) -> None
     )
     ids = [d.id for claim in claims for d in claim]
     assert len(ids) == len(set(ids)) == 20  # every message.sent, once
+
+
+async def test_a_whole_fleet_changing_at_once_is_announced_once_per_phone(
+    store: Database,
+) -> None:
+    # More phones than one statement's chunk, three processes checking at once: each phone's
+    # change is written and announced by exactly one of them.
+    await webhooks.add_webhook(
+        store, "http://127.0.0.1:9/d", ["device.offline", "device.online"], "s", T0
+    )
+    key = await serverkey.server_key(store)
+    names = [f"f{i:04d}" for i in range(1_100)]
+    entries = [
+        (name, issue(key, secret=f"fleet-{name}")[1], DeviceSettings(liveness_s=60))
+        for name in names
+    ]
+    await devices.add_devices(store, entries, at(0))
+
+    def seen(conn: Connection) -> None:
+        conn.execute(update(schema.devices).values(last_seen_at=to_us(at(1))))
+
+    await store.write(seen)
+    assert sorted(await liveness.check_liveness(store, at(1))) == [(n, True) for n in names]
+    late = at(200)
+    results = await asyncio.gather(*(liveness.check_liveness(store, late) for _ in range(3)))
+    assert sorted(r for result in results for r in result) == [(n, False) for n in names]
+    assert await liveness.check_liveness(store, late) == []
+    events = Counter(
+        (json.loads(d.body)["type"], json.loads(d.body)["data"]["device"])
+        for d in await webhooks.deliveries(store, "pending", limit=10_000)
+    )
+    assert set(events.values()) == {1} and len(events) == 2 * len(names)
 
 
 async def test_liveness_transitions_are_announced_once(store: Database) -> None:

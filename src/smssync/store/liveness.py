@@ -84,42 +84,46 @@ def liveness_changes(conn: Connection, now_us: int) -> list[tuple[int, str, bool
 def record_liveness(
     conn: Connection, changes: list[tuple[int, str, bool, bool | None]], now_us: int
 ) -> list[tuple[str, bool]]:
-    """Apply the changes conditionally: only the process whose update lands emits. Devices
-    found offline hand their queued soft assignments back to the fleet (failover)."""
-    done: list[tuple[str, bool]] = []
-    # First sight of a device never seen is not news: one multi-row insert, no event.
+    """Apply the changes conditionally: only the process whose write lands emits. Devices
+    found offline hand their queued soft assignments back to the fleet (failover).
+
+    Set-wise, a statement per kind of change and chunk: when a fleet comes online after a
+    restart, hundreds change in one check, and a statement each held the writer for tens of
+    milliseconds that incoming SMS waited through."""
+    names = {device_id: name for device_id, name, _, _ in changes}
+    # First sight of a device never seen is not news: recorded offline, no event.
     unseen = [c[0] for c in changes if c[3] is None and not c[2]]
-    if unseen:
+    for part in chunks(unseen):
         conn.execute(
             dialects.insert(conn, device_liveness).on_conflict_do_nothing(),
-            [{"device_id": i, "online": False, "changed_at": now_us} for i in unseen],
+            [{"device_id": i, "online": False, "changed_at": now_us} for i in part],
         )
-    offline = list(unseen)
-    for device_id, name, online, before in changes:
-        if before is None and not online:
-            continue
-        if before is None:
-            # First sight of one already polling: online.
-            statement = (
-                dialects.insert(conn, device_liveness)
-                .on_conflict_do_nothing()
-                .returning(device_liveness.c.device_id)
-            )
-            values = {"device_id": device_id, "online": online, "changed_at": now_us}
-            hit = conn.execute(statement, values).first()
-        else:
-            hit = conn.execute(
+    landed: list[tuple[int, bool]] = []
+    # First sight of one already polling: online.
+    first_online = [c[0] for c in changes if c[3] is None and c[2]]
+    for part in chunks(first_online):
+        rows = [{"device_id": i, "online": True, "changed_at": now_us} for i in part]
+        statement = (
+            dialects.insert(conn, device_liveness)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(device_liveness.c.device_id)
+        )
+        landed += [(device_id, True) for (device_id,) in conn.execute(statement)]
+    for before, online in ((False, True), (True, False)):
+        ids = [c[0] for c in changes if c[3] is before and c[2] is online]
+        for part in chunks(ids):
+            changed = (
                 update(device_liveness)
-                .where(device_liveness.c.device_id == device_id, device_liveness.c.online == before)
+                .where(device_liveness.c.device_id.in_(part), device_liveness.c.online == before)
                 .values(online=online, changed_at=now_us)
                 .returning(device_liveness.c.device_id)
-            ).first()
-        if hit is not None:
-            if not online:
-                offline.append(device_id)
-            webhooks.emit_device(conn, name, online, now_us)
-            done.append((name, online))
-    release(conn, offline, now_us)
+            )
+            landed += [(device_id, online) for (device_id,) in conn.execute(changed)]
+    landed.sort()
+    done = [(names[device_id], online) for device_id, online in landed]
+    webhooks.emit_devices(conn, done, now_us)
+    release(conn, unseen + [device_id for device_id, online in landed if not online], now_us)
     return done
 
 

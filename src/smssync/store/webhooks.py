@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -164,18 +164,22 @@ def emit_received(
     )
 
 
-def emit_device(conn: Connection, device: str, online: bool, now_us: int) -> None:
-    """Write device.online or device.offline for the subscribed endpoints."""
-    event = Event.DEVICE_ONLINE if online else Event.DEVICE_OFFLINE
-    data = {"device": device, "online": online}
-    insert(
-        conn,
-        [
+def emit_devices(conn: Connection, changes: Sequence[tuple[str, bool]], now_us: int) -> None:
+    """Write device.online or device.offline of each (device, online) for the subscribed
+    endpoints, in order."""
+    if not changes:
+        return
+    found = endpoints(conn)
+    rows = []
+    for device, online in changes:
+        event = Event.DEVICE_ONLINE if online else Event.DEVICE_OFFLINE
+        data = {"device": device, "online": online}
+        rows += [
             _delivery(row["id"], None, row["url"], event, f"e{row['id']}:d:{device}", data, now_us)
-            for row in endpoints(conn)
+            for row in found
             if subscribed(row, event)
-        ],
-    )
+        ]
+    insert(conn, rows)
 
 
 def emit_alert(
