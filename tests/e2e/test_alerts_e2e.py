@@ -17,9 +17,9 @@ import pytest
 
 from smssync.webhooks import verify
 from tests.e2e.serverproc import SMSSYNC, Server, free_port
-from tests.e2e.test_webhooks_delivery import Receiver, database, receiver, start_server, wait_for
+from tests.e2e.test_webhooks_delivery import Receiver, receiver, start_server, wait_for
 
-__all__ = ["database", "receiver"]  # fixtures, shared with the webhook tests
+__all__ = ["receiver"]  # a fixture, shared with the webhook tests
 
 SECRET = "battery-test-secret"
 NO_SERVICE = "Failed to send SMS because service is currently unavailable"
@@ -36,6 +36,14 @@ def lines_of(stream: IO[str]) -> tuple[list[str], threading.Thread]:
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
     return lines, thread
+
+
+@pytest.fixture
+def database() -> None:
+    """SQLite only: these runs are about the CLI, the webhook and the log end to end, and
+    take a minute each; the alerts themselves are tested on both stores in
+    tests/integration/test_alerts.py and test_stuck_alerts.py (the suite's time is bounded)."""
+    return None
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from smssync.reach import lan_address
-from tests.e2e.serverproc import Server, create_pg_database, drop_pg_database, pg_url
+from tests.e2e.serverproc import Server
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -31,11 +31,11 @@ def accepted(reply: httpx.Response) -> bool:
     return reply.status_code == 200 and reply.json()["payload"]["success"] is True
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    """A server's environment on a new store, not started, with no region given."""
-    database = create_pg_database() if request.param == "postgres" else None
-    server = Server(tmp_path, pg_url(database) if database else "")
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Server]:
+    """A server's environment on a new SQLite store, not started, with no region given (the
+    region kept in either store: tests/integration/test_first_run_store.py)."""
+    server = Server(tmp_path, "")
     del server.env["SMSSYNC_DEFAULT_REGION"]
     for name in ("LC_ALL", "LC_TELEPHONE", "LC_ADDRESS"):
         server.env.pop(name, None)
@@ -44,8 +44,6 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
-        if database:
-            drop_pg_database(database)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
