@@ -3,6 +3,7 @@ cancels one that no phone has accepted yet, or sends a failed or expired one aga
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -82,31 +83,29 @@ def _back(form: FormData, error: str = "") -> Response:
     return RedirectResponse(_link(status=status, phone=phone, error=error), status_code=303)
 
 
-@action()
-async def cancel(request: Request, who: Visitor, form: FormData) -> Response:
-    """Cancel one outgoing SMS while no phone has accepted it; say so when one has."""
+async def _change(
+    request: Request, form: FormData, verb: Callable[..., Awaitable[object]], error: str
+) -> Response:
+    # Cancel and retry alike: the store verb decides; a state it refuses is said on the list.
     message_id = request.path_params["message_id"]
     if len(message_id) > 64:
         return refused(request, "No such SMS.", status=404)
     try:
-        await results.cancel(context(request).store, message_id, datetime.now(UTC))
+        await verb(context(request).store, message_id, datetime.now(UTC))
     except NotFound:
         return refused(request, "No such SMS.", status=404)
     except Conflict:
-        return _back(form, "cancel")
+        return _back(form, error)
     return _back(form)
+
+
+@action()
+async def cancel(request: Request, who: Visitor, form: FormData) -> Response:
+    """Cancel one outgoing SMS while no phone has accepted it; say so when one has."""
+    return await _change(request, form, results.cancel, "cancel")
 
 
 @action()
 async def retry(request: Request, who: Visitor, form: FormData) -> Response:
     """Queue a failed or expired SMS again as a new attempt; say so when it is neither."""
-    message_id = request.path_params["message_id"]
-    if len(message_id) > 64:
-        return refused(request, "No such SMS.", status=404)
-    try:
-        await results.retry(context(request).store, message_id, datetime.now(UTC))
-    except NotFound:
-        return refused(request, "No such SMS.", status=404)
-    except Conflict:
-        return _back(form, "retry")
-    return _back(form)
+    return await _change(request, form, results.retry, "retry")
